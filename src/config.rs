@@ -1,0 +1,106 @@
+//! Settings of a whole run, validated up front.
+
+use crate::detect::DetectSettings;
+use crate::redact::RedactSettings;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// What happens to audio streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioMode {
+    /// Copy every audio stream unchanged; an audio stream the output container cannot hold is an error.
+    #[default]
+    Copy,
+    /// Leave audio out.
+    Drop,
+}
+
+/// Video encoder settings (libx264).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodeSettings {
+    /// x264 constant rate factor, 0 (lossless) to 51; 18 is visually lossless.
+    pub crf: u8,
+    /// x264 preset.
+    pub preset: String,
+}
+
+impl Default for EncodeSettings {
+    fn default() -> Self {
+        Self { crf: 18, preset: "medium".into() }
+    }
+}
+
+const PRESETS: &[&str] =
+    &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+
+impl EncodeSettings {
+    pub fn validate(&self) -> Result<()> {
+        if self.crf > 51 {
+            return Err(Error::Config(format!("invalid crf {} (expected >= 0, <= 51)", self.crf)));
+        }
+        if !PRESETS.contains(&self.preset.as_str()) {
+            return Err(Error::Config(format!("invalid preset {:?} (expected one of {})", self.preset, PRESETS.join(", "))));
+        }
+        Ok(())
+    }
+}
+
+/// Everything that decides what a run does to a file. Serialised into reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    pub detect: DetectSettings,
+    pub redact: RedactSettings,
+    /// Frames before and after each detection that are also redacted (bridges detector misses).
+    pub bridge_frames: u32,
+    pub audio: AudioMode,
+    /// Keep container and stream metadata (titles, dates, locations, device names). Off by default.
+    pub keep_metadata: bool,
+    pub encode: EncodeSettings,
+    /// Replace an existing output.
+    pub overwrite: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            detect: DetectSettings::default(),
+            redact: RedactSettings::default(),
+            bridge_frames: 3,
+            audio: AudioMode::Copy,
+            keep_metadata: false,
+            encode: EncodeSettings::default(),
+            overwrite: false,
+        }
+    }
+}
+
+impl Options {
+    pub fn validate(&self) -> Result<()> {
+        self.detect.validate()?;
+        self.redact.validate()?;
+        self.encode.validate()?;
+        if self.bridge_frames > 250 {
+            return Err(Error::Config(format!("invalid bridge frames {} (expected <= 250)", self.bridge_frames)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Options::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_range() {
+        let o = Options { encode: EncodeSettings { crf: 60, preset: "medium".into() }, ..Default::default() };
+        assert!(o.validate().unwrap_err().to_string().contains("expected >= 0, <= 51"));
+        let o = Options { encode: EncodeSettings { crf: 18, preset: "quick".into() }, ..Default::default() };
+        assert!(o.validate().unwrap_err().to_string().contains("ultrafast"));
+    }
+}

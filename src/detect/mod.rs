@@ -1,0 +1,208 @@
+//! Face detection: the [`Detector`] trait, detection-size policy, NMS and the CenterFace model.
+//!
+//! Detectors only report boxes and scores. Nothing here computes embeddings or keeps face pixels.
+
+mod centerface;
+mod nms;
+mod runtime;
+
+pub use centerface::{decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, MODEL_FILE_NAME, MODEL_SHA256};
+pub use nms::nms;
+pub use runtime::{find_model, find_runtime_library, init_runtime};
+
+use crate::geom::{BBox, Rotation};
+use crate::Result;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// One face found in one frame. Coordinates are frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub score: f32,
+}
+
+/// Finds faces in an upright RGB picture.
+///
+/// `detect` takes `&mut self` because an ONNX Runtime session runs with exclusive access and detectors reuse
+/// their buffers. An implementation must return an error, never an empty list, when it could not analyse the
+/// picture: faceveil fails closed on errors, whereas an empty list means "no face here".
+pub trait Detector: Send {
+    /// Detects faces in `image`; boxes are in `image`'s pixel coordinates.
+    fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>>;
+
+    /// SHA-256 of the model file behind this detector, for reports; `None` for detectors without one.
+    fn model_sha256(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<D: Detector + ?Sized> Detector for Box<D> {
+    fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>> {
+        (**self).detect(image)
+    }
+
+    fn model_sha256(&self) -> Option<String> {
+        (**self).model_sha256()
+    }
+}
+
+/// Settings of the detection step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectSettings {
+    /// Minimum detector score for a face (0..1). Lower finds more faces and more false ones.
+    pub threshold: f32,
+    /// Longest side, in pixels, of the picture given to the detector. Larger frames are scaled down to it.
+    pub max_side: u32,
+    /// Frames whose longest side is below this are scaled up to it, so that faces in small videos are
+    /// large enough for the detector.
+    pub min_side: u32,
+    /// IoU above which two detections in one frame are the same face.
+    pub nms_iou: f32,
+}
+
+impl Default for DetectSettings {
+    fn default() -> Self {
+        Self { threshold: 0.2, max_side: 1280, min_side: 640, nms_iou: 0.3 }
+    }
+}
+
+impl DetectSettings {
+    pub fn validate(&self) -> Result<()> {
+        use crate::Error::Config;
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return Err(Config(format!("invalid threshold {} (expected > 0, < 1)", self.threshold)));
+        }
+        if !(32..=8192).contains(&self.max_side) {
+            return Err(Config(format!("invalid detection size {} (expected >= 32, <= 8192)", self.max_side)));
+        }
+        if self.min_side > self.max_side {
+            return Err(Config(format!(
+                "invalid minimum detection size {} (expected <= detection size {})",
+                self.min_side, self.max_side
+            )));
+        }
+        if !(self.nms_iou > 0.0 && self.nms_iou <= 1.0) {
+            return Err(Config(format!("invalid NMS IoU {} (expected > 0, <= 1)", self.nms_iou)));
+        }
+        Ok(())
+    }
+
+    /// The size of the picture handed to the detector for an upright `w × h` frame: aspect ratio kept, longest
+    /// side within `[min_side, max_side]`, each side at least 1.
+    pub fn input_size(&self, w: u32, h: u32) -> (u32, u32) {
+        let long = w.max(h).max(1);
+        let target = long.clamp(self.min_side, self.max_side);
+        if target == long {
+            return (w.max(1), h.max(1));
+        }
+        let s = target as f64 / long as f64;
+        (((w as f64 * s).round() as u32).max(1), ((h as f64 * s).round() as u32).max(1))
+    }
+}
+
+/// Runs `detector` on `small`, a version of a stored `frame_w × frame_h` frame that was rotated upright by
+/// `rotation` and scaled, and returns the detections in stored-frame pixel coordinates.
+pub fn detect_in_frame<D: Detector + ?Sized>(
+    detector: &mut D,
+    small: &RgbImage,
+    rotation: Rotation,
+    frame_w: u32,
+    frame_h: u32,
+) -> Result<Vec<Detection>> {
+    let (uw, uh) = rotation.upright_size(frame_w, frame_h);
+    let sx = uw as f32 / small.width().max(1) as f32;
+    let sy = uh as f32 / small.height().max(1) as f32;
+    let found = detector.detect(small)?;
+    Ok(found
+        .into_iter()
+        .map(|d| Detection {
+            bbox: rotation.box_to_stored(&d.bbox.rescaled(sx, sy), frame_w, frame_h).clamped(frame_w, frame_h),
+            score: d.score,
+        })
+        .filter(|d| d.bbox.is_valid())
+        .collect())
+}
+
+/// Rotates a stored-orientation picture upright for detection.
+pub fn rotate_upright(img: RgbImage, rotation: Rotation) -> RgbImage {
+    match rotation {
+        Rotation::None => img,
+        Rotation::Cw90 => image::imageops::rotate90(&img),
+        Rotation::Cw180 => image::imageops::rotate180(&img),
+        Rotation::Cw270 => image::imageops::rotate270(&img),
+    }
+}
+
+/// A detector that returns fixed boxes per call, in call order; for tests and for embedding applications
+/// that bring their own detections. After the script runs out it keeps returning no faces.
+#[derive(Debug, Clone, Default)]
+pub struct ScriptedDetector {
+    frames: std::collections::VecDeque<std::result::Result<Vec<Detection>, String>>,
+}
+
+impl ScriptedDetector {
+    pub fn new(frames: impl IntoIterator<Item = Vec<Detection>>) -> Self {
+        Self { frames: frames.into_iter().map(Ok).collect() }
+    }
+
+    /// Makes call number `index` (0-based) fail, as a broken model would.
+    pub fn fail_at(mut self, index: usize) -> Self {
+        while self.frames.len() <= index {
+            self.frames.push_back(Ok(Vec::new()));
+        }
+        self.frames[index] = Err(format!("scripted failure at call {index}"));
+        self
+    }
+}
+
+impl Detector for ScriptedDetector {
+    fn detect(&mut self, _image: &RgbImage) -> Result<Vec<Detection>> {
+        match self.frames.pop_front() {
+            Some(Ok(d)) => Ok(d),
+            Some(Err(e)) => Err(crate::Error::Inference(e)),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_size_scales_down_large_and_up_small_frames() {
+        let s = DetectSettings::default();
+        assert_eq!(s.input_size(1920, 1080), (1280, 720));
+        assert_eq!(s.input_size(1280, 720), (1280, 720));
+        assert_eq!(s.input_size(176, 144), (640, 524));
+        assert_eq!(s.input_size(1080, 1920), (720, 1280));
+        assert_eq!(s.input_size(800, 600), (800, 600));
+    }
+
+    #[test]
+    fn detect_in_frame_maps_back_through_scale_and_rotation() {
+        // Stored frame 200x100, rotated 90° for display: upright 100x200; detector sees it at 50x100.
+        let mut det = ScriptedDetector::new([vec![Detection { bbox: BBox::new(10.0, 20.0, 20.0, 30.0), score: 0.9 }]]);
+        let small = RgbImage::new(50, 100);
+        let found = detect_in_frame(&mut det, &small, Rotation::Cw90, 200, 100).unwrap();
+        // upright box (20,40)-(40,60) at full scale; Cw90 maps (u,v) -> (x=v, y=h-u)
+        assert_eq!(found[0].bbox, BBox::new(40.0, 60.0, 60.0, 80.0));
+    }
+
+    #[test]
+    fn scripted_detector_fails_where_told() {
+        let mut d = ScriptedDetector::default().fail_at(1);
+        let img = RgbImage::new(4, 4);
+        assert!(d.detect(&img).unwrap().is_empty());
+        assert!(d.detect(&img).is_err());
+        assert!(d.detect(&img).unwrap().is_empty());
+    }
+
+    #[test]
+    fn settings_validation_states_range() {
+        let s = DetectSettings { threshold: 1.5, ..Default::default() };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("expected > 0, < 1"), "{e}");
+    }
+}

@@ -1,0 +1,112 @@
+//! The library's one error type. Every variant names the file (or frame) it concerns.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in faceveil. The binary maps [`Error::is_usage`] to exit code 2 and
+/// everything else to 1.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is outside its allowed range or settings contradict each other.
+    #[error("invalid setting: {0}")]
+    Config(String),
+
+    /// The output would overwrite the input.
+    #[error("{path}: output is the input file; faceveil never writes to its input")]
+    OutputIsInput { path: PathBuf },
+
+    /// The output exists and overwriting was not requested.
+    #[error("{path}: output already exists (use --overwrite to replace it)")]
+    OutputExists { path: PathBuf },
+
+    /// The output format cannot hold what the input is (e.g. a video written to `.png`).
+    #[error("{path}: {reason}")]
+    UnsupportedOutput { path: PathBuf, reason: String },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The input could not be opened, probed or decoded.
+    #[error("{path}: {reason}")]
+    BadInput { path: PathBuf, reason: String },
+
+    /// An audio/subtitle stream cannot be carried into the output container.
+    #[error("{path}: {reason}")]
+    StreamNotCarried { path: PathBuf, reason: String },
+
+    /// FFmpeg failed while writing the output.
+    #[error("{path}: {reason}")]
+    Encode { path: PathBuf, reason: String },
+
+    #[error("{path}: cannot decode image: {source}")]
+    Image {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+
+    /// The ONNX Runtime shared library was not found in any of the searched places.
+    #[error("ONNX Runtime library not found; searched: {}. Run scripts/setup.sh or set FACEVEIL_ORT_LIB to libonnxruntime.so", display_paths(.searched))]
+    RuntimeNotFound { searched: Vec<PathBuf> },
+
+    /// The ONNX Runtime library exists but could not be loaded.
+    #[error("{path}: cannot load ONNX Runtime: {reason}")]
+    RuntimeLoad { path: PathBuf, reason: String },
+
+    /// The detector model file is missing.
+    #[error("detector model not found; searched: {}. Pass --model or reinstall faceveil", display_paths(.searched))]
+    ModelNotFound { searched: Vec<PathBuf> },
+
+    /// The detector model file is not the expected one.
+    #[error("{path}: detector model has SHA-256 {actual}, expected {expected}; the file is damaged or not the model faceveil ships")]
+    ModelChecksum { path: PathBuf, expected: String, actual: String },
+
+    /// ONNX Runtime rejected the model or failed to run it.
+    #[error("detector: {0}")]
+    Inference(String),
+
+    /// The detector produced output that cannot be interpreted (fail closed: the frame is not written).
+    #[error("detector output unusable: {0}")]
+    DetectorOutput(String),
+
+    /// A frame could not be analysed; faceveil stops rather than write it unredacted.
+    #[error("{path}: frame {frame}: {source}")]
+    Frame {
+        path: PathBuf,
+        frame: u64,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The run was cancelled by the caller.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::BadInput { path: path.into(), reason: reason.into() }
+    }
+
+    /// True for errors caused by how faceveil was called rather than by the data (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_) | Error::OutputIsInput { .. } | Error::OutputExists { .. } | Error::UnsupportedOutput { .. }
+        )
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,52 @@
+//! faceveil removes faces from recorded video and photos before they are stored or released. It detects
+//! faces and destroys them (blur, pixelate, fill) **without identifying anyone**: no embeddings, no face
+//! crops, tracking by motion and overlap only, no network access.
+//!
+//! Two levels of use:
+//! - [`redact_file`]: a whole file (video through FFmpeg, or a still image), written atomically, with a
+//!   [`Report`].
+//! - [`Redactor`]: raw RGB frames from your own capture pipeline, without FFmpeg.
+//!
+//! ```no_run
+//! use faceveil::{detect::{CenterFace, SessionOptions}, Options};
+//! use std::path::Path;
+//!
+//! # fn main() -> faceveil::Result<()> {
+//! let options = Options::default();
+//! let mut detector = CenterFace::load_default(options.detect.clone(), &SessionOptions::default())?;
+//! let report = faceveil::redact_file(Path::new("in.mp4"), Path::new("out.mp4"), &options, &mut detector)?;
+//! println!("{} of {} frames had faces", report.frames_with_faces, report.frames);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! No detector is perfect: faceveil errs toward redacting too much (enlarged masks, a low threshold, and
+//! temporal bridging of misses), and stops rather than write a frame it could not analyse.
+
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod geom;
+pub mod io;
+#[cfg(feature = "ffmpeg")]
+mod pipeline;
+pub mod redact;
+pub mod redactor;
+pub mod report;
+pub mod track;
+
+pub use config::{AudioMode, EncodeSettings, Options};
+pub use detect::{DetectSettings, Detection, Detector};
+pub use error::{Error, Result};
+pub use geom::BBox;
+#[cfg(feature = "ffmpeg")]
+pub use pipeline::redact_file;
+pub use redact::{RedactSettings, Shape, Style};
+pub use redactor::Redactor;
+pub use report::{MediaKind, Report};
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    io::hex(&sha2::Sha256::digest(bytes))
+}

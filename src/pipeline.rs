@@ -1,0 +1,168 @@
+//! One file in, one redacted file out: checks, dispatch to the image or video path, atomic output, report.
+
+use crate::config::Options;
+use crate::detect::Detector;
+use crate::io::{sha256_file, still};
+use crate::report::{MediaKind, Report};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Redacts `input` into `output` with the given detector.
+///
+/// The output appears atomically: everything is written to a hidden temporary file beside `output`, which is
+/// renamed to `output` only on success. On any error no file exists at `output` (an existing file is left as
+/// it was) and the temporary file is removed. The input is only read.
+pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mut dyn Detector) -> Result<Report> {
+    let started = Instant::now();
+    options.validate()?;
+    check_paths(input, output, options.overwrite)?;
+    let out_dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("output");
+    let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let image_format = still::probe(input)?;
+    let out_image_format = still::output_format(output);
+
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(&if ext.is_empty() { String::new() } else { format!(".{ext}") })
+        .tempfile_in(&out_dir)
+        .map_err(|e| Error::io(&out_dir, e))?;
+
+    let mut report = Report {
+        tool: "faceveil".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        kind: MediaKind::Image,
+        input_sha256: String::new(),
+        output_sha256: String::new(),
+        model_sha256: detector.model_sha256(),
+        parameters: options.clone(),
+        width: 0,
+        height: 0,
+        frames: 0,
+        frames_written: 0,
+        frames_with_faces: 0,
+        frames_redacted: 0,
+        detections: 0,
+        max_faces_in_frame: 0,
+        decode_errors: 0,
+        streams_copied: 0,
+        rotation_degrees: 0,
+        warnings: Vec::new(),
+        elapsed_ms: 0,
+    };
+
+    if let Some(_fmt) = image_format {
+        let format = out_image_format.ok_or_else(|| Error::UnsupportedOutput {
+            path: output.to_path_buf(),
+            reason: "an image input needs an image output ending in .jpg, .jpeg, .png or .webp".into(),
+        })?;
+        let o = still::redact_still(input, tmp.path(), format, options, detector)?;
+        let n = o.detections.len() as u64;
+        report.width = o.width;
+        report.height = o.height;
+        report.frames = 1;
+        report.frames_written = 1;
+        report.frames_with_faces = u64::from(n > 0);
+        report.frames_redacted = u64::from(n > 0);
+        report.detections = n;
+        report.max_faces_in_frame = n;
+        report.warnings = o.warnings;
+    } else {
+        report.kind = MediaKind::Video;
+        if out_image_format.is_some() {
+            return Err(Error::UnsupportedOutput {
+                path: output.to_path_buf(),
+                reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
+            });
+        }
+        redact_video_into(input, tmp.path(), options, detector, &mut report)?;
+    }
+
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    set_output_permissions(tmp.path())?;
+    report.input_sha256 = sha256_file(input)?;
+    report.output_sha256 = sha256_file(tmp.path())?;
+    let persisted = if options.overwrite { tmp.persist(output) } else { tmp.persist_noclobber(output) };
+    persisted.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::OutputExists { path: output.to_path_buf() }
+        } else {
+            Error::io(output, e.error)
+        }
+    })?;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+#[cfg(feature = "ffmpeg")]
+fn redact_video_into(input: &Path, tmp: &Path, options: &Options, detector: &mut dyn Detector, report: &mut Report) -> Result<()> {
+    let o = crate::io::video::redact_video(input, tmp, options, detector)?;
+    report.width = o.width;
+    report.height = o.height;
+    report.frames = o.frames;
+    report.frames_written = o.frames_written;
+    report.frames_with_faces = o.frames_with_faces;
+    report.frames_redacted = o.frames_redacted;
+    report.detections = o.detections;
+    report.max_faces_in_frame = o.max_faces;
+    report.decode_errors = o.decode_errors;
+    report.streams_copied = o.streams_copied;
+    report.rotation_degrees = o.rotation_degrees;
+    report.warnings = o.warnings;
+    Ok(())
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn redact_video_into(input: &Path, _tmp: &Path, _o: &Options, _d: &mut dyn Detector, _r: &mut Report) -> Result<()> {
+    Err(Error::bad_input(input, "not a still image, and faceveil was built without FFmpeg (feature `ffmpeg`)"))
+}
+
+fn set_output_permissions(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Refuses a missing input, an output that is the input (also through links), and an existing output
+/// without `overwrite`.
+fn check_paths(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
+    let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+    if !meta.is_file() {
+        return Err(Error::bad_input(input, "not a regular file"));
+    }
+    if output.as_os_str().is_empty() || output.file_name().is_none() {
+        return Err(Error::UnsupportedOutput { path: output.to_path_buf(), reason: "output must name a file".into() });
+    }
+    if let Ok(out_meta) = std::fs::metadata(output) {
+        if same_file(&meta, &out_meta) {
+            return Err(Error::OutputIsInput { path: output.to_path_buf() });
+        }
+        if out_meta.is_dir() {
+            return Err(Error::UnsupportedOutput { path: output.to_path_buf(), reason: "output is a directory".into() });
+        }
+        if !overwrite {
+            return Err(Error::OutputExists { path: output.to_path_buf() });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_a: &std::fs::Metadata, _b: &std::fs::Metadata) -> bool {
+    false
+}

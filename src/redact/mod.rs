@@ -1,0 +1,161 @@
+//! Destroying faces: masks (ellipse or box) and styles (blur, pixelate, fill) whose strength is relative to
+//! the face size, so a large face is as thoroughly destroyed as a small one.
+//!
+//! Work is done per channel on any 8-bit layout: packed RGB (three interleaved channels) or planar YUV with
+//! subsampled chroma, so video frames are redacted in their decoded pixel format.
+
+mod style;
+
+pub use style::{blur_radius, pixel_cell};
+
+use crate::geom::BBox;
+use crate::{Error, Result};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// How a face region is destroyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Style {
+    /// Heavy blur: three box passes with radius ≥ 1/5 of the face (sigma ≈ face size / 5).
+    #[default]
+    Blur,
+    /// Mosaic of about five cells across the mask.
+    Pixelate,
+    /// Solid fill with the region's mean colour.
+    Fill,
+}
+
+/// Shape of the redacted region inside the (enlarged) face box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    #[default]
+    Ellipse,
+    Box,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedactSettings {
+    pub style: Style,
+    pub shape: Shape,
+    /// Each face box is enlarged by this factor (width and height) before masking.
+    pub mask_scale: f32,
+}
+
+impl Default for RedactSettings {
+    fn default() -> Self {
+        Self { style: Style::Blur, shape: Shape::Ellipse, mask_scale: 1.3 }
+    }
+}
+
+impl RedactSettings {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.mask_scale >= 1.0 && self.mask_scale <= 4.0) {
+            return Err(Error::Config(format!("invalid mask scale {} (expected >= 1, <= 4)", self.mask_scale)));
+        }
+        Ok(())
+    }
+
+    /// The region actually redacted for a detected face box.
+    pub fn mask_box(&self, face: &BBox) -> BBox {
+        face.scaled(self.mask_scale)
+    }
+}
+
+/// Where one 8-bit channel lives in a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelLayout {
+    /// Samples per row and rows of this channel.
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from one row to the next (decoded planes are often padded).
+    pub stride: usize,
+    /// Bytes from one sample to the next in a row (1 planar, 3 packed RGB).
+    pub step: usize,
+    /// Byte offset of the first sample (the channel index in packed layouts).
+    pub offset: usize,
+    /// log2 of horizontal / vertical subsampling relative to frame pixels (1 for 4:2:0 chroma).
+    pub shift_x: u8,
+    pub shift_y: u8,
+}
+
+impl ChannelLayout {
+    /// The three channels of a tightly packed RGB image.
+    pub fn packed_rgb(width: u32, height: u32) -> [ChannelLayout; 3] {
+        let base = ChannelLayout { width, height, stride: width as usize * 3, step: 3, offset: 0, shift_x: 0, shift_y: 0 };
+        [base, ChannelLayout { offset: 1, ..base }, ChannelLayout { offset: 2, ..base }]
+    }
+
+    /// One plane of a planar image.
+    pub fn planar(width: u32, height: u32, stride: usize, shift_x: u8, shift_y: u8) -> ChannelLayout {
+        ChannelLayout { width, height, stride, step: 1, offset: 0, shift_x, shift_y }
+    }
+
+    /// Checks that every sample lies inside a buffer of `len` bytes.
+    pub fn check(&self, len: usize) -> Result<()> {
+        if self.width == 0 || self.height == 0 {
+            return Ok(());
+        }
+        let last = self.offset
+            + (self.height as usize - 1) * self.stride
+            + (self.width as usize - 1) * self.step;
+        if last >= len {
+            return Err(Error::Config(format!("channel layout {self:?} does not fit a buffer of {len} bytes")));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn index(&self, x: u32, y: u32) -> usize {
+        self.offset + y as usize * self.stride + x as usize * self.step
+    }
+}
+
+/// Redacts every face in `faces` (boxes as detected, in frame pixels) in one channel.
+pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], settings: &RedactSettings) -> Result<()> {
+    layout.check(buf.len())?;
+    for face in faces {
+        if !face.is_valid() {
+            continue;
+        }
+        let mask = settings.mask_box(face);
+        let (fx, fy) = ((1u32 << layout.shift_x) as f32, (1u32 << layout.shift_y) as f32);
+        let plane_box = BBox::new(mask.x0 / fx, mask.y0 / fy, mask.x1 / fx, mask.y1 / fy);
+        // Strength follows the face's size in frame pixels, expressed in this channel's samples.
+        let size = mask.width().max(mask.height()) / fx.max(fy);
+        style::apply(buf, layout, &plane_box, size, settings)?;
+    }
+    Ok(())
+}
+
+/// Redacts faces in a packed RGB image.
+pub fn redact_rgb(image: &mut RgbImage, faces: &[BBox], settings: &RedactSettings) -> Result<()> {
+    let layouts = ChannelLayout::packed_rgb(image.width(), image.height());
+    let buf: &mut [u8] = image;
+    for layout in &layouts {
+        redact_channel(buf, layout, faces, settings)?;
+    }
+    Ok(())
+}
+
+/// True when pixel `(x, y)` (its centre) lies in the mask for `b` (in the same coordinates).
+#[inline]
+pub(crate) fn in_mask(shape: Shape, b: &BBox, x: u32, y: u32) -> bool {
+    let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+    match shape {
+        Shape::Box => px >= b.x0 && px < b.x1 && py >= b.y0 && py < b.y1,
+        Shape::Ellipse => {
+            let (cx, cy) = b.center();
+            let (rx, ry) = (b.width() * 0.5, b.height() * 0.5);
+            if rx <= 0.0 || ry <= 0.0 {
+                return false;
+            }
+            let (dx, dy) = ((px - cx) / rx, (py - cy) / ry);
+            dx * dx + dy * dy <= 1.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

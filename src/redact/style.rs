@@ -1,0 +1,128 @@
+//! The three styles, applied to one channel inside one mask box.
+
+use super::{in_mask, ChannelLayout, RedactSettings, Style};
+use crate::geom::BBox;
+use crate::Result;
+
+/// Box-blur radius (applied in three passes, giving sigma ≈ radius) for a mask of `size` samples across.
+/// One fifth of the size with a floor of 2, so identity-bearing detail is gone at every scale.
+pub fn blur_radius(size: f32) -> u32 {
+    ((size * 0.2).ceil() as u32).max(2)
+}
+
+/// Mosaic cell size for a mask of `size` samples across: about five cells across, at least 2 samples.
+pub fn pixel_cell(size: f32) -> u32 {
+    ((size / 5.0).ceil() as u32).max(2)
+}
+
+pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &BBox, size: f32, settings: &RedactSettings) -> Result<()> {
+    let rect = mask.to_pixel_rect(layout.width, layout.height);
+    if rect.is_empty() {
+        return Ok(());
+    }
+    match settings.style {
+        Style::Blur => blur(buf, layout, mask, blur_radius(size), settings),
+        Style::Pixelate => pixelate(buf, layout, mask, pixel_cell(size), settings),
+        Style::Fill => fill(buf, layout, mask, settings),
+    }
+    Ok(())
+}
+
+fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactSettings) {
+    // Work area: the mask plus the blur's reach, so the mask's border blends with its surroundings.
+    let grown = BBox::new(
+        mask.x0 - 3.0 * radius as f32,
+        mask.y0 - 3.0 * radius as f32,
+        mask.x1 + 3.0 * radius as f32,
+        mask.y1 + 3.0 * radius as f32,
+    );
+    let roi = grown.to_pixel_rect(l.width, l.height);
+    let (w, h) = (roi.width() as usize, roi.height() as usize);
+    let mut a: Vec<u16> = Vec::with_capacity(w * h);
+    for y in roi.y0..roi.y1 {
+        for x in roi.x0..roi.x1 {
+            a.push(buf[l.index(x, y)] as u16);
+        }
+    }
+    let mut b = vec![0u16; w * h];
+    for _ in 0..3 {
+        box_pass(&a, &mut b, w, h, 1, w, radius as usize); // rows
+        box_pass(&b, &mut a, h, w, w, 1, radius as usize); // columns
+    }
+    let m = mask.to_pixel_rect(l.width, l.height);
+    for y in m.y0..m.y1 {
+        for x in m.x0..m.x1 {
+            if in_mask(s.shape, mask, x, y) {
+                let v = a[(y - roi.y0) as usize * w + (x - roi.x0) as usize];
+                buf[l.index(x, y)] = v.min(255) as u8;
+            }
+        }
+    }
+}
+
+/// One box-filter pass along lines of `len` samples (`step` apart), for `count` lines (`line_step` apart),
+/// with edge samples repeated. Running sums: cost independent of the radius.
+fn box_pass(src: &[u16], dst: &mut [u16], len: usize, count: usize, step: usize, line_step: usize, r: usize) {
+    if len == 0 {
+        return;
+    }
+    let win = (2 * r + 1) as u32;
+    for line in 0..count {
+        let base = line * line_step;
+        let at = |i: isize| -> u32 { src[base + (i.clamp(0, len as isize - 1) as usize) * step] as u32 };
+        let mut sum: u32 = (-(r as isize)..=r as isize).map(at).sum();
+        for i in 0..len {
+            dst[base + i * step] = ((sum + win / 2) / win) as u16;
+            sum += at(i as isize + r as isize + 1);
+            sum -= at(i as isize - r as isize);
+        }
+    }
+}
+
+fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, cell: u32, s: &RedactSettings) {
+    let m = mask.to_pixel_rect(l.width, l.height);
+    let mut cy = m.y0;
+    while cy < m.y1 {
+        let cy1 = (cy + cell).min(m.y1);
+        let mut cx = m.x0;
+        while cx < m.x1 {
+            let cx1 = (cx + cell).min(m.x1);
+            let (mut sum, mut n) = (0u64, 0u64);
+            for y in cy..cy1 {
+                for x in cx..cx1 {
+                    sum += buf[l.index(x, y)] as u64;
+                    n += 1;
+                }
+            }
+            let mean = ((sum + n / 2) / n.max(1)) as u8;
+            for y in cy..cy1 {
+                for x in cx..cx1 {
+                    if in_mask(s.shape, mask, x, y) {
+                        buf[l.index(x, y)] = mean;
+                    }
+                }
+            }
+            cx = cx1;
+        }
+        cy = cy1;
+    }
+}
+
+fn fill(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, s: &RedactSettings) {
+    let m = mask.to_pixel_rect(l.width, l.height);
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in m.y0..m.y1 {
+        for x in m.x0..m.x1 {
+            sum += buf[l.index(x, y)] as u64;
+            n += 1;
+        }
+    }
+    let mean = ((sum + n / 2) / n.max(1)) as u8;
+    for y in m.y0..m.y1 {
+        for x in m.x0..m.x1 {
+            if in_mask(s.shape, mask, x, y) {
+                buf[l.index(x, y)] = mean;
+            }
+        }
+    }
+}

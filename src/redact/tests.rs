@@ -1,0 +1,145 @@
+use super::*;
+use image::{Rgb, RgbImage};
+
+/// A high-contrast checkerboard with 2-pixel squares: the kind of fine detail that identifies a face.
+fn checker(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let v = if ((x / 2) + (y / 2)) % 2 == 0 { 230 } else { 20 };
+        Rgb([v, 255 - v, (x * 7 + y * 3) as u8])
+    })
+}
+
+/// Mean absolute difference between horizontally adjacent pixels of the green channel inside `r`:
+/// a crude measure of the fine detail left.
+fn detail(img: &RgbImage, r: &crate::geom::PixelRect) -> f64 {
+    let (mut s, mut n) = (0f64, 0f64);
+    for y in r.y0..r.y1 {
+        for x in r.x0..r.x1 - 1 {
+            s += (img.get_pixel(x, y)[1] as f64 - img.get_pixel(x + 1, y)[1] as f64).abs();
+            n += 1.0;
+        }
+    }
+    s / n
+}
+
+fn all_styles() -> Vec<RedactSettings> {
+    let mut v = Vec::new();
+    for style in [Style::Blur, Style::Pixelate, Style::Fill] {
+        for shape in [Shape::Ellipse, Shape::Box] {
+            v.push(RedactSettings { style, shape, mask_scale: 1.0 });
+        }
+    }
+    v
+}
+
+#[test]
+fn inside_changed_outside_untouched_for_every_style_and_shape() {
+    for settings in all_styles() {
+        let orig = checker(200, 160);
+        let mut img = orig.clone();
+        let face = BBox::new(60.0, 40.0, 140.0, 120.0);
+        redact_rgb(&mut img, &[face], &settings).unwrap();
+        // The inner 60 % of the face box lies inside the ellipse too: detail there must be gone.
+        let inner = BBox::new(76.0, 56.0, 124.0, 104.0).to_pixel_rect(200, 160);
+        let before = detail(&orig, &inner);
+        let after = detail(&img, &inner);
+        assert!(after < before * 0.15, "{settings:?}: detail {before} -> {after}");
+        // Nothing outside the mask box changed.
+        for (x, y, p) in img.enumerate_pixels() {
+            let outside = (x as f32) + 0.5 < face.x0 || (x as f32) + 0.5 >= face.x1 || (y as f32) + 0.5 < face.y0 || (y as f32) + 0.5 >= face.y1;
+            if outside {
+                assert_eq!(p, orig.get_pixel(x, y), "{settings:?} changed ({x},{y}) outside the mask");
+            }
+        }
+    }
+}
+
+#[test]
+fn ellipse_leaves_box_corners_untouched() {
+    let orig = checker(100, 100);
+    let mut img = orig.clone();
+    let settings = RedactSettings { style: Style::Fill, shape: Shape::Ellipse, mask_scale: 1.0 };
+    redact_rgb(&mut img, &[BBox::new(20.0, 20.0, 80.0, 80.0)], &settings).unwrap();
+    assert_eq!(img.get_pixel(21, 21), orig.get_pixel(21, 21));
+    assert_ne!(img.get_pixel(50, 50), orig.get_pixel(50, 50));
+}
+
+#[test]
+fn mask_scale_enlarges_the_region() {
+    let orig = checker(100, 100);
+    let face = BBox::new(40.0, 40.0, 60.0, 60.0);
+    let mut a = orig.clone();
+    redact_rgb(&mut a, &[face], &RedactSettings { style: Style::Fill, shape: Shape::Box, mask_scale: 1.0 }).unwrap();
+    let mut b = orig.clone();
+    redact_rgb(&mut b, &[face], &RedactSettings { style: Style::Fill, shape: Shape::Box, mask_scale: 2.0 }).unwrap();
+    assert_eq!(a.get_pixel(35, 50), orig.get_pixel(35, 50));
+    assert_ne!(b.get_pixel(35, 50), orig.get_pixel(35, 50));
+    assert_eq!(b.get_pixel(25, 50), orig.get_pixel(25, 50));
+}
+
+#[test]
+fn strength_scales_with_face_size() {
+    assert_eq!(blur_radius(10.0), 2);
+    assert_eq!(blur_radius(100.0), 20);
+    assert_eq!(blur_radius(400.0), 80);
+    assert_eq!(pixel_cell(100.0), 20);
+    // A large face is left with as little detail as a small one: coarse (8-pixel) structure in a 400-pixel
+    // face must be destroyed just as 2-pixel structure is in a 40-pixel face.
+    for (size, square) in [(40u32, 2u32), (400, 8)] {
+        let orig = RgbImage::from_fn(size + 40, size + 40, |x, y| {
+            let v = if ((x / square) + (y / square)) % 2 == 0 { 230 } else { 20 };
+            Rgb([v, v, v])
+        });
+        let mut img = orig.clone();
+        let face = BBox::new(20.0, 20.0, 20.0 + size as f32, 20.0 + size as f32);
+        redact_rgb(&mut img, &[face], &RedactSettings::default()).unwrap();
+        let c = size / 2 + 20;
+        let inner = BBox::new((c - size / 5) as f32, (c - size / 5) as f32, (c + size / 5) as f32, (c + size / 5) as f32)
+            .to_pixel_rect(size + 40, size + 40);
+        let (mut lo, mut hi) = (255u8, 0u8);
+        for y in inner.y0..inner.y1 {
+            for x in inner.x0..inner.x1 {
+                let v = img.get_pixel(x, y)[0];
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        assert!(hi - lo < 12, "size {size}: range {lo}..{hi} left inside the face");
+    }
+}
+
+#[test]
+fn planar_chroma_uses_subsampled_coordinates() {
+    // A 4:2:0 frame of 64x64: chroma planes are 32x32 with a padded stride of 40.
+    let stride = 40;
+    let mut u = vec![0u8; stride * 32];
+    for y in 0..32 {
+        for x in 0..32 {
+            u[y * stride + x] = if (x + y) % 2 == 0 { 200 } else { 50 };
+        }
+    }
+    let orig = u.clone();
+    let layout = ChannelLayout::planar(32, 32, stride, 1, 1);
+    let settings = RedactSettings { style: Style::Fill, shape: Shape::Box, mask_scale: 1.0 };
+    // Face at frame pixels 32..64 -> chroma samples 16..32.
+    redact_channel(&mut u, &layout, &[BBox::new(32.0, 32.0, 64.0, 64.0)], &settings).unwrap();
+    assert_eq!(u[20 * stride + 20], 125);
+    assert_eq!(u[10 * stride + 10], orig[10 * stride + 10]);
+    assert_eq!(u[20 * stride + 35], 0, "padding must not be touched");
+}
+
+#[test]
+fn layout_that_does_not_fit_buffer_is_an_error() {
+    let mut buf = vec![0u8; 10];
+    let layout = ChannelLayout::planar(8, 8, 8, 0, 0);
+    assert!(redact_channel(&mut buf, &layout, &[BBox::new(0.0, 0.0, 4.0, 4.0)], &RedactSettings::default()).is_err());
+}
+
+#[test]
+fn invalid_boxes_are_ignored_and_mask_scale_validated() {
+    let mut img = checker(20, 20);
+    let orig = img.clone();
+    redact_rgb(&mut img, &[BBox::new(f32::NAN, 0.0, 5.0, 5.0)], &RedactSettings::default()).unwrap();
+    assert_eq!(img, orig);
+    assert!(RedactSettings { mask_scale: 0.5, ..Default::default() }.validate().is_err());
+}

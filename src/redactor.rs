@@ -1,0 +1,80 @@
+//! Frame-level redaction of raw RGB frames, without FFmpeg.
+
+use crate::detect::{detect_in_frame, DetectSettings, Detection, Detector};
+use crate::geom::{BBox, Rotation};
+use crate::redact::{redact_rgb, RedactSettings};
+use crate::Result;
+use image::RgbImage;
+
+/// Detects and redacts faces in single RGB frames.
+///
+/// Each call is independent: use [`crate::track::TemporalFill`] (or the file pipeline) to bridge misses
+/// across frames of a video.
+#[derive(Debug)]
+pub struct Redactor<D> {
+    detector: D,
+    detect: DetectSettings,
+    redact: RedactSettings,
+}
+
+impl<D: Detector> Redactor<D> {
+    pub fn new(detector: D, detect: DetectSettings, redact: RedactSettings) -> Result<Self> {
+        detect.validate()?;
+        redact.validate()?;
+        Ok(Self { detector, detect, redact })
+    }
+
+    /// Finds the faces in an upright frame (boxes in frame pixels, before mask enlargement).
+    pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Detection>> {
+        let small = detector_input(frame, &self.detect);
+        detect_in_frame(&mut self.detector, &small, Rotation::None, frame.width(), frame.height())
+    }
+
+    /// Detects faces in `frame` and redacts them in place. Returns what was found.
+    pub fn redact(&mut self, frame: &mut RgbImage) -> Result<Vec<Detection>> {
+        let found = self.detect(frame)?;
+        let boxes: Vec<BBox> = found.iter().map(|d| d.bbox).collect();
+        redact_rgb(frame, &boxes, &self.redact)?;
+        Ok(found)
+    }
+
+    /// Redacts the given boxes (e.g. from temporal bridging) without running the detector.
+    pub fn redact_boxes(&self, frame: &mut RgbImage, boxes: &[BBox]) -> Result<()> {
+        redact_rgb(frame, boxes, &self.redact)
+    }
+
+    pub fn detector_mut(&mut self) -> &mut D {
+        &mut self.detector
+    }
+}
+
+/// Scales a frame to the detector's input size (a cheap copy when no scaling is needed).
+pub fn detector_input(frame: &RgbImage, settings: &DetectSettings) -> RgbImage {
+    let (w, h) = settings.input_size(frame.width(), frame.height());
+    if (w, h) == frame.dimensions() {
+        frame.clone()
+    } else {
+        image::imageops::resize(frame, w, h, image::imageops::FilterType::Triangle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::ScriptedDetector;
+    use image::Rgb;
+
+    #[test]
+    fn redactor_maps_detector_boxes_to_frame_and_redacts_there() {
+        // 2560x1440 frame: the detector sees it at 1280x720, so its box is doubled.
+        let found = vec![Detection { bbox: BBox::new(100.0, 100.0, 150.0, 160.0), score: 0.8 }];
+        let mut r = Redactor::new(ScriptedDetector::new([found]), DetectSettings::default(), RedactSettings::default())
+            .unwrap();
+        let mut frame = RgbImage::from_fn(2560, 1440, |x, y| Rgb([((x ^ y) & 0xff) as u8, 0, 0]));
+        let orig = frame.clone();
+        let dets = r.redact(&mut frame).unwrap();
+        assert_eq!(dets[0].bbox, BBox::new(200.0, 200.0, 300.0, 320.0));
+        assert_ne!(frame.get_pixel(250, 260), orig.get_pixel(250, 260));
+        assert_eq!(frame.get_pixel(1000, 1000), orig.get_pixel(1000, 1000));
+    }
+}

@@ -1,0 +1,50 @@
+//! The JSON summary of one redacted file. It holds counts and parameters only: no face pixels, crops,
+//! embeddings or anything derived from identity. Box coordinates are not stored either.
+
+use crate::config::Options;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What kind of media a file was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub tool: String,
+    pub tool_version: String,
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub kind: MediaKind,
+    pub input_sha256: String,
+    pub output_sha256: String,
+    /// SHA-256 of the detector model, when the detector is a model file.
+    pub model_sha256: Option<String>,
+    pub parameters: Options,
+    pub width: u32,
+    pub height: u32,
+    /// Frames decoded from the input (1 for an image).
+    pub frames: u64,
+    /// Frames written to the output.
+    pub frames_written: u64,
+    /// Frames in which the detector found at least one face.
+    pub frames_with_faces: u64,
+    /// Frames redacted (including those covered only by temporal bridging).
+    pub frames_redacted: u64,
+    /// Face detections over all frames.
+    pub detections: u64,
+    /// Largest number of faces detected in one frame.
+    pub max_faces_in_frame: u64,
+    /// Packets the decoder rejected (their frames cannot be written, so they cannot leak).
+    pub decode_errors: u64,
+    /// Streams copied unchanged (audio, subtitles).
+    pub streams_copied: u32,
+    /// Display rotation in degrees clockwise carried from the input.
+    pub rotation_degrees: u32,
+    pub warnings: Vec<String>,
+    pub elapsed_ms: u64,
+}
