@@ -1,0 +1,232 @@
+//! The binary as a user runs it, with the real CenterFace model.
+
+use crate::common::*;
+use crate::os_args;
+use std::path::Path;
+
+fn assert_redacted_and_intact(input: &Path, output: &Path) {
+    let a = decode_rgb(input, W, H);
+    let b = decode_rgb(output, W, H);
+    assert_eq!(a.len(), b.len(), "frame count changed");
+    for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
+        let before = detail(fa, W, FACE_INNER);
+        let after = detail(fb, W, FACE_INNER);
+        assert!(after < before * 0.25, "frame {i}: face detail {before:.1} -> {after:.1}");
+        // Lossless in and out: far from the face nothing may change.
+        assert_eq!(max_diff(fa, fb, W, FAR), 0, "frame {i}: pixels far from the face changed");
+        assert_eq!(max_diff(fa, fb, W, LEFT_BACKGROUND), 0, "frame {i}: background changed");
+    }
+}
+
+#[test]
+fn redacts_real_face_keeps_frames_timestamps_and_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    let output = dir.path().join("out.mp4");
+    let report = dir.path().join("out.json");
+    make_clip(&input, 30, &lossless_h264(), &["-c:a", "aac"], "");
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0", "--report", &report]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    assert_eq!(frame_times(&input), frame_times(&output));
+    assert_eq!(packet_count(&input, "a:0"), packet_count(&output, "a:0"));
+    assert_eq!(stream_codecs(&output), vec!["video", "audio"]);
+    assert_redacted_and_intact(&input, &output);
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["frames"], 30);
+    assert_eq!(r["frames_written"], 30);
+    assert_eq!(r["frames_with_faces"], 30, "the real detector must find the face in every frame");
+    assert_eq!(r["model_sha256"], faceveil::detect::MODEL_SHA256);
+    assert_eq!(r["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input).unwrap());
+    assert_eq!(r["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&output).unwrap());
+    assert_eq!(list_dir(dir.path()), vec!["in.mp4", "out.json", "out.mp4"], "temporary files left behind");
+}
+
+#[test]
+fn variable_frame_rate_timestamps_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vfr.mp4");
+    let output = dir.path().join("out.mp4");
+    // 10 frames at 25 fps, then 10 fps.
+    let mut codec = lossless_h264();
+    codec.extend(["-fps_mode", "passthrough"]);
+    make_clip(&input, 25, &codec, &["-c:a", "aac"], ",setpts='if(lt(N,10),N*0.04,0.4+(N-10)*0.1)/TB'");
+    let times = frame_times(&input);
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let (lo, hi) = gaps.iter().fold((f64::MAX, 0f64), |(lo, hi), g| (lo.min(*g), hi.max(*g)));
+    assert!(hi > 1.5 * lo, "test clip is not VFR: {times:?}");
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(times, frame_times(&output));
+    assert_eq!(packet_count(&input, "a:0"), packet_count(&output, "a:0"));
+    assert_redacted_and_intact(&input, &output);
+}
+
+#[test]
+fn h265_input_is_redacted_into_h264() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("hevc.mp4");
+    let output = dir.path().join("out.mp4");
+    make_clip(&input, 20, &["-c:v", "libx265", "-x265-params", "log-level=error", "-tag:v", "hvc1"], &["-c:a", "aac"], "");
+    let out = faceveil(os_args!["redact", &input, "-o", &output]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(frame_times(&input), frame_times(&output));
+    assert!(probe_entry(&output, "stream=codec_name").contains("h264"));
+    let a = decode_rgb(&input, W, H);
+    let b = decode_rgb(&output, W, H);
+    for (fa, fb) in a.iter().zip(&b) {
+        assert!(detail(fb, W, FACE_INNER) < detail(fa, W, FACE_INNER) * 0.25);
+    }
+}
+
+#[test]
+fn rotation_side_data_is_kept_and_sideways_face_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let upright = dir.path().join("upright.mp4");
+    let input = dir.path().join("rotated.mp4");
+    let output = dir.path().join("out.mp4");
+    // Store the picture turned 90° clockwise, flagged (display matrix: 90° counter-clockwise) to be shown
+    // upright: the face is sideways in the stored frames, as on a phone filmed in portrait.
+    make_clip(&upright, 10, &lossless_h264(), &[], ",transpose=1");
+    ffmpeg(&["-i", upright.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", input.to_str().unwrap()]);
+    let side = probe_entry(&input, "stream_side_data=rotation");
+    assert!(side.contains("rotation=90"), "test clip lacks rotation: {side}");
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(probe_entry(&output, "stream_side_data=rotation"), side);
+    // Stored frames are 360x640; the face sits at the transposed position.
+    let a = decode_rgb(&input, H, W);
+    let b = decode_rgb(&output, H, W);
+    let t = |r: (u32, u32, u32, u32)| (H - r.3, r.0, H - r.1, r.2);
+    for (fa, fb) in a.iter().zip(&b) {
+        assert!(detail(fb, H, t(FACE_INNER)) < detail(fa, H, t(FACE_INNER)) * 0.25, "sideways face not redacted");
+    }
+}
+
+#[test]
+fn still_images_are_redacted_in_their_output_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = astronaut();
+    for ext in ["png", "jpg", "webp"] {
+        let output = dir.path().join(format!("out.{ext}"));
+        let out = faceveil(os_args!["redact", &src, "-o", &output]);
+        assert!(out.status.success(), "{ext}: {}", String::from_utf8_lossy(&out.stderr));
+        let got = image::open(&output).unwrap().to_rgb8();
+        let orig = image::open(&src).unwrap().to_rgb8();
+        assert_eq!(got.dimensions(), orig.dimensions());
+        let face = (195, 75, 255, 160);
+        let d = |img: &image::RgbImage| detail(img.as_raw(), 512, face);
+        assert!(d(&got) < d(&orig) * 0.25, "{ext}: face detail {} -> {}", d(&orig), d(&got));
+        if ext != "jpg" {
+            // Lossless formats: the far corner is bit-identical.
+            assert_eq!(max_diff(got.as_raw(), orig.as_raw(), 512, (0, 300, 150, 512)), 0, "{ext}");
+        }
+    }
+}
+
+#[test]
+fn refuses_to_overwrite_and_to_write_over_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    std::fs::copy(astronaut(), &input).unwrap();
+    let existing = dir.path().join("exists.png");
+    std::fs::write(&existing, b"keep me").unwrap();
+
+    let out = faceveil(os_args!["redact", &input, "-o", &existing]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--overwrite"));
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+
+    let before = std::fs::read(&input).unwrap();
+    let out = faceveil(os_args!["redact", &input, "-o", &input, "--overwrite"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input"));
+    // Through another path to the same file, too.
+    let dotted = dir.path().join(".").join("in.png");
+    let out = faceveil(os_args!["redact", &input, "-o", &dotted, "--overwrite"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&input).unwrap(), before, "input modified");
+
+    let out = faceveil(os_args!["redact", &input, "-o", &existing, "--overwrite"]);
+    assert!(out.status.success());
+    assert_ne!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert_eq!(list_dir(dir.path()), vec!["exists.png", "in.png"]);
+}
+
+#[test]
+fn corrupt_input_fails_with_its_name_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("broken.mp4");
+    let bytes: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(&input, bytes).unwrap();
+    let output = dir.path().join("out.mp4");
+    let out = faceveil(os_args!["redact", &input, "-o", &output]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.mp4"), "message does not name the file: {err}");
+    assert_eq!(list_dir(dir.path()), vec!["broken.mp4"], "output or temporary file left behind");
+}
+
+#[test]
+fn missing_input_and_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.mp4");
+    let out = faceveil(os_args!["redact", "/nonexistent/clip.mp4", "-o", &output]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/clip.mp4"));
+    let out = faceveil(os_args!["redact", &astronaut(), "-o", &output, "--mask-scale", "9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected >= 1, <= 4"));
+    let out = faceveil(os_args!["redact", &astronaut(), "-o", &dir.path().join("x.png"), "--style", "sparkle"]);
+    assert_eq!(out.status.code(), Some(2));
+    // An image cannot become a video and a video cannot become an image.
+    let out = faceveil(os_args!["redact", &astronaut(), "-o", &output]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(list_dir(dir.path()).is_empty());
+}
+
+#[test]
+fn audio_the_container_cannot_hold_is_an_error_unless_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("pcm.mkv");
+    make_clip(&input, 10, &lossless_h264(), &["-c:a", "pcm_s16le"], "");
+    let output = dir.path().join("out.mp4");
+    let out = faceveil(os_args!["redact", &input, "-o", &output]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--audio drop") && err.contains("pcm.mkv"), "{err}");
+    assert!(!output.exists());
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--audio", "drop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stream_codecs(&output), vec!["video"]);
+    // The same audio fits a Matroska output unchanged.
+    let mkv = dir.path().join("out.mkv");
+    let out = faceveil(os_args!["redact", &input, "-o", &mkv]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(packet_count(&input, "a:0"), packet_count(&mkv, "a:0"));
+}
+
+#[test]
+fn metadata_is_stripped_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.mp4");
+    let input = dir.path().join("tagged.mp4");
+    make_clip(&plain, 5, &lossless_h264(), &["-c:a", "aac"], "");
+    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata", "title=Camera 7 at 51.5N 0.1W", input.to_str().unwrap()]);
+    let stripped = dir.path().join("stripped.mp4");
+    let kept = dir.path().join("kept.mp4");
+    assert!(faceveil(os_args!["redact", &input, "-o", &stripped]).status.success());
+    assert!(faceveil(os_args!["redact", &input, "-o", &kept, "--keep-metadata"]).status.success());
+    let title = |p: &Path| {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "format_tags=title", "-of", "default=nw=1"])
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(title(&input).contains("Camera 7"));
+    assert!(!title(&stripped).contains("Camera 7"));
+    assert!(title(&kept).contains("Camera 7"));
+}

