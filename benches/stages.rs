@@ -1,1 +1,91 @@
-fn main(){}
+//! Hot stages: redaction at 1080p (1/10/50 faces, each style), CenterFace output decoding, NMS, temporal
+//! fill, and (when ONNX Runtime is set up) one CenterFace inference at 640×384.
+//!
+//! `cargo bench --bench stages`; criterion writes reports to target/criterion.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use faceveil::detect::{decode_centerface, nms, CenterFace, CenterFaceOutputs, SessionOptions};
+use faceveil::redact::{redact_channel, ChannelLayout};
+use faceveil::track::TemporalFill;
+use faceveil::{BBox, DetectSettings, Detection, Detector, RedactSettings, Style};
+use image::{Rgb, RgbImage};
+use std::hint::black_box;
+
+fn faces(n: usize, w: f32, h: f32) -> Vec<BBox> {
+    (0..n)
+        .map(|i| {
+            let size = 24.0 + (i % 7) as f32 * 20.0;
+            let x = (i as f32 * 173.0) % (w - size);
+            let y = (i as f32 * 97.0) % (h - size);
+            BBox::new(x, y, x + size, y + size * 1.2)
+        })
+        .collect()
+}
+
+fn redaction(c: &mut Criterion) {
+    let (w, h) = (1920u32, 1080u32);
+    let mut g = c.benchmark_group("redact_1080p_yuv420");
+    let mut y = vec![128u8; (w * h) as usize];
+    let mut u = vec![128u8; (w * h / 4) as usize];
+    let mut v = vec![128u8; (w * h / 4) as usize];
+    let ly = ChannelLayout::planar(w, h, w as usize, 0, 0);
+    let lc = ChannelLayout::planar(w / 2, h / 2, w as usize / 2, 1, 1);
+    for style in [Style::Blur, Style::Pixelate, Style::Fill] {
+        let settings = RedactSettings { style, ..Default::default() };
+        for n in [1usize, 10, 50] {
+            let boxes = faces(n, w as f32, h as f32);
+            g.bench_with_input(BenchmarkId::new(format!("{style:?}"), n), &boxes, |b, boxes| {
+                b.iter(|| {
+                    redact_channel(&mut y, &ly, boxes, &settings).unwrap();
+                    redact_channel(&mut u, &lc, boxes, &settings).unwrap();
+                    redact_channel(&mut v, &lc, boxes, &settings).unwrap();
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn decoding(c: &mut Criterion) {
+    // A 640x384 input gives a 96x160 grid; scatter 20 confident responses.
+    let (rows, cols) = (96usize, 160usize);
+    let n = rows * cols;
+    let mut heat = vec![0.01f32; n];
+    for i in 0..20 {
+        heat[(i * 733) % n] = 0.9;
+    }
+    let scale = vec![1.5f32; 2 * n];
+    let offset = vec![0.1f32; 2 * n];
+    c.bench_function("centerface_decode_640x384", |b| {
+        b.iter(|| {
+            let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows, cols };
+            black_box(decode_centerface(&out, 640, 384, 0.2, 0.3).unwrap())
+        })
+    });
+    let dets: Vec<Detection> =
+        faces(200, 1920.0, 1080.0).into_iter().enumerate().map(|(i, b)| Detection { bbox: b, score: (i % 10) as f32 / 10.0 }).collect();
+    c.bench_function("nms_200", |b| b.iter(|| black_box(nms(dets.clone(), 0.3))));
+}
+
+fn temporal(c: &mut Criterion) {
+    let boxes = faces(10, 1920.0, 1080.0);
+    c.bench_function("temporal_fill_10_faces_window_3", |b| {
+        let mut fill = TemporalFill::new(3);
+        b.iter(|| black_box(fill.push(0u8, boxes.clone())))
+    });
+}
+
+fn inference(c: &mut Criterion) {
+    let Ok(mut det) = CenterFace::load_default(DetectSettings::default(), &SessionOptions::default()) else {
+        eprintln!("inference bench skipped: run scripts/setup.sh first");
+        return;
+    };
+    let img = RgbImage::from_fn(640, 384, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    let mut g = c.benchmark_group("centerface");
+    g.sample_size(10);
+    g.bench_function("inference_640x384", |b| b.iter(|| black_box(det.detect(&img).unwrap())));
+    g.finish();
+}
+
+criterion_group!(benches, redaction, decoding, temporal, inference);
+criterion_main!(benches);

@@ -29,13 +29,10 @@ pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &BBox, size: f
 }
 
 fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactSettings) {
-    // Work area: the mask plus the blur's reach, so the mask's border blends with its surroundings.
-    let grown = BBox::new(
-        mask.x0 - 3.0 * radius as f32,
-        mask.y0 - 3.0 * radius as f32,
-        mask.x1 + 3.0 * radius as f32,
-        mask.y1 + 3.0 * radius as f32,
-    );
+    // Work area: the mask plus one radius, so the mask's border blends with its surroundings; samples beyond
+    // it repeat the edge.
+    let m = radius as f32;
+    let grown = BBox::new(mask.x0 - m, mask.y0 - m, mask.x1 + m, mask.y1 + m);
     let roi = grown.to_pixel_rect(l.width, l.height);
     let (w, h) = (roi.width() as usize, roi.height() as usize);
     let mut a: Vec<u16> = Vec::with_capacity(w * h);
@@ -67,14 +64,16 @@ fn box_pass(src: &[u16], dst: &mut [u16], len: usize, count: usize, step: usize,
         return;
     }
     let win = (2 * r + 1) as u32;
+    let last = len - 1;
     for line in 0..count {
         let base = line * line_step;
-        let at = |i: isize| -> u32 { src[base + (i.clamp(0, len as isize - 1) as usize) * step] as u32 };
-        let mut sum: u32 = (-(r as isize)..=r as isize).map(at).sum();
+        let at = |i: usize| -> u32 { src[base + i.min(last) * step] as u32 };
+        // Window [i - r, i + r] with edge samples repeated; the left edge is folded into the start sum.
+        let mut sum: u32 = (r as u32) * at(0) + (0..=r).map(at).sum::<u32>();
         for i in 0..len {
             dst[base + i * step] = ((sum + win / 2) / win) as u16;
-            sum += at(i as isize + r as isize + 1);
-            sum -= at(i as isize - r as isize);
+            sum += at(i + r + 1);
+            sum -= if i >= r { at(i - r) } else { at(0) };
         }
     }
 }
