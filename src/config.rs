@@ -53,6 +53,9 @@ pub struct Options {
     pub redact: RedactSettings,
     /// Frames before and after each detection that are also redacted (bridges detector misses).
     pub bridge_frames: u32,
+    /// Video: the small-face tiles are spread over this many consecutive frames (1: every tile every frame).
+    /// Temporal bridging covers the frames in between, so keep it at most `bridge_frames`.
+    pub tile_period: u32,
     pub audio: AudioMode,
     /// Keep container and stream metadata (titles, dates, locations, device names). Off by default.
     pub keep_metadata: bool,
@@ -67,6 +70,7 @@ impl Default for Options {
             detect: DetectSettings::default(),
             redact: RedactSettings::default(),
             bridge_frames: 3,
+            tile_period: 3,
             audio: AudioMode::Copy,
             keep_metadata: false,
             encode: EncodeSettings::default(),
@@ -80,6 +84,9 @@ impl Options {
         self.detect.validate()?;
         self.redact.validate()?;
         self.encode.validate()?;
+        if self.tile_period == 0 || self.tile_period > 64 {
+            return Err(Error::Config(format!("invalid tile period {} (expected >= 1, <= 64)", self.tile_period)));
+        }
         if self.bridge_frames > 250 {
             return Err(Error::Config(format!("invalid bridge frames {} (expected <= 250)", self.bridge_frames)));
         }

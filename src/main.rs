@@ -71,6 +71,12 @@ struct RedactArgs {
     /// Frames before and after every detection that are redacted too (bridges detector misses).
     #[arg(long, default_value_t = Options::default().bridge_frames)]
     bridge_frames: u32,
+    /// Small faces: also scan overlapping tiles of the frame scaled up by this factor (0: off).
+    #[arg(long, default_value_t = DetectSettings::default().tile_scale)]
+    tile_scale: f32,
+    /// Video: spread the small-face tiles over this many frames (1: all tiles every frame).
+    #[arg(long, default_value_t = Options::default().tile_period)]
+    tile_period: u32,
     /// Longest side of the picture given to the detector, in pixels.
     #[arg(long, default_value_t = DetectSettings::default().max_side)]
     det_size: u32,
@@ -99,6 +105,7 @@ impl RedactArgs {
                 threshold: self.threshold,
                 max_side: self.det_size,
                 min_side: defaults.min_side.min(self.det_size),
+                tile_scale: self.tile_scale,
                 ..defaults
             },
             redact: RedactSettings {
@@ -114,6 +121,7 @@ impl RedactArgs {
                 mask_scale: self.mask_scale,
             },
             bridge_frames: self.bridge_frames,
+            tile_period: self.tile_period,
             audio: match self.audio {
                 AudioArg::Copy => AudioMode::Copy,
                 AudioArg::Drop => AudioMode::Drop,

@@ -1,7 +1,7 @@
 //! Frame-level redaction of raw RGB frames, without FFmpeg.
 
-use crate::detect::{detect_in_frame, DetectSettings, Detection, Detector};
-use crate::geom::{BBox, Rotation};
+use crate::detect::{detect_multiscale, DetectSettings, Detection, Detector};
+use crate::geom::BBox;
 use crate::redact::{redact_rgb, RedactSettings};
 use crate::Result;
 use image::RgbImage;
@@ -24,10 +24,10 @@ impl<D: Detector> Redactor<D> {
         Ok(Self { detector, detect, redact })
     }
 
-    /// Finds the faces in an upright frame (boxes in frame pixels, before mask enlargement).
+    /// Finds the faces in an upright frame (boxes in frame pixels, before mask enlargement): a whole-frame
+    /// pass plus upscaled tiles for small faces.
     pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Detection>> {
-        let small = detector_input(frame, &self.detect);
-        detect_in_frame(&mut self.detector, &small, Rotation::None, frame.width(), frame.height())
+        detect_multiscale(&mut self.detector, frame, &self.detect, |_| true)
     }
 
     /// Detects faces in `frame` and redacts them in place. Returns what was found.
@@ -68,8 +68,8 @@ mod tests {
     fn redactor_maps_detector_boxes_to_frame_and_redacts_there() {
         // 2560x1440 frame: the detector sees it at 1280x720, so its box is doubled.
         let found = vec![Detection { bbox: BBox::new(100.0, 100.0, 150.0, 160.0), score: 0.8 }];
-        let mut r = Redactor::new(ScriptedDetector::new([found]), DetectSettings::default(), RedactSettings::default())
-            .unwrap();
+        let settings = DetectSettings { tile_scale: 0.0, ..Default::default() };
+        let mut r = Redactor::new(ScriptedDetector::new([found]), settings, RedactSettings::default()).unwrap();
         let mut frame = RgbImage::from_fn(2560, 1440, |x, y| Rgb([((x ^ y) & 0xff) as u8, 0, 0]));
         let orig = frame.clone();
         let dets = r.redact(&mut frame).unwrap();

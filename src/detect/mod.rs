@@ -3,10 +3,12 @@
 //! Detectors only report boxes and scores. Nothing here computes embeddings or keeps face pixels.
 
 mod centerface;
+mod multiscale;
 mod nms;
 mod runtime;
 
 pub use centerface::{decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, MODEL_FILE_NAME, MODEL_SHA256};
+pub use multiscale::{detect_multiscale, merge, tiles, Tile, TILE_INPUT};
 pub use nms::nms;
 pub use runtime::{find_model, find_runtime_library, init_runtime};
 
@@ -59,11 +61,15 @@ pub struct DetectSettings {
     pub min_side: u32,
     /// IoU above which two detections in one frame are the same face.
     pub nms_iou: f32,
+    /// Small faces: overlapping tiles of the full-resolution frame are also scanned, scaled up by this
+    /// factor (0 turns tiling off). Tiles are skipped when the whole-frame pass already sees the frame at
+    /// this scale or larger.
+    pub tile_scale: f32,
 }
 
 impl Default for DetectSettings {
     fn default() -> Self {
-        Self { threshold: 0.2, max_side: 1280, min_side: 640, nms_iou: 0.3 }
+        Self { threshold: 0.08, max_side: 1280, min_side: 640, nms_iou: 0.3, tile_scale: 2.0 }
     }
 }
 
@@ -81,6 +87,9 @@ impl DetectSettings {
                 "invalid minimum detection size {} (expected <= detection size {})",
                 self.min_side, self.max_side
             )));
+        }
+        if !(self.tile_scale == 0.0 || (1.0..=4.0).contains(&self.tile_scale)) {
+            return Err(Config(format!("invalid tile scale {} (expected 0 or >= 1, <= 4)", self.tile_scale)));
         }
         if !(self.nms_iou > 0.0 && self.nms_iou <= 1.0) {
             return Err(Config(format!("invalid NMS IoU {} (expected > 0, <= 1)", self.nms_iou)));

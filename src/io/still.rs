@@ -2,10 +2,9 @@
 //! and baked into the output, whose metadata is not carried.
 
 use crate::config::Options;
-use crate::detect::{detect_in_frame, Detection, Detector};
-use crate::geom::{BBox, Rotation};
+use crate::detect::{detect_multiscale, Detection, Detector};
+use crate::geom::BBox;
 use crate::redact::{redact_channel, ChannelLayout};
-use crate::redactor::detector_input;
 use crate::{Error, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::io::BufWriter;
@@ -58,8 +57,7 @@ pub(crate) fn redact_still(
     let keep_alpha = img.color().has_alpha() && format != ImageFormat::Jpeg;
     let (w, h) = (img.width(), img.height());
     let rgb = img.to_rgb8();
-    let small = detector_input(&rgb, &options.detect);
-    let detections = detect_in_frame(detector, &small, Rotation::None, w, h)
+    let detections = detect_multiscale(detector, &rgb, &options.detect, |_| true)
         .map_err(|e| Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) })?;
     let boxes: Vec<BBox> = detections.iter().map(|d| d.bbox).collect();
 

@@ -8,7 +8,7 @@
 //! temporary path and renames it only when this returns `Ok`.
 
 use crate::config::{AudioMode, Options};
-use crate::detect::{detect_in_frame, rotate_upright, Detector};
+use crate::detect::{detect_in_frame, detect_multiscale, rotate_upright, tiles, Detection, Detector};
 use crate::geom::{BBox, Rotation};
 use crate::redact::{redact_channel, ChannelLayout};
 use crate::track::TemporalFill;
@@ -438,8 +438,10 @@ fn detect_stage(
         let (w, h) = (frame.width(), frame.height());
         let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: index, source: Box::new(e) };
         let (uw, uh) = rotation.upright_size(w, h);
-        let (dw, dh) = options.detect.input_size(uw, uh);
-        // Scale straight from the decoded format to RGB at the detector's size (stored orientation).
+        let tiled = !tiles(uw, uh, &options.detect).is_empty();
+        // Without tiles, scale straight from the decoded format to RGB at the detector's size; with tiles,
+        // convert once at full resolution and let the multi-scale pass cut and scale.
+        let (dw, dh) = if tiled { (uw, uh) } else { options.detect.input_size(uw, uh) };
         let (sw, sh) = match rotation {
             Rotation::Cw90 | Rotation::Cw270 => (dh, dw),
             _ => (dw, dh),
@@ -453,8 +455,19 @@ fn detect_stage(
         if let Some((ctx, _, _)) = scaler.as_mut() {
             ctx.run(&frame, &mut rgb).map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
         }
-        let small = rotate_upright(packed_rgb(&rgb), rotation);
-        let found = detect_in_frame(detector, &small, rotation, w, h).map_err(frame_err)?;
+        let upright = rotate_upright(packed_rgb(&rgb), rotation);
+        let found: Vec<Detection> = if tiled {
+            let period = options.tile_period.max(1) as usize;
+            let phase = (index % period as u64) as usize;
+            detect_multiscale(detector, &upright, &options.detect, |i| i % period == phase)
+                .map_err(frame_err)?
+                .into_iter()
+                .map(|d| Detection { bbox: rotation.box_to_stored(&d.bbox, w, h).clamped(w, h), ..d })
+                .filter(|d| d.bbox.is_valid())
+                .collect()
+        } else {
+            detect_in_frame(detector, &upright, rotation, w, h).map_err(frame_err)?
+        };
         if !found.is_empty() {
             stats.frames_with_faces += 1;
         }
