@@ -16,6 +16,17 @@ pub enum AudioMode {
     Drop,
 }
 
+/// What happens when the detector cannot analyse a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDetectorError {
+    /// Stop with an error; no output is written.
+    #[default]
+    Fail,
+    /// Replace the whole frame with flat grey, note it in the report, and go on.
+    RedactFrame,
+}
+
 /// Video encoder settings (libx264).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodeSettings {
@@ -57,6 +68,8 @@ pub struct Options {
     /// Temporal bridging covers the frames in between, so keep it at most `bridge_frames`.
     pub tile_period: u32,
     pub audio: AudioMode,
+    /// Fail closed: stop, or blank the frame the detector could not analyse. Never write it unredacted.
+    pub on_detector_error: OnDetectorError,
     /// Keep container and stream metadata (titles, dates, locations, device names). Off by default.
     pub keep_metadata: bool,
     pub encode: EncodeSettings,
@@ -72,6 +85,7 @@ impl Default for Options {
             bridge_frames: 3,
             tile_period: 3,
             audio: AudioMode::Copy,
+            on_detector_error: OnDetectorError::Fail,
             keep_metadata: false,
             encode: EncodeSettings::default(),
             overwrite: false,

@@ -35,7 +35,7 @@ pub mod redactor;
 pub mod report;
 pub mod track;
 
-pub use config::{AudioMode, EncodeSettings, Options};
+pub use config::{AudioMode, EncodeSettings, OnDetectorError, Options};
 pub use detect::{DetectSettings, Detection, Detector};
 pub use error::{Error, Result};
 pub use geom::BBox;

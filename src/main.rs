@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use faceveil::detect::{CenterFace, SessionOptions};
-use faceveil::{AudioMode, DetectSettings, EncodeSettings, Options, RedactSettings, Shape, Style};
+use faceveil::{AudioMode, DetectSettings, EncodeSettings, OnDetectorError, Options, RedactSettings, Shape, Style};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +39,12 @@ enum AudioArg {
     Drop,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum OnErrorArg {
+    Fail,
+    RedactFrame,
+}
+
 #[derive(clap::Args)]
 struct RedactArgs {
     /// Input video (anything FFmpeg reads) or image (jpg, png, webp).
@@ -59,6 +65,9 @@ struct RedactArgs {
     /// Copy audio streams unchanged, or drop them.
     #[arg(long, value_enum, default_value = "copy")]
     audio: AudioArg,
+    /// When the detector cannot analyse a frame: stop with no output (fail), or blank that whole frame.
+    #[arg(long, value_enum, default_value = "fail")]
+    on_detector_error: OnErrorArg,
     /// Keep container and stream metadata (stripped by default: it can hold locations and device names).
     #[arg(long)]
     keep_metadata: bool,
@@ -125,6 +134,10 @@ impl RedactArgs {
             audio: match self.audio {
                 AudioArg::Copy => AudioMode::Copy,
                 AudioArg::Drop => AudioMode::Drop,
+            },
+            on_detector_error: match self.on_detector_error {
+                OnErrorArg::Fail => OnDetectorError::Fail,
+                OnErrorArg::RedactFrame => OnDetectorError::RedactFrame,
             },
             keep_metadata: self.keep_metadata,
             encode: EncodeSettings { crf: self.crf, preset: self.preset.clone() },

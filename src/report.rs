@@ -39,6 +39,8 @@ pub struct Report {
     pub detections: u64,
     /// Largest number of faces detected in one frame.
     pub max_faces_in_frame: u64,
+    /// Frames blanked entirely because the detector could not analyse them (`--on-detector-error redact-frame`).
+    pub frames_blanked: u64,
     /// Packets the decoder rejected (their frames cannot be written, so they cannot leak).
     pub decode_errors: u64,
     /// Streams copied unchanged (audio, subtitles).

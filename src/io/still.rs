@@ -1,7 +1,7 @@
 //! Still images (JPEG, PNG, WebP, …) through the `image` crate. EXIF orientation is applied before detection
 //! and baked into the output, whose metadata is not carried.
 
-use crate::config::Options;
+use crate::config::{OnDetectorError, Options};
 use crate::detect::{detect_multiscale, Detection, Detector};
 use crate::geom::BBox;
 use crate::redact::{redact_channel, ChannelLayout};
@@ -34,6 +34,7 @@ pub(crate) struct StillOutcome {
     pub width: u32,
     pub height: u32,
     pub detections: Vec<Detection>,
+    pub blanked: bool,
     pub warnings: Vec<String>,
 }
 
@@ -57,9 +58,20 @@ pub(crate) fn redact_still(
     let keep_alpha = img.color().has_alpha() && format != ImageFormat::Jpeg;
     let (w, h) = (img.width(), img.height());
     let rgb = img.to_rgb8();
-    let detections = detect_multiscale(detector, &rgb, &options.detect, |_| true)
-        .map_err(|e| Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) })?;
+    let (detections, blanked) = match detect_multiscale(detector, &rgb, &options.detect, |_| true) {
+        Ok(d) => (d, false),
+        Err(e) if options.on_detector_error == OnDetectorError::RedactFrame => {
+            warnings.push(format!("detector failed ({e}); the whole image was blanked"));
+            (Vec::new(), true)
+        }
+        Err(e) => return Err(Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) }),
+    };
     let boxes: Vec<BBox> = detections.iter().map(|d| d.bbox).collect();
+    let mut img = img;
+    if blanked {
+        img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(w, h, image::Rgba([128, 128, 128, 255])));
+    }
+    let rgb = if blanked { img.to_rgb8() } else { rgb };
 
     let out: DynamicImage = if keep_alpha {
         let mut rgba = img.to_rgba8();
@@ -75,7 +87,7 @@ pub(crate) fn redact_still(
         DynamicImage::ImageRgb8(rgb)
     };
     write_image(&out, tmp, format)?;
-    Ok(StillOutcome { width: w, height: h, detections, warnings })
+    Ok(StillOutcome { width: w, height: h, detections, blanked, warnings })
 }
 
 fn write_image(img: &DynamicImage, path: &Path, format: ImageFormat) -> Result<()> {

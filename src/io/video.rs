@@ -7,7 +7,7 @@
 //! stream's time base throughout. Nothing is written to the final output name here: the caller passes a
 //! temporary path and renames it only when this returns `Ok`.
 
-use crate::config::{AudioMode, Options};
+use crate::config::{AudioMode, OnDetectorError, Options};
 use crate::detect::{detect_in_frame, detect_multiscale, rotate_upright, tiles, Detection, Detector};
 use crate::geom::{BBox, Rotation};
 use crate::redact::{redact_channel, ChannelLayout};
@@ -42,6 +42,7 @@ pub(crate) struct VideoOutcome {
     pub detections: u64,
     pub max_faces: u64,
     pub decode_errors: u64,
+    pub frames_blanked: u64,
     pub streams_copied: u32,
     pub rotation_degrees: u32,
     pub warnings: Vec<String>,
@@ -66,6 +67,8 @@ struct Analysed {
     frame: frame::Video,
     index: u64,
     boxes: Vec<BBox>,
+    /// The detector failed on this frame: it is written as flat grey, never as decoded.
+    blank: bool,
 }
 
 #[derive(Default)]
@@ -77,6 +80,7 @@ struct DecodeStats {
 
 #[derive(Default)]
 struct DetectStats {
+    frames_blanked: u64,
     frames_with_faces: u64,
     detections: u64,
     max_faces: u64,
@@ -265,6 +269,10 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
     out.0.frames_with_faces = det.frames_with_faces;
     out.0.detections = det.detections;
     out.0.max_faces = det.max_faces;
+    out.0.frames_blanked = det.frames_blanked;
+    if det.frames_blanked > 0 {
+        out.0.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
+    }
     if let Some(f) = dec.converted_from {
         out.0.warnings.push(format!("pixel format {f:?} converted to yuv420p for redaction and encoding"));
     }
@@ -432,7 +440,7 @@ fn detect_stage(
     done_tx: Sender<Analysed>,
 ) -> Result<DetectStats> {
     let mut stats = DetectStats::default();
-    let mut fill: TemporalFill<(frame::Video, u64)> = TemporalFill::new(window);
+    let mut fill: TemporalFill<(frame::Video, u64, bool)> = TemporalFill::new(window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
     for Decoded { frame, index } in frame_rx {
         let (w, h) = (frame.width(), frame.height());
@@ -456,17 +464,26 @@ fn detect_stage(
             ctx.run(&frame, &mut rgb).map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
         }
         let upright = rotate_upright(packed_rgb(&rgb), rotation);
-        let found: Vec<Detection> = if tiled {
+        let attempt: Result<Vec<Detection>> = if tiled {
             let period = options.tile_period.max(1) as usize;
             let phase = (index % period as u64) as usize;
-            detect_multiscale(detector, &upright, &options.detect, |i| i % period == phase)
-                .map_err(frame_err)?
-                .into_iter()
-                .map(|d| Detection { bbox: rotation.box_to_stored(&d.bbox, w, h).clamped(w, h), ..d })
-                .filter(|d| d.bbox.is_valid())
-                .collect()
+            detect_multiscale(detector, &upright, &options.detect, |i| i % period == phase).map(|found| {
+                found
+                    .into_iter()
+                    .map(|d| Detection { bbox: rotation.box_to_stored(&d.bbox, w, h).clamped(w, h), ..d })
+                    .filter(|d| d.bbox.is_valid())
+                    .collect()
+            })
         } else {
-            detect_in_frame(detector, &upright, rotation, w, h).map_err(frame_err)?
+            detect_in_frame(detector, &upright, rotation, w, h)
+        };
+        let (found, blank) = match attempt {
+            Ok(found) => (found, false),
+            Err(_) if options.on_detector_error == OnDetectorError::RedactFrame => {
+                stats.frames_blanked += 1;
+                (Vec::new(), true)
+            }
+            Err(e) => return Err(frame_err(e)),
         };
         if !found.is_empty() {
             stats.frames_with_faces += 1;
@@ -474,12 +491,12 @@ fn detect_stage(
         stats.detections += found.len() as u64;
         stats.max_faces = stats.max_faces.max(found.len() as u64);
         let boxes = found.iter().map(|d| d.bbox).collect();
-        if let Some(((frame, index), boxes)) = fill.push((frame, index), boxes) {
-            done_tx.send(Analysed { frame, index, boxes }).map_err(|_| Error::Cancelled)?;
+        if let Some(((frame, index, blank), boxes)) = fill.push((frame, index, blank), boxes) {
+            done_tx.send(Analysed { frame, index, boxes, blank }).map_err(|_| Error::Cancelled)?;
         }
     }
-    for ((frame, index), boxes) in fill.finish() {
-        done_tx.send(Analysed { frame, index, boxes }).map_err(|_| Error::Cancelled)?;
+    for ((frame, index, blank), boxes) in fill.finish() {
+        done_tx.send(Analysed { frame, index, boxes, blank }).map_err(|_| Error::Cancelled)?;
     }
     Ok(stats)
 }
@@ -494,6 +511,19 @@ fn packed_rgb(f: &frame::Video) -> RgbImage {
         buf.extend_from_slice(&data[y * stride..y * stride + w * 3]);
     }
     RgbImage::from_raw(w as u32, h as u32, buf).unwrap_or_else(|| RgbImage::new(w as u32, h as u32))
+}
+
+/// Flat mid-grey over every plane (Y, Cb and Cr at 128).
+fn blank_frame(frame: &mut frame::Video) -> Result<()> {
+    // SAFETY: as in redact_frame.
+    let rc = unsafe { ff::ffi::av_frame_make_writable(frame.as_mut_ptr()) };
+    if rc < 0 {
+        return Err(Error::Encode { path: PathBuf::new(), reason: format!("cannot make frame writable: {}", ff::Error::from(rc)) });
+    }
+    for plane in 0..frame.planes() {
+        frame.data_mut(plane).fill(128);
+    }
+    Ok(())
 }
 
 fn redact_frame(frame: &mut frame::Video, boxes: &[BBox], options: &Options) -> Result<()> {
@@ -541,8 +571,12 @@ fn mux_stage(
     while video_open || pkts_open {
         crossbeam_channel::select! {
             recv(done_rx) -> msg => match msg {
-                Ok(Analysed { mut frame, index, boxes }) => {
-                    if !boxes.is_empty() {
+                Ok(Analysed { mut frame, index, boxes, blank }) => {
+                    if blank {
+                        blank_frame(&mut frame).map_err(|e| Error::Frame {
+                            path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
+                        redacted += 1;
+                    } else if !boxes.is_empty() {
                         redact_frame(&mut frame, &boxes, options).map_err(|e| Error::Frame {
                             path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
                         redacted += 1;

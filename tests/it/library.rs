@@ -60,6 +60,27 @@ fn detector_failure_fails_closed_with_no_output() {
 }
 
 #[test]
+fn detector_failure_can_blank_the_frame_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    let output = dir.path().join("out.mp4");
+    make_clip(&input, 12, &lossless_h264(), &["-c:a", "aac"], "");
+    let mut det = ScriptedDetector::new(vec![vec![face_det()]; 12]).fail_at(7);
+    let options = Options {
+        on_detector_error: faceveil::OnDetectorError::RedactFrame,
+        encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() },
+        ..untiled()
+    };
+    let report = faceveil::redact_file(&input, &output, &options, &mut det).unwrap();
+    assert_eq!((report.frames, report.frames_written, report.frames_blanked), (12, 12, 1));
+    assert!(report.warnings.iter().any(|w| w.contains("blanked")));
+    let b = decode_rgb(&output, W, H);
+    let (lo, hi) = b[7].iter().fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(hi - lo <= 2, "frame 7 is not blank: {lo}..{hi}");
+    assert!(detail(&b[6], W, FAR) > 1.0, "other frames keep their picture");
+}
+
+#[test]
 fn real_centerface_finds_the_shipped_face() {
     let img = image::open(astronaut()).unwrap().to_rgb8();
     let det = CenterFace::load_default(DetectSettings::default(), &SessionOptions::default()).unwrap();
