@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use faceveil::detect::{decode_centerface, nms, CenterFace, CenterFaceOutputs, SessionOptions};
 use faceveil::redact::{redact_channel, ChannelLayout};
-use faceveil::track::TemporalFill;
+use faceveil::track::TrackFill;
 use faceveil::{BBox, DetectSettings, Detection, Detector, RedactSettings, Style};
 use image::{Rgb, RgbImage};
 use std::hint::black_box;
@@ -69,8 +69,8 @@ fn decoding(c: &mut Criterion) {
 
 fn temporal(c: &mut Criterion) {
     let boxes = faces(10, 1920.0, 1080.0);
-    c.bench_function("temporal_fill_10_faces_window_3", |b| {
-        let mut fill = TemporalFill::new(3);
+    c.bench_function("tracker_10_faces_window_3", |b| {
+        let mut fill = TrackFill::new(3, 6);
         b.iter(|| black_box(fill.push(0u8, boxes.clone())))
     });
 }

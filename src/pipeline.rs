@@ -49,6 +49,7 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
         frames_with_faces: 0,
         frames_redacted: 0,
         detections: 0,
+        tracks: 0,
         max_faces_in_frame: 0,
         frames_blanked: 0,
         decode_errors: 0,
@@ -72,6 +73,7 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
         report.frames_with_faces = u64::from(n > 0);
         report.frames_redacted = u64::from(n > 0);
         report.detections = n;
+        report.tracks = n;
         report.max_faces_in_frame = n;
         report.frames_blanked = u64::from(o.blanked);
         report.warnings = o.warnings;
@@ -115,6 +117,7 @@ fn redact_video_into(input: &Path, tmp: &Path, options: &Options, detector: &mut
     report.max_faces_in_frame = o.max_faces;
     report.decode_errors = o.decode_errors;
     report.frames_blanked = o.frames_blanked;
+    report.tracks = o.tracks;
     report.streams_copied = o.streams_copied;
     report.rotation_degrees = o.rotation_degrees;
     report.warnings = o.warnings;

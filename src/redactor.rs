@@ -8,7 +8,7 @@ use image::RgbImage;
 
 /// Detects and redacts faces in single RGB frames.
 ///
-/// Each call is independent: use [`crate::track::TemporalFill`] (or the file pipeline) to bridge misses
+/// Each call is independent: use [`crate::track::TrackFill`] (or the file pipeline) to bridge misses
 /// across frames of a video.
 #[derive(Debug)]
 pub struct Redactor<D> {

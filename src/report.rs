@@ -37,6 +37,8 @@ pub struct Report {
     pub frames_redacted: u64,
     /// Face detections over all frames.
     pub detections: u64,
+    /// Face tracks (motion/overlap links of detections over frames; no identity).
+    pub tracks: u64,
     /// Largest number of faces detected in one frame.
     pub max_faces_in_frame: u64,
     /// Frames blanked entirely because the detector could not analyse them (`--on-detector-error redact-frame`).

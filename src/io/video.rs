@@ -11,7 +11,7 @@ use crate::config::{AudioMode, OnDetectorError, Options};
 use crate::detect::{detect_in_frame, detect_multiscale, rotate_upright, tiles, Detection, Detector};
 use crate::geom::{BBox, Rotation};
 use crate::redact::{redact_channel, ChannelLayout};
-use crate::track::TemporalFill;
+use crate::track::TrackFill;
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ffmpeg_next as ff;
@@ -43,6 +43,7 @@ pub(crate) struct VideoOutcome {
     pub max_faces: u64,
     pub decode_errors: u64,
     pub frames_blanked: u64,
+    pub tracks: u64,
     pub streams_copied: u32,
     pub rotation_degrees: u32,
     pub warnings: Vec<String>,
@@ -80,6 +81,7 @@ struct DecodeStats {
 
 #[derive(Default)]
 struct DetectStats {
+    tracks: u64,
     frames_blanked: u64,
     frames_with_faces: u64,
     detections: u64,
@@ -270,6 +272,7 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
     out.0.detections = det.detections;
     out.0.max_faces = det.max_faces;
     out.0.frames_blanked = det.frames_blanked;
+    out.0.tracks = det.tracks;
     if det.frames_blanked > 0 {
         out.0.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
     }
@@ -440,7 +443,8 @@ fn detect_stage(
     done_tx: Sender<Analysed>,
 ) -> Result<DetectStats> {
     let mut stats = DetectStats::default();
-    let mut fill: TemporalFill<(frame::Video, u64, bool)> = TemporalFill::new(window);
+    // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
+    let mut fill: TrackFill<(frame::Video, u64, bool)> = TrackFill::new(window, 2 * window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
     for Decoded { frame, index } in frame_rx {
         let (w, h) = (frame.width(), frame.height());
@@ -498,6 +502,7 @@ fn detect_stage(
     for ((frame, index, blank), boxes) in fill.finish() {
         done_tx.send(Analysed { frame, index, boxes, blank }).map_err(|_| Error::Cancelled)?;
     }
+    stats.tracks = fill.tracks_started();
     Ok(stats)
 }
 

@@ -1,44 +1,201 @@
-//! Temporal coverage. [`TemporalFill`] bridges detection misses with a bounded look-ahead: every frame is
-//! redacted with the faces found in it and in the `window` frames before and after it, each borrowed box
-//! grown with its distance in time to absorb head motion. A face is therefore covered `window` frames before
-//! its first detection and after its last, and gaps of up to `2 × window` missed frames are closed.
+//! Temporal coverage by motion and overlap only (no appearance features, no pixels kept).
 //!
-//! Only boxes are kept: no pixels, no appearance features.
+//! [`Tracker`] links each frame's detections to tracks: greedy matching on the overlap with each track's
+//! predicted box, or on centre distance relative to face size for heads that move more than their own
+//! width between frames. [`TrackFill`] delays frames by a bounded look-ahead (`window`) and then gives every
+//! frame, besides its own detections, one box per track alive around it:
+//! - between two detections of a track (a detector miss), the box is interpolated, so it follows the head
+//!   instead of lagging;
+//! - up to `coast` frames after a track's last detection, the box is extrapolated with the track's velocity
+//!   and grows with every frame of uncertainty;
+//! - up to `window` frames before a track's first detection (back-fill), likewise backwards.
+//!
+//! Memory is bounded: `window` frames held, and for each track only the detections the emitted frames can
+//! still use.
 
 use crate::geom::BBox;
 use std::collections::VecDeque;
 
-/// Growth of a borrowed box per frame of distance (width and height), for motion between frames.
-pub const GROWTH_PER_FRAME: f32 = 0.08;
+/// Growth of an extrapolated box per frame of distance from the detection it comes from.
+pub const GROWTH_PER_FRAME: f32 = 0.1;
+/// Growth of an interpolated box per frame of distance from the nearer detection.
+const INTERP_GROWTH_PER_FRAME: f32 = 0.04;
+/// Overlap with the predicted box above which a detection continues a track.
+const MATCH_IOU: f32 = 0.1;
+/// Centre distance, relative to the larger side of the track's box, below which a detection continues it.
+const MATCH_DIST: f32 = 1.0;
 
-/// Delays a stream of frames by `window` and widens each frame's face boxes with its neighbours'.
-#[derive(Debug)]
-pub struct TemporalFill<T> {
-    window: usize,
-    /// Detections of frames `first_det ..= last pushed`.
-    dets: VecDeque<Vec<BBox>>,
-    first_det: u64,
-    /// Frames `next_emit ..= last pushed`, not yet emitted.
-    pending: VecDeque<T>,
-    next_emit: u64,
+#[derive(Debug, Clone)]
+struct Track {
+    /// Detections `(frame, box)` in frame order; old ones are trimmed.
+    hits: VecDeque<(u64, BBox)>,
+    /// Centre velocity in pixels per frame.
+    vx: f32,
+    vy: f32,
 }
 
-impl<T> TemporalFill<T> {
-    pub fn new(window: usize) -> Self {
-        Self { window, dets: VecDeque::new(), first_det: 0, pending: VecDeque::new(), next_emit: 0 }
+impl Track {
+    fn last(&self) -> (u64, BBox) {
+        *self.hits.back().expect("a track has at least one detection")
     }
 
-    /// Frames held back at most; memory is bounded by this many frames.
+    fn predict(&self, frame: u64) -> BBox {
+        let (f, b) = self.last();
+        shift(&b, self.vx * (frame as f32 - f as f32), self.vy * (frame as f32 - f as f32))
+    }
+
+    /// The box this track contributes to `frame`, if any.
+    fn box_at(&self, frame: u64, window: u64, coast: u64) -> Option<BBox> {
+        let after = self.hits.iter().position(|(f, _)| *f >= frame);
+        match after {
+            Some(i) if self.hits[i].0 == frame => None, // detected there: the detection itself is used
+            Some(0) => {
+                // Before the first detection: back-fill with the velocity, backwards.
+                let (f, b) = self.hits[0];
+                let d = f - frame;
+                (d <= window).then(|| shift(&b, -self.vx * d as f32, -self.vy * d as f32).scaled(1.0 + GROWTH_PER_FRAME * d as f32))
+            }
+            Some(i) => {
+                let (f0, b0) = self.hits[i - 1];
+                let (f1, b1) = self.hits[i];
+                let t = (frame - f0) as f32 / (f1 - f0) as f32;
+                let near = (frame - f0).min(f1 - frame) as f32;
+                Some(lerp(&b0, &b1, t).scaled(1.0 + INTERP_GROWTH_PER_FRAME * near))
+            }
+            None => {
+                let (f, _) = self.last();
+                let d = frame - f;
+                (d <= coast).then(|| self.predict(frame).scaled(1.0 + GROWTH_PER_FRAME * d as f32))
+            }
+        }
+    }
+}
+
+fn shift(b: &BBox, dx: f32, dy: f32) -> BBox {
+    BBox::new(b.x0 + dx, b.y0 + dy, b.x1 + dx, b.y1 + dy)
+}
+
+fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
+    let m = |p: f32, q: f32| p + (q - p) * t;
+    BBox::new(m(a.x0, b.x0), m(a.y0, b.y0), m(a.x1, b.x1), m(a.y1, b.y1))
+}
+
+/// Links detections over frames by motion and overlap. Ids are per instance (no global state).
+#[derive(Debug, Default)]
+pub struct Tracker {
+    tracks: Vec<Track>,
+    coast: u64,
+    created: u64,
+}
+
+impl Tracker {
+    /// A tracker whose tracks end `coast` frames after their last detection.
+    pub fn new(coast: u64) -> Self {
+        Self { tracks: Vec::new(), coast, created: 0 }
+    }
+
+    /// Number of tracks started so far.
+    pub fn tracks_started(&self) -> u64 {
+        self.created
+    }
+
+    /// Adds the detections of `frame` (frames must come in increasing order).
+    pub fn update(&mut self, frame: u64, dets: &[BBox]) {
+        let mut pairs: Vec<(f32, f32, usize, usize)> = Vec::new(); // (iou, dist, track, det)
+        for (ti, t) in self.tracks.iter().enumerate() {
+            let p = t.predict(frame);
+            let size = p.width().max(p.height()).max(1.0);
+            for (di, d) in dets.iter().enumerate() {
+                let iou = p.iou(d);
+                let (pc, dc) = (p.center(), d.center());
+                let dist = ((pc.0 - dc.0).powi(2) + (pc.1 - dc.1).powi(2)).sqrt() / size;
+                let similar_size = d.height() / p.height().max(1.0);
+                if iou >= MATCH_IOU || (dist < MATCH_DIST && (0.5..2.0).contains(&similar_size)) {
+                    pairs.push((iou, dist, ti, di));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)));
+        let (mut used_t, mut used_d) = (vec![false; self.tracks.len()], vec![false; dets.len()]);
+        for (_, _, ti, di) in pairs {
+            if used_t[ti] || used_d[di] {
+                continue;
+            }
+            used_t[ti] = true;
+            used_d[di] = true;
+            let t = &mut self.tracks[ti];
+            let (f0, b0) = t.last();
+            let dt = (frame - f0).max(1) as f32;
+            let (c0, c1) = (b0.center(), dets[di].center());
+            let (vx, vy) = ((c1.0 - c0.0) / dt, (c1.1 - c0.1) / dt);
+            // Smooth, but let a new track take its first measured velocity at once.
+            let a = if t.hits.len() == 1 { 1.0 } else { 0.6 };
+            t.vx = a * vx + (1.0 - a) * t.vx;
+            t.vy = a * vy + (1.0 - a) * t.vy;
+            t.hits.push_back((frame, dets[di]));
+        }
+        for (di, d) in dets.iter().enumerate() {
+            if !used_d[di] && d.is_valid() {
+                self.tracks.push(Track { hits: VecDeque::from([(frame, *d)]), vx: 0.0, vy: 0.0 });
+                self.created += 1;
+            }
+        }
+    }
+
+    /// Boxes the tracks contribute to `frame` (detections in that frame itself excluded).
+    pub fn boxes_at(&self, frame: u64, window: u64) -> Vec<BBox> {
+        self.tracks.iter().filter_map(|t| t.box_at(frame, window, self.coast)).collect()
+    }
+
+    /// Forgets what frames before `oldest` can no longer use: ended tracks and old detections.
+    pub fn trim(&mut self, oldest: u64, newest: u64) {
+        let coast = self.coast;
+        self.tracks.retain(|t| t.last().0 + coast >= oldest.min(newest));
+        for t in &mut self.tracks {
+            while t.hits.len() > 2 && t.hits[1].0 < oldest {
+                t.hits.pop_front();
+            }
+        }
+    }
+
+    pub fn live_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+}
+
+/// Delays a stream of frames by `window` and gives each one its detections plus the tracker's boxes.
+#[derive(Debug)]
+pub struct TrackFill<T> {
+    window: u64,
+    tracker: Tracker,
+    /// Frames `next_emit ..` not yet emitted, with their own detections.
+    pending: VecDeque<(T, Vec<BBox>)>,
+    next_emit: u64,
+    pushed: u64,
+}
+
+impl<T> TrackFill<T> {
+    /// Back-fill and look-ahead of `window` frames; tracks coast `coast` frames past their last detection.
+    pub fn new(window: usize, coast: usize) -> Self {
+        Self { window: window as u64, tracker: Tracker::new(coast as u64), pending: VecDeque::new(), next_emit: 0, pushed: 0 }
+    }
+
+    /// Frames held back at most.
     pub fn delay(&self) -> usize {
-        self.window
+        self.window as usize
     }
 
-    /// Adds the next frame and its detections. Returns the frame that is now complete, if any, with the boxes
-    /// to redact in it.
+    pub fn tracks_started(&self) -> u64 {
+        self.tracker.tracks_started()
+    }
+
+    /// Adds the next frame and its detections; returns the frame that is now complete, if any, with the
+    /// boxes to redact in it.
     pub fn push(&mut self, frame: T, faces: Vec<BBox>) -> Option<(T, Vec<BBox>)> {
-        self.pending.push_back(frame);
-        self.dets.push_back(faces);
-        if self.pending.len() > self.window {
+        self.tracker.update(self.pushed, &faces);
+        self.pushed += 1;
+        self.pending.push_back((frame, faces));
+        if self.pending.len() as u64 > self.window {
             self.emit_one()
         } else {
             None
@@ -55,92 +212,14 @@ impl<T> TemporalFill<T> {
     }
 
     fn emit_one(&mut self) -> Option<(T, Vec<BBox>)> {
-        let frame = self.pending.pop_front()?;
+        let (frame, mut boxes) = self.pending.pop_front()?;
         let idx = self.next_emit;
-        let w = self.window as u64;
-        let lo = idx.saturating_sub(w).max(self.first_det);
-        let last = self.first_det + self.dets.len() as u64 - 1;
-        let hi = (idx + w).min(last);
-        let mut boxes = Vec::new();
-        for j in lo..=hi {
-            let dist = j.abs_diff(idx) as f32;
-            for b in &self.dets[(j - self.first_det) as usize] {
-                boxes.push(if dist == 0.0 { *b } else { b.scaled(1.0 + GROWTH_PER_FRAME * dist) });
-            }
-        }
+        boxes.extend(self.tracker.boxes_at(idx, self.window));
         self.next_emit += 1;
-        // Keep only the detections that later frames can still borrow.
-        while self.first_det + w < self.next_emit && !self.dets.is_empty() {
-            self.dets.pop_front();
-            self.first_det += 1;
-        }
+        self.tracker.trim(self.next_emit, self.pushed);
         Some((frame, boxes))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn face() -> BBox {
-        BBox::new(100.0, 100.0, 150.0, 150.0)
-    }
-
-    /// Runs `dets_per_frame` through a fill of `window` and returns, for every frame in order, its index and
-    /// the boxes to redact.
-    fn run(window: usize, dets_per_frame: &[bool]) -> Vec<(usize, Vec<BBox>)> {
-        let mut f = TemporalFill::new(window);
-        let mut out = Vec::new();
-        for (i, &has) in dets_per_frame.iter().enumerate() {
-            out.extend(f.push(i, if has { vec![face()] } else { vec![] }));
-            assert!(f.pending.len() <= window, "more than the window held back");
-            assert!(f.dets.len() <= 2 * window + 1);
-        }
-        out.extend(f.finish());
-        out
-    }
-
-    #[test]
-    fn frames_come_out_in_order_and_all_of_them() {
-        let out = run(3, &[false; 10]);
-        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
-        assert!(out.iter().all(|x| x.1.is_empty()));
-    }
-
-    #[test]
-    fn back_fills_before_first_and_after_last_detection() {
-        let mut dets = [false; 12];
-        dets[5] = true;
-        let out = run(2, &dets);
-        let covered: Vec<usize> = out.iter().filter(|x| !x.1.is_empty()).map(|x| x.0).collect();
-        assert_eq!(covered, vec![3, 4, 5, 6, 7]);
-    }
-
-    #[test]
-    fn bridges_gap_of_twice_the_window() {
-        let mut dets = [true; 12];
-        for d in &mut dets[4..8] {
-            *d = false;
-        }
-        let out = run(2, &dets);
-        assert!(out.iter().all(|x| !x.1.is_empty()), "a frame in the gap was left bare");
-    }
-
-    #[test]
-    fn borrowed_boxes_grow_with_distance() {
-        let mut dets = [false; 5];
-        dets[0] = true;
-        let out = run(2, &dets);
-        assert_eq!(out[0].1[0], face());
-        assert!(out[2].1[0].width() > out[1].1[0].width());
-        assert!(out[1].1[0].width() > face().width());
-    }
-
-    #[test]
-    fn zero_window_passes_frames_straight_through() {
-        let mut f = TemporalFill::new(0);
-        let (i, boxes) = f.push(7, vec![face()]).unwrap();
-        assert_eq!((i, boxes), (7, vec![face()]));
-        assert!(f.finish().is_empty());
-    }
-}
+mod tests;
