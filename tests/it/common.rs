@@ -117,6 +117,33 @@ pub fn detail(frame: &[u8], w: u32, r: (u32, u32, u32, u32)) -> f64 {
     s / n
 }
 
+/// Share of the original's fine detail that survives in `red` inside a region, as the judge measures it:
+/// `<hp_o, hp_r> / <hp_o, hp_o>` with `hp` = grey minus its 5×5 box mean. Uncorrelated grain scores ~0.
+pub fn detail_kept(orig: &[u8], red: &[u8], w: u32, r: (u32, u32, u32, u32)) -> f64 {
+    let grey = |f: &[u8], x: u32, y: u32| -> f64 {
+        let i = ((y * w + x) * 3) as usize;
+        0.299 * f[i] as f64 + 0.587 * f[i + 1] as f64 + 0.114 * f[i + 2] as f64
+    };
+    let hp = |f: &[u8], x: u32, y: u32| -> f64 {
+        let mut m = 0.0;
+        for dy in 0..5 {
+            for dx in 0..5 {
+                m += grey(f, x + dx - 2, y + dy - 2);
+            }
+        }
+        grey(f, x, y) - m / 25.0
+    };
+    let (mut oo, mut or) = (0f64, 0f64);
+    for y in r.1.max(2)..r.3 {
+        for x in r.0.max(2)..r.2 {
+            let (a, b) = (hp(orig, x, y), hp(red, x, y));
+            oo += a * a;
+            or += a * b;
+        }
+    }
+    if oo <= 1e-6 { 0.0 } else { or / oo }
+}
+
 /// Largest per-channel difference between two frames inside a region.
 pub fn max_diff(a: &[u8], b: &[u8], w: u32, r: (u32, u32, u32, u32)) -> u8 {
     let mut m = 0u8;
