@@ -16,6 +16,25 @@ pub enum AudioMode {
     Drop,
 }
 
+/// Largest picture side faceveil accepts, in pixels.
+pub const MAX_SIDE: u32 = 16384;
+/// Largest picture area faceveil accepts (8192 × 8192): bounds the memory one frame can take.
+pub const MAX_PIXELS: u64 = 8192 * 8192;
+
+/// Refuses pictures outside the documented limits, with a message stating them.
+pub fn check_picture_size(w: u32, h: u32) -> std::result::Result<(), String> {
+    if w == 0 || h == 0 {
+        return Err(format!("picture size {w}x{h} is empty"));
+    }
+    if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!(
+            "picture size {w}x{h} exceeds the supported maximum (sides <= {MAX_SIDE}, area <= 8192x8192 = {} megapixels)",
+            MAX_PIXELS / 1_000_000
+        ));
+    }
+    Ok(())
+}
+
 /// What happens when the detector cannot analyse a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

@@ -64,7 +64,7 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
             path: output.to_path_buf(),
             reason: "an image input needs an image output ending in .jpg, .jpeg, .png or .webp".into(),
         })?;
-        let o = still::redact_still(input, tmp.path(), format, options, detector)?;
+        let o = still::redact_still(input, tmp.path(), format, options, detector).map_err(|e| name_output(e, tmp.path(), output))?;
         let n = o.detections.len() as u64;
         report.width = o.width;
         report.height = o.height;
@@ -85,7 +85,7 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
                 reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
             });
         }
-        redact_video_into(input, tmp.path(), options, detector, &mut report)?;
+        redact_video_into(input, tmp.path(), options, detector, &mut report).map_err(|e| name_output(e, tmp.path(), output))?;
     }
 
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
@@ -127,6 +127,22 @@ fn redact_video_into(input: &Path, tmp: &Path, options: &Options, detector: &mut
 #[cfg(not(feature = "ffmpeg"))]
 fn redact_video_into(input: &Path, _tmp: &Path, _o: &Options, _d: &mut dyn Detector, _r: &mut Report) -> Result<()> {
     Err(Error::bad_input(input, "not a still image, and faceveil was built without FFmpeg (feature `ffmpeg`)"))
+}
+
+/// Errors about the temporary file name the output the user asked for.
+fn name_output(e: Error, tmp: &Path, output: &Path) -> Error {
+    match e {
+        Error::Encode { path, reason } if path == tmp || path.as_os_str().is_empty() => {
+            Error::Encode { path: output.to_path_buf(), reason }
+        }
+        Error::Io { path, source } if path == tmp => Error::Io { path: output.to_path_buf(), source },
+        Error::Frame { path, frame, source } => Error::Frame {
+            path: if path == tmp { output.to_path_buf() } else { path },
+            frame,
+            source: Box::new(name_output(*source, tmp, output)),
+        },
+        other => other,
+    }
 }
 
 fn set_output_permissions(path: &Path) -> Result<()> {

@@ -10,13 +10,20 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use std::io::BufWriter;
 use std::path::Path;
 
-/// The still-image format of `path`, judged by content (magic bytes), or `None` when it is not one.
+/// The still-image format of `path`, judged by content (magic bytes) alone, never by the file name, or
+/// `None` when it is not one.
 pub(crate) fn probe(path: &Path) -> Result<Option<ImageFormat>> {
-    let reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = reader.with_guessed_format().map_err(|e| Error::io(path, e))?;
-    Ok(reader.format().filter(|f| {
-        matches!(f, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) && f.reading_enabled()
-    }))
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(|e| Error::io(path, e))?;
+    if head.is_empty() {
+        return Err(Error::bad_input(path, "empty file (0 bytes)"));
+    }
+    Ok(image::guess_format(&head)
+        .ok()
+        .filter(|f| matches!(f, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) && f.reading_enabled()))
 }
 
 /// Output image format from the output file name's extension.
@@ -30,6 +37,10 @@ pub(crate) fn output_format(path: &Path) -> Option<ImageFormat> {
     }
 }
 
+fn format_of(path: &Path) -> Result<ImageFormat> {
+    probe(path)?.ok_or_else(|| Error::bad_input(path, "not a JPEG, PNG or WebP image"))
+}
+
 pub(crate) struct StillOutcome {
     pub width: u32,
     pub height: u32,
@@ -41,13 +52,16 @@ pub(crate) struct StillOutcome {
 pub(crate) fn redact_still(
     input: &Path,
     tmp: &Path,
-    format: ImageFormat,
+    out_format: ImageFormat,
     options: &Options,
     detector: &mut dyn Detector,
 ) -> Result<StillOutcome> {
     let img_err = |e: image::ImageError| Error::Image { path: input.to_path_buf(), source: e };
-    let reader = ImageReader::open(input).map_err(|e| Error::io(input, e))?.with_guessed_format().map_err(|e| Error::io(input, e))?;
+    let mut reader = ImageReader::open(input).map_err(|e| Error::io(input, e))?;
+    reader.set_format(format_of(input)?);
     let mut decoder = reader.into_decoder().map_err(img_err)?;
+    let (dw, dh) = decoder.dimensions();
+    crate::config::check_picture_size(dw, dh).map_err(|reason| Error::bad_input(input, reason))?;
     let orientation = decoder.orientation().map_err(img_err)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(img_err)?;
     img.apply_orientation(orientation);
@@ -55,7 +69,7 @@ pub(crate) fn redact_still(
     if img.color().bytes_per_pixel() / img.color().channel_count().max(1) > 1 {
         warnings.push("16-bit or float image converted to 8 bits per channel".to_string());
     }
-    let keep_alpha = img.color().has_alpha() && format != ImageFormat::Jpeg;
+    let keep_alpha = img.color().has_alpha() && out_format != ImageFormat::Jpeg;
     let (w, h) = (img.width(), img.height());
     let rgb = img.to_rgb8();
     let (detections, blanked) = match detect_multiscale(detector, &rgb, &options.detect, |_| true) {
@@ -86,7 +100,7 @@ pub(crate) fn redact_still(
         crate::redact::redact_rgb(&mut rgb, &boxes, &options.redact)?;
         DynamicImage::ImageRgb8(rgb)
     };
-    write_image(&out, tmp, format)?;
+    write_image(&out, tmp, out_format)?;
     Ok(StillOutcome { width: w, height: h, detections, blanked, warnings })
 }
 

@@ -113,11 +113,8 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
         .video()
         .map_err(|e| bad(format!("no decoder for video codec {:?}: {e}", ist.parameters().id())))?;
     let (width, height) = (decoder.width(), decoder.height());
-    if width == 0 || height == 0 {
-        return Err(bad("video stream has no picture size".into()));
-    }
-    let src_format = decoder.format();
-    let work_format = if IN_PLACE.contains(&src_format) { src_format } else { Pixel::YUV420P };
+    crate::config::check_picture_size(width, height).map_err(|r| bad(format!("video stream: {r}")))?;
+    let work_format = work_format(decoder.format(), width, height);
 
     let mut out = Outcome::default();
     out.0.width = width;
@@ -277,7 +274,7 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
         out.0.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
     }
     if let Some(f) = dec.converted_from {
-        out.0.warnings.push(format!("pixel format {f:?} converted to yuv420p for redaction and encoding"));
+        out.0.warnings.push(format!("pixel format {f:?} converted to {work_format:?} for redaction and encoding").to_lowercase());
     }
     if dec.decode_errors > 0 {
         out.0.warnings.push(format!("{} corrupt packets could not be decoded; their frames are not in the output", dec.decode_errors));
@@ -292,6 +289,26 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
         });
     }
     Ok(out.0)
+}
+
+/// The pixel format frames are redacted and encoded in: the decoded one when libx264 takes it, else 8-bit
+/// 4:2:0, or 4:4:4 where the picture has an odd size that subsampled chroma cannot encode.
+fn work_format(src: Pixel, width: u32, height: u32) -> Pixel {
+    let odd_w = width % 2 == 1;
+    let odd_h = height % 2 == 1;
+    let candidate = if IN_PLACE.contains(&src) { src } else { Pixel::YUV420P };
+    let fits = match candidate {
+        Pixel::YUV420P | Pixel::YUVJ420P => !odd_w && !odd_h,
+        Pixel::YUV422P | Pixel::YUVJ422P => !odd_w,
+        _ => true,
+    };
+    if fits {
+        candidate
+    } else if matches!(candidate, Pixel::YUVJ420P | Pixel::YUVJ422P) {
+        Pixel::YUVJ444P
+    } else {
+        Pixel::YUV444P
+    }
 }
 
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (faster to link). Media are generated in temporary folders with the
 //! `ffmpeg` CLI (installed by scripts/setup.sh) from the shipped public-domain portrait.
 
+mod bad_input;
 mod cli;
 mod common;
 mod library;
