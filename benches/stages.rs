@@ -62,8 +62,11 @@ fn decoding(c: &mut Criterion) {
             black_box(decode_centerface(&out, 640, 384, 0.2, 0.3).unwrap())
         })
     });
-    let dets: Vec<Detection> =
-        faces(200, 1920.0, 1080.0).into_iter().enumerate().map(|(i, b)| Detection { bbox: b, score: (i % 10) as f32 / 10.0 }).collect();
+    let dets: Vec<Detection> = faces(200, 1920.0, 1080.0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| Detection { bbox: b, score: (i % 10) as f32 / 10.0 })
+        .collect();
     c.bench_function("nms_200", |b| b.iter(|| black_box(nms(dets.clone(), 0.3))));
 }
 

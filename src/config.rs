@@ -70,7 +70,11 @@ impl EncodeSettings {
             return Err(Error::Config(format!("invalid crf {} (expected >= 0, <= 51)", self.crf)));
         }
         if !PRESETS.contains(&self.preset.as_str()) {
-            return Err(Error::Config(format!("invalid preset {:?} (expected one of {})", self.preset, PRESETS.join(", "))));
+            return Err(Error::Config(format!(
+                "invalid preset {:?} (expected one of {})",
+                self.preset,
+                PRESETS.join(", ")
+            )));
         }
         Ok(())
     }

@@ -100,7 +100,10 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Config(_) | Error::OutputIsInput { .. } | Error::OutputExists { .. } | Error::UnsupportedOutput { .. }
+            Error::Config(_)
+                | Error::OutputIsInput { .. }
+                | Error::OutputExists { .. }
+                | Error::UnsupportedOutput { .. }
         )
     }
 }

@@ -51,7 +51,11 @@ impl BBox {
     pub fn iou(&self, other: &BBox) -> f32 {
         let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
-        if union > 0.0 { inter / union } else { 0.0 }
+        if union > 0.0 {
+            inter / union
+        } else {
+            0.0
+        }
     }
 
     /// Grows (or shrinks) the box about its centre so that width and height are multiplied by `factor`.

@@ -23,6 +23,8 @@
 //! No detector is perfect: faceveil errs toward redacting too much (enlarged masks, a low threshold, and
 //! temporal bridging of misses), and stops rather than write a frame it could not analyse.
 
+#[cfg(feature = "ffmpeg")]
+pub mod batch;
 pub mod config;
 pub mod detect;
 pub mod error;

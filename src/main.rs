@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Redact every face in one video or image.
     Redact(RedactArgs),
+    /// Redact every video and image in a folder tree into a mirrored output tree, resumably.
+    Batch(BatchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,6 +54,51 @@ struct RedactArgs {
     /// Output file; its extension picks the container (mp4, mkv, mov, avi, ts) or image format (jpg, png, webp).
     #[arg(short, long)]
     output: PathBuf,
+    /// Write a JSON report (counts, parameters, hashes; no face data) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Replace OUTPUT if it exists.
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ProgressArg {
+    /// One line per file on standard error.
+    Human,
+    /// JSON lines on standard error, for schedulers and log collectors.
+    Json,
+    None,
+}
+
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// Folder to redact (walked recursively; links are not followed; media recognised by content).
+    input_dir: PathBuf,
+    /// Output folder: mirrors the input tree, with a `.faceveil.json` report beside every output and
+    /// `faceveil-summary[-shard-K-of-N].{json,csv}` at the top. Rerunning skips complete outputs.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Files processed at once (default: half the cores, at least 1); threads are split among them.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Process only shard K of N (0 <= K < N). Default: from JOB_COMPLETION_INDEX + FACEVEIL_SHARD_COUNT
+    /// (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (Slurm array), else all files.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Stop starting new files after the first failure.
+    #[arg(long)]
+    fail_fast: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    progress: ProgressArg,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[derive(clap::Args)]
+struct SettingsArgs {
     /// Detector score threshold (0..1); lower finds more faces.
     #[arg(long, default_value_t = DetectSettings::default().threshold)]
     threshold: f32,
@@ -89,12 +136,6 @@ struct RedactArgs {
     /// Longest side of the picture given to the detector, in pixels.
     #[arg(long, default_value_t = DetectSettings::default().max_side)]
     det_size: u32,
-    /// Write a JSON report (counts, parameters, hashes; no face data) to this file.
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Replace OUTPUT if it exists.
-    #[arg(long)]
-    overwrite: bool,
     /// Detector model (default: the shipped CenterFace, found beside the binary or in the repository).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -106,8 +147,8 @@ struct RedactArgs {
     cuda: bool,
 }
 
-impl RedactArgs {
-    fn options(&self) -> Options {
+impl SettingsArgs {
+    fn options(&self, overwrite: bool) -> Options {
         let defaults = DetectSettings::default();
         Options {
             detect: DetectSettings {
@@ -141,34 +182,44 @@ impl RedactArgs {
             },
             keep_metadata: self.keep_metadata,
             encode: EncodeSettings { crf: self.crf, preset: self.preset.clone() },
-            overwrite: self.overwrite,
+            overwrite,
         }
+    }
+
+    fn load_detector(&self, options: &Options, threads: usize) -> faceveil::Result<CenterFace> {
+        let model = faceveil::detect::find_model(self.model.as_deref())?;
+        let session = SessionOptions { intra_threads: threads, runtime_library: None, cuda: self.cuda };
+        CenterFace::load(&model, options.detect.clone(), &session)
     }
 }
 
-/// Exit codes: 0 success, 1 failure, 2 usage error.
+/// Exit codes: 0 success, 1 failure, 2 usage error, 3 batch finished with some files failed or skipped.
 enum Failure {
     Usage(anyhow::Error),
     Run(anyhow::Error),
+    /// A batch finished, but some files failed or were skipped (exit code 3).
+    Partial,
 }
 
 impl From<faceveil::Error> for Failure {
     fn from(e: faceveil::Error) -> Self {
-        if e.is_usage() { Failure::Usage(e.into()) } else { Failure::Run(e.into()) }
+        if e.is_usage() {
+            Failure::Usage(e.into())
+        } else {
+            Failure::Run(e.into())
+        }
     }
 }
 
 fn redact(args: &RedactArgs) -> Result<(), Failure> {
-    let options = args.options();
+    let options = args.settings.options(args.overwrite);
     options.validate()?;
     if let Some(report) = &args.report {
         if report.exists() && !args.overwrite {
             return Err(faceveil::Error::OutputExists { path: report.clone() }.into());
         }
     }
-    let model = faceveil::detect::find_model(args.model.as_deref())?;
-    let session = SessionOptions { intra_threads: args.threads, runtime_library: None, cuda: args.cuda };
-    let mut detector = CenterFace::load(&model, options.detect.clone(), &session)?;
+    let mut detector = args.settings.load_detector(&options, args.settings.threads)?;
     let report = faceveil::redact_file(&args.input, &args.output, &options, &mut detector)?;
     if let Some(path) = &args.report {
         write_report(path, &report).map_err(Failure::Run)?;
@@ -186,11 +237,93 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn batch(args: &BatchArgs) -> Result<(), Failure> {
+    use faceveil::batch::{run_batch, BatchSettings, Event, Shard, Status};
+    let options = args.settings.options(false);
+    options.validate()?;
+    let shard = match &args.shard {
+        Some(s) => Some(Shard::parse(s)?),
+        None => Shard::from_env(|k| std::env::var(k).ok())?,
+    };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = args.jobs.unwrap_or((cores / 2).max(1));
+    if jobs == 0 {
+        return Err(faceveil::Error::Config("invalid jobs 0 (expected >= 1)".into()).into());
+    }
+    let settings = BatchSettings { jobs, shard, fail_fast: args.fail_fast };
+    let make = |threads: usize| -> faceveil::Result<Box<dyn faceveil::Detector>> {
+        let threads = if args.settings.threads > 0 { args.settings.threads } else { threads };
+        Ok(Box::new(args.settings.load_detector(&options, threads)?))
+    };
+    let mode = args.progress;
+    let progress = |event: Event<'_>| match mode {
+        ProgressArg::None => {}
+        ProgressArg::Json => {
+            if let Ok(line) = serde_json::to_string(&event) {
+                eprintln!("{line}");
+            }
+        }
+        ProgressArg::Human => match event {
+            Event::Start { files, media, shard } => eprintln!(
+                "faceveil batch: {files} file(s), {media} media{}",
+                shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default()
+            ),
+            Event::File { n, of, result } => eprintln!(
+                "[{n}/{of}] {}: {}{}",
+                result.input.display(),
+                match result.status {
+                    Status::Done => format!(
+                        "done, {} frame(s), faces in {}, {:.1} s",
+                        result.frames, result.frames_with_faces, result.seconds
+                    ),
+                    Status::UpToDate => "up to date".into(),
+                    Status::Failed => "FAILED".into(),
+                    Status::Skipped => "skipped".into(),
+                },
+                result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            ),
+        },
+    };
+    let summary = run_batch(&args.input_dir, &args.output, &options, &settings, &make, &progress)?;
+    let stem = match summary.shard {
+        Some(s) => format!("faceveil-summary-shard-{}-of-{}", s.index, s.count),
+        None => "faceveil-summary".into(),
+    };
+    let dir = &summary.output_dir;
+    faceveil::batch::write_json_atomic(&dir.join(format!("{stem}.json")), &summary)?;
+    faceveil::batch::write_atomic(&dir.join(format!("{stem}.csv")), summary.to_csv().as_bytes())?;
+    let summary_path = dir.join(format!("{stem}.json"));
+    match mode {
+        ProgressArg::None => {}
+        ProgressArg::Json => eprintln!(
+            "{}",
+            serde_json::json!({"event": "finish", "done": summary.done, "up_to_date": summary.up_to_date,
+                "failed": summary.failed, "skipped": summary.skipped, "seconds": summary.seconds,
+                "summary": summary_path})
+        ),
+        ProgressArg::Human => eprintln!(
+            "faceveil batch: {} done, {} up to date, {} failed, {} skipped in {:.1} s; summary {}",
+            summary.done,
+            summary.up_to_date,
+            summary.failed,
+            summary.skipped,
+            summary.seconds,
+            summary_path.display()
+        ),
+    }
+    match summary.exit_code() {
+        0 => Ok(()),
+        _ => Err(Failure::Partial),
+    }
+}
+
 /// Writes the report atomically beside its final name.
 fn write_report(path: &std::path::Path, report: &faceveil::Report) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot create report", path.display()))?;
-    serde_json::to_writer_pretty(&mut tmp, report).with_context(|| format!("{}: cannot write report", path.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot create report", path.display()))?;
+    serde_json::to_writer_pretty(&mut tmp, report)
+        .with_context(|| format!("{}: cannot write report", path.display()))?;
     tmp.persist(path).map_err(|e| anyhow::anyhow!("{}: cannot write report: {}", path.display(), e.error))?;
     Ok(())
 }
@@ -205,6 +338,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Redact(args) => redact(args),
+        Command::Batch(args) => batch(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -216,5 +350,6 @@ fn main() -> ExitCode {
             eprintln!("faceveil: error: {e:#}");
             ExitCode::from(1)
         }
+        Err(Failure::Partial) => ExitCode::from(3),
     }
 }

@@ -64,7 +64,8 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
             path: output.to_path_buf(),
             reason: "an image input needs an image output ending in .jpg, .jpeg, .png or .webp".into(),
         })?;
-        let o = still::redact_still(input, tmp.path(), format, options, detector).map_err(|e| name_output(e, tmp.path(), output))?;
+        let o = still::redact_still(input, tmp.path(), format, options, detector)
+            .map_err(|e| name_output(e, tmp.path(), output))?;
         let n = o.detections.len() as u64;
         report.width = o.width;
         report.height = o.height;
@@ -85,7 +86,8 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
                 reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
             });
         }
-        redact_video_into(input, tmp.path(), options, detector, &mut report).map_err(|e| name_output(e, tmp.path(), output))?;
+        redact_video_into(input, tmp.path(), options, detector, &mut report)
+            .map_err(|e| name_output(e, tmp.path(), output))?;
     }
 
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
@@ -105,7 +107,13 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
 }
 
 #[cfg(feature = "ffmpeg")]
-fn redact_video_into(input: &Path, tmp: &Path, options: &Options, detector: &mut dyn Detector, report: &mut Report) -> Result<()> {
+fn redact_video_into(
+    input: &Path,
+    tmp: &Path,
+    options: &Options,
+    detector: &mut dyn Detector,
+    report: &mut Report,
+) -> Result<()> {
     let o = crate::io::video::redact_video(input, tmp, options, detector)?;
     report.width = o.width;
     report.height = o.height;
@@ -169,7 +177,10 @@ fn check_paths(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
             return Err(Error::OutputIsInput { path: output.to_path_buf() });
         }
         if out_meta.is_dir() {
-            return Err(Error::UnsupportedOutput { path: output.to_path_buf(), reason: "output is a directory".into() });
+            return Err(Error::UnsupportedOutput {
+                path: output.to_path_buf(),
+                reason: "output is a directory".into(),
+            });
         }
         if !overwrite {
             return Err(Error::OutputExists { path: output.to_path_buf() });

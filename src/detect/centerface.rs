@@ -175,8 +175,7 @@ impl Detector for CenterFace {
         self.fill_input(img, pw, ph);
         let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &*self.input))
             .map_err(|e| Error::Inference(e.to_string()))?;
-        let outputs =
-            self.session.run(ort::inputs![INPUT => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![INPUT => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
         let extract = |name: &str, channels: usize| -> Result<&[f32]> {
             let value = outputs.get(name).ok_or_else(|| Error::DetectorOutput(format!("output {name} missing")))?;
             let (shape, data) =

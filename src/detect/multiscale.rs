@@ -160,16 +160,27 @@ mod tests {
     fn tile_boxes_cut_by_inner_borders_are_dropped() {
         let t = Tile { x: 288, y: 0, w: 320, h: 320 };
         assert!(!keep_tile_box(&BBox::new(289.0, 50.0, 300.0, 62.0), &t, 1000, 1000));
-        assert!(keep_tile_box(&BBox::new(300.0, 0.5, 312.0, 12.0), &Tile { y: 0, ..t }, 1000, 1000), "frame border is not a cut");
+        assert!(
+            keep_tile_box(&BBox::new(300.0, 0.5, 312.0, 12.0), &Tile { y: 0, ..t }, 1000, 1000),
+            "frame border is not a cut"
+        );
         assert!(keep_tile_box(&BBox::new(400.0, 100.0, 412.0, 114.0), &t, 1000, 1000));
-        assert!(!keep_tile_box(&BBox::new(400.0, 100.0, 520.0, 230.0), &t, 1000, 1000), "large faces come from the whole frame");
+        assert!(
+            !keep_tile_box(&BBox::new(400.0, 100.0, 520.0, 230.0), &t, 1000, 1000),
+            "large faces come from the whole frame"
+        );
     }
 
     #[test]
     fn merge_removes_duplicates_and_boxes_inside_others() {
         let d = |x0: f32, y0: f32, x1: f32, y1: f32, s: f32| Detection { bbox: BBox::new(x0, y0, x1, y1), score: s };
         let out = merge(
-            vec![d(0.0, 0.0, 20.0, 20.0, 0.9), d(1.0, 1.0, 21.0, 21.0, 0.5), d(2.0, 2.0, 10.0, 10.0, 0.95), d(100.0, 0.0, 110.0, 10.0, 0.3)],
+            vec![
+                d(0.0, 0.0, 20.0, 20.0, 0.9),
+                d(1.0, 1.0, 21.0, 21.0, 0.5),
+                d(2.0, 2.0, 10.0, 10.0, 0.95),
+                d(100.0, 0.0, 110.0, 10.0, 0.3),
+            ],
             0.3,
         );
         assert_eq!(out.len(), 2, "{out:?}");

@@ -80,7 +80,8 @@ pub fn init_runtime(explicit: Option<&Path>) -> Result<Environment> {
         return Ok(env.clone());
     }
     let path = find_runtime_library(explicit)?;
-    let builder = ort::init_from(&path).map_err(|e| Error::RuntimeLoad { path: path.clone(), reason: e.to_string() })?;
+    let builder =
+        ort::init_from(&path).map_err(|e| Error::RuntimeLoad { path: path.clone(), reason: e.to_string() })?;
     let env = builder
         .with_name("faceveil")
         .with_telemetry(false)

@@ -15,9 +15,7 @@ use std::path::Path;
 pub(crate) fn probe(path: &Path) -> Result<Option<ImageFormat>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(64);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(64).read_to_end(&mut head))
-        .map_err(|e| Error::io(path, e))?;
+    std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut head)).map_err(|e| Error::io(path, e))?;
     if head.is_empty() {
         return Err(Error::bad_input(path, "empty file (0 bytes)"));
     }

@@ -14,9 +14,9 @@ use crate::redact::{redact_channel, ChannelLayout};
 use crate::track::TrackFill;
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::{codec, decoder, encoder, format, frame, media, picture, software, Packet, Rational};
+use ffmpeg_next as ff;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -59,6 +59,11 @@ pub(crate) fn init() -> Result<()> {
     result
 }
 
+/// True when FFmpeg can open `path` and finds a video stream in it.
+pub(crate) fn has_video_stream(path: &Path) -> bool {
+    init().is_ok() && format::input(path).map(|ictx| ictx.streams().best(media::Type::Video).is_some()).unwrap_or(false)
+}
+
 struct Decoded {
     frame: frame::Video,
     index: u64,
@@ -89,7 +94,12 @@ struct DetectStats {
 }
 
 /// Redacts the video `input` into `tmp` (a path whose extension names the container).
-pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector: &mut dyn Detector) -> Result<VideoOutcome> {
+pub(crate) fn redact_video(
+    input: &Path,
+    tmp: &Path,
+    options: &Options,
+    detector: &mut dyn Detector,
+) -> Result<VideoOutcome> {
     init()?;
     let bad = |reason: String| Error::bad_input(input, reason);
     let ictx = format::input(input).map_err(|e| bad(format!("cannot read as media: {e}")))?;
@@ -106,7 +116,8 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
         .map(|sd| sd.data().to_vec());
     let rotation = display_matrix.as_deref().map(rotation_of).unwrap_or_default();
 
-    let mut dec_ctx = codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("video stream: {e}")))?;
+    let mut dec_ctx =
+        codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("video stream: {e}")))?;
     dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
     let decoder = dec_ctx
         .decoder()
@@ -186,7 +197,11 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
             media::Type::Audio | media::Type::Subtitle => {
                 // SAFETY: the output format pointer is valid for the life of octx.
                 let supported = unsafe {
-                    ff::ffi::avformat_query_codec(octx.format().as_ptr(), codec_id.into(), ff::ffi::FF_COMPLIANCE_NORMAL)
+                    ff::ffi::avformat_query_codec(
+                        octx.format().as_ptr(),
+                        codec_id.into(),
+                        ff::ffi::FF_COMPLIANCE_NORMAL,
+                    )
                 };
                 if supported == 0 {
                     let what = format!("{medium:?} stream {} ({codec_id:?})", st.index()).to_lowercase();
@@ -201,7 +216,9 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
                     out.0.warnings.push(format!("{what} dropped: the output container cannot hold it"));
                     continue;
                 }
-                let mut ost = octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| werr(format!("cannot add stream: {e}")))?;
+                let mut ost = octx
+                    .add_stream(encoder::find(codec::Id::None))
+                    .map_err(|e| werr(format!("cannot add stream: {e}")))?;
                 ost.set_parameters(st.parameters());
                 // SAFETY: the parameters belong to the stream just added; codec_tag 0 lets the muxer choose.
                 unsafe {
@@ -213,10 +230,10 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
                 copied.push((st.index(), st.time_base()));
                 out.0.streams_copied += 1;
             }
-            media::Type::Video => out.0.warnings.push(format!(
-                "extra video stream {} dropped: faceveil redacts one video stream per file",
-                st.index()
-            )),
+            media::Type::Video => out
+                .0
+                .warnings
+                .push(format!("extra video stream {} dropped: faceveil redacts one video stream per file", st.index())),
             _ => out.0.warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
         }
     }
@@ -242,7 +259,19 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
     let (dec_res, det_res, mux_res) = std::thread::scope(|s| {
         let dec = std::thread::Builder::new().name("faceveil-decode".into()).spawn_scoped(s, {
             let input_path = input_path.clone();
-            move || decode_stage(&input_path, ictx, decoder, video_index, work_format, &stream_map, &copy_tb, frame_tx, pkt_tx)
+            move || {
+                decode_stage(
+                    &input_path,
+                    ictx,
+                    decoder,
+                    video_index,
+                    work_format,
+                    &stream_map,
+                    &copy_tb,
+                    frame_tx,
+                    pkt_tx,
+                )
+            }
         });
         let det = std::thread::Builder::new().name("faceveil-detect".into()).spawn_scoped(s, {
             let input_path = input_path.clone();
@@ -274,10 +303,15 @@ pub(crate) fn redact_video(input: &Path, tmp: &Path, options: &Options, detector
         out.0.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
     }
     if let Some(f) = dec.converted_from {
-        out.0.warnings.push(format!("pixel format {f:?} converted to {work_format:?} for redaction and encoding").to_lowercase());
+        out.0
+            .warnings
+            .push(format!("pixel format {f:?} converted to {work_format:?} for redaction and encoding").to_lowercase());
     }
     if dec.decode_errors > 0 {
-        out.0.warnings.push(format!("{} corrupt packets could not be decoded; their frames are not in the output", dec.decode_errors));
+        out.0.warnings.push(format!(
+            "{} corrupt packets could not be decoded; their frames are not in the output",
+            dec.decode_errors
+        ));
     }
     if dec.frames == 0 {
         return Err(Error::bad_input(input, "no video frame could be decoded"));
@@ -435,7 +469,9 @@ fn decode_stage(
                 }
             }
             drain(&mut decoder, &mut stats)?;
-        } else if let (Some(oi), Some((itb, otb))) = (stream_map.get(si).copied().flatten(), copy_tb.get(si).copied().flatten()) {
+        } else if let (Some(oi), Some((itb, otb))) =
+            (stream_map.get(si).copied().flatten(), copy_tb.get(si).copied().flatten())
+        {
             packet.rescale_ts(itb, otb);
             packet.set_position(-1);
             packet.set_stream(oi);
@@ -476,8 +512,16 @@ fn detect_stage(
             _ => (dw, dh),
         };
         if scaler.as_ref().map(|(_, a, b)| (*a, *b)) != Some((sw, sh)) {
-            let ctx = software::scaling::Context::get(frame.format(), w, h, Pixel::RGB24, sw, sh, software::scaling::Flags::AREA)
-                .map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
+            let ctx = software::scaling::Context::get(
+                frame.format(),
+                w,
+                h,
+                Pixel::RGB24,
+                sw,
+                sh,
+                software::scaling::Flags::AREA,
+            )
+            .map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
             scaler = Some((ctx, sw, sh));
         }
         let mut rgb = frame::Video::empty();
@@ -540,7 +584,10 @@ fn blank_frame(frame: &mut frame::Video) -> Result<()> {
     // SAFETY: as in redact_frame.
     let rc = unsafe { ff::ffi::av_frame_make_writable(frame.as_mut_ptr()) };
     if rc < 0 {
-        return Err(Error::Encode { path: PathBuf::new(), reason: format!("cannot make frame writable: {}", ff::Error::from(rc)) });
+        return Err(Error::Encode {
+            path: PathBuf::new(),
+            reason: format!("cannot make frame writable: {}", ff::Error::from(rc)),
+        });
     }
     for plane in 0..frame.planes() {
         frame.data_mut(plane).fill(128);
@@ -553,13 +600,17 @@ fn redact_frame(frame: &mut frame::Video, boxes: &[BBox], options: &Options) -> 
     // redaction never alters the decoder's reference pictures.
     let rc = unsafe { ff::ffi::av_frame_make_writable(frame.as_mut_ptr()) };
     if rc < 0 {
-        return Err(Error::Encode { path: PathBuf::new(), reason: format!("cannot make frame writable: {}", ff::Error::from(rc)) });
+        return Err(Error::Encode {
+            path: PathBuf::new(),
+            reason: format!("cannot make frame writable: {}", ff::Error::from(rc)),
+        });
     }
     let format = frame.format();
     let (sx, sy) = format.descriptor().map(|d| (d.log2_chroma_w(), d.log2_chroma_h())).unwrap_or((1, 1));
     for plane in 0..frame.planes().min(3) {
         let (shx, shy) = if plane == 0 { (0, 0) } else { (sx, sy) };
-        let layout = ChannelLayout::planar(frame.plane_width(plane), frame.plane_height(plane), frame.stride(plane), shx, shy);
+        let layout =
+            ChannelLayout::planar(frame.plane_width(plane), frame.plane_height(plane), frame.stride(plane), shx, shy);
         redact_channel(frame.data_mut(plane), &layout, boxes, &options.redact)?;
     }
     Ok(())

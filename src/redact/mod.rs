@@ -83,7 +83,8 @@ pub struct ChannelLayout {
 impl ChannelLayout {
     /// The three channels of a tightly packed RGB image.
     pub fn packed_rgb(width: u32, height: u32) -> [ChannelLayout; 3] {
-        let base = ChannelLayout { width, height, stride: width as usize * 3, step: 3, offset: 0, shift_x: 0, shift_y: 0 };
+        let base =
+            ChannelLayout { width, height, stride: width as usize * 3, step: 3, offset: 0, shift_x: 0, shift_y: 0 };
         [base, ChannelLayout { offset: 1, ..base }, ChannelLayout { offset: 2, ..base }]
     }
 
@@ -97,9 +98,7 @@ impl ChannelLayout {
         if self.width == 0 || self.height == 0 {
             return Ok(());
         }
-        let last = self.offset
-            + (self.height as usize - 1) * self.stride
-            + (self.width as usize - 1) * self.step;
+        let last = self.offset + (self.height as usize - 1) * self.stride + (self.width as usize - 1) * self.step;
         if last >= len {
             return Err(Error::Config(format!("channel layout {self:?} does not fit a buffer of {len} bytes")));
         }

@@ -16,7 +16,13 @@ pub fn pixel_cell(size: f32) -> u32 {
     ((size / 5.0).ceil() as u32).max(2)
 }
 
-pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &BBox, size: f32, settings: &RedactSettings) -> Result<()> {
+pub(super) fn apply(
+    buf: &mut [u8],
+    layout: &ChannelLayout,
+    mask: &BBox,
+    size: f32,
+    settings: &RedactSettings,
+) -> Result<()> {
     let rect = mask.to_pixel_rect(layout.width, layout.height);
     if rect.is_empty() {
         return Ok(());

@@ -46,7 +46,10 @@ fn inside_changed_outside_untouched_for_every_style_and_shape() {
         assert!(after < before * 0.15, "{settings:?}: detail {before} -> {after}");
         // Nothing outside the mask box changed.
         for (x, y, p) in img.enumerate_pixels() {
-            let outside = (x as f32) + 0.5 < face.x0 || (x as f32) + 0.5 >= face.x1 || (y as f32) + 0.5 < face.y0 || (y as f32) + 0.5 >= face.y1;
+            let outside = (x as f32) + 0.5 < face.x0
+                || (x as f32) + 0.5 >= face.x1
+                || (y as f32) + 0.5 < face.y0
+                || (y as f32) + 0.5 >= face.y1;
             if outside {
                 assert_eq!(p, orig.get_pixel(x, y), "{settings:?} changed ({x},{y}) outside the mask");
             }
@@ -94,8 +97,9 @@ fn strength_scales_with_face_size() {
         let face = BBox::new(20.0, 20.0, 20.0 + size as f32, 20.0 + size as f32);
         redact_rgb(&mut img, &[face], &RedactSettings::default()).unwrap();
         let c = size / 2 + 20;
-        let inner = BBox::new((c - size / 5) as f32, (c - size / 5) as f32, (c + size / 5) as f32, (c + size / 5) as f32)
-            .to_pixel_rect(size + 40, size + 40);
+        let inner =
+            BBox::new((c - size / 5) as f32, (c - size / 5) as f32, (c + size / 5) as f32, (c + size / 5) as f32)
+                .to_pixel_rect(size + 40, size + 40);
         // Correlation of the redacted pixels with the original pattern (grain is uncorrelated with it).
         let (mut so, mut sr, mut n) = (0f64, 0f64, 0f64);
         for y in inner.y0..inner.y1 {

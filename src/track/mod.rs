@@ -53,7 +53,9 @@ impl Track {
                 // Before the first detection: back-fill with the velocity, backwards.
                 let (f, b) = self.hits[0];
                 let d = f - frame;
-                (d <= window).then(|| shift(&b, -self.vx * d as f32, -self.vy * d as f32).scaled(1.0 + GROWTH_PER_FRAME * d as f32))
+                (d <= window).then(|| {
+                    shift(&b, -self.vx * d as f32, -self.vy * d as f32).scaled(1.0 + GROWTH_PER_FRAME * d as f32)
+                })
             }
             Some(i) => {
                 let (f0, b0) = self.hits[i - 1];
@@ -177,7 +179,13 @@ pub struct TrackFill<T> {
 impl<T> TrackFill<T> {
     /// Back-fill and look-ahead of `window` frames; tracks coast `coast` frames past their last detection.
     pub fn new(window: usize, coast: usize) -> Self {
-        Self { window: window as u64, tracker: Tracker::new(coast as u64), pending: VecDeque::new(), next_emit: 0, pushed: 0 }
+        Self {
+            window: window as u64,
+            tracker: Tracker::new(coast as u64),
+            pending: VecDeque::new(),
+            next_emit: 0,
+            pushed: 0,
+        }
     }
 
     /// Frames held back at most.

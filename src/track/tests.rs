@@ -74,8 +74,7 @@ fn two_crossing_faces_keep_their_tracks() {
     // Face A moves right, face B moves left on the same row; they cross around frame 10.
     let a = |i: usize| face_at(20.0 + 10.0 * i as f32);
     let b = |i: usize| face_at(220.0 - 10.0 * i as f32);
-    let dets: Vec<Vec<BBox>> =
-        (0..21).map(|i| if i % 4 == 3 { vec![] } else { vec![a(i), b(i)] }).collect();
+    let dets: Vec<Vec<BBox>> = (0..21).map(|i| if i % 4 == 3 { vec![] } else { vec![a(i), b(i)] }).collect();
     let out = run(3, 3, &dets);
     let mut f = TrackFill::new(3, 3);
     for d in &dets {

@@ -8,7 +8,17 @@ use std::process::Command;
 /// Frames FFmpeg can decode from `path` (counted by decoding).
 fn decodable_frames(path: &Path) -> usize {
     let out = Command::new("ffprobe")
-        .args(["-v", "quiet", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "quiet",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap();

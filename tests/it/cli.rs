@@ -67,7 +67,13 @@ fn h265_input_is_redacted_into_h264() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("hevc.mp4");
     let output = dir.path().join("out.mp4");
-    make_clip(&input, 20, &["-c:v", "libx265", "-x265-params", "log-level=error", "-tag:v", "hvc1"], &["-c:a", "aac"], "");
+    make_clip(
+        &input,
+        20,
+        &["-c:v", "libx265", "-x265-params", "log-level=error", "-tag:v", "hvc1"],
+        &["-c:a", "aac"],
+        "",
+    );
     let out = faceveil(os_args!["redact", &input, "-o", &output]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(frame_times(&input), frame_times(&output));
@@ -212,7 +218,15 @@ fn metadata_is_stripped_unless_kept() {
     let plain = dir.path().join("plain.mp4");
     let input = dir.path().join("tagged.mp4");
     make_clip(&plain, 5, &lossless_h264(), &["-c:a", "aac"], "");
-    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata", "title=Camera 7 at 51.5N 0.1W", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata",
+        "title=Camera 7 at 51.5N 0.1W",
+        input.to_str().unwrap(),
+    ]);
     let stripped = dir.path().join("stripped.mp4");
     let kept = dir.path().join("kept.mp4");
     assert!(faceveil(os_args!["redact", &input, "-o", &stripped]).status.success());

@@ -20,23 +20,41 @@ pub fn astronaut() -> PathBuf {
 }
 
 pub fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg").args(["-nostdin", "-loglevel", "error", "-y"]).args(args).output().expect("ffmpeg runs");
+    let out =
+        Command::new("ffmpeg").args(["-nostdin", "-loglevel", "error", "-y"]).args(args).output().expect("ffmpeg runs");
     assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A clip with the astronaut over a moving test pattern and a sine-tone audio track.
 /// `video_codec` args select the encoder, `extra_filter` is appended to the video filter chain.
 pub fn make_clip(path: &Path, frames: u32, video_codec: &[&str], audio_codec: &[&str], extra_filter: &str) {
-    let filter = format!(
-        "[0:v]scale=360:360[face];[1:v][face]overlay=140:0:shortest=1,format=yuv420p{extra_filter}[v]"
-    );
+    let filter =
+        format!("[0:v]scale=360:360[face];[1:v][face]overlay=140:0:shortest=1,format=yuv420p{extra_filter}[v]");
     let n = frames.to_string();
     let portrait = astronaut();
     let mut args: Vec<&str> = vec![
-        "-loop", "1", "-framerate", "25", "-i", portrait.to_str().unwrap(),
-        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-filter_complex", &filter, "-map", "[v]", "-map", "2:a", "-frames:v", &n,
+        "-loop",
+        "1",
+        "-framerate",
+        "25",
+        "-i",
+        portrait.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-filter_complex",
+        &filter,
+        "-map",
+        "[v]",
+        "-map",
+        "2:a",
+        "-frames:v",
+        &n,
     ];
     args.extend_from_slice(video_codec);
     if audio_codec.is_empty() {
@@ -141,7 +159,11 @@ pub fn detail_kept(orig: &[u8], red: &[u8], w: u32, r: (u32, u32, u32, u32)) -> 
             or += a * b;
         }
     }
-    if oo <= 1e-6 { 0.0 } else { or / oo }
+    if oo <= 1e-6 {
+        0.0
+    } else {
+        or / oo
+    }
 }
 
 /// Largest per-channel difference between two frames inside a region.

@@ -23,9 +23,8 @@ fn frames_hidden_from_the_detector_are_still_redacted() {
     make_clip(&input, 30, &lossless_h264(), &["-c:a", "aac"], "");
     // The detector misses the face in frames 0-2 (before its first detection), 10-15 (a gap) and 27-29
     // (after its last detection).
-    let script: Vec<Vec<Detection>> = (0..30)
-        .map(|i| if i < 3 || (10..16).contains(&i) || i >= 27 { vec![] } else { vec![face_det()] })
-        .collect();
+    let script: Vec<Vec<Detection>> =
+        (0..30).map(|i| if i < 3 || (10..16).contains(&i) || i >= 27 { vec![] } else { vec![face_det()] }).collect();
     let mut det = ScriptedDetector::new(script);
     let options = Options { encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() }, ..untiled() };
     let report = faceveil::redact_file(&input, &output, &options, &mut det).unwrap();

@@ -2,6 +2,7 @@
 //! `ffmpeg` CLI (installed by scripts/setup.sh) from the shipped public-domain portrait.
 
 mod bad_input;
+mod batch;
 mod cli;
 mod common;
 mod library;

@@ -1,0 +1,512 @@
+//! Many files: walk a folder tree, redact every media file into a mirrored output tree, resume safely,
+//! split the work deterministically into shards for cluster schedulers, and account for every file.
+
+use crate::config::Options;
+use crate::detect::Detector;
+use crate::io::{sha256_file, still};
+use crate::report::Report;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Suffix of the per-file report written beside each output.
+pub const REPORT_SUFFIX: &str = ".faceveil.json";
+
+/// One shard of `count` (index 0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `K/N` (0 <= K < N).
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || Error::Config(format!("invalid shard {s:?} (expected K/N with 0 <= K < N, e.g. 0/4)"));
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        Shard::new(index, count).map_err(|_| bad())
+    }
+
+    pub fn new(index: u32, count: u32) -> Result<Shard> {
+        if count == 0 || index >= count {
+            return Err(Error::Config(format!("invalid shard {index}/{count} (expected 0 <= K < N)")));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard a scheduler assigned through the environment: a Kubernetes Indexed Job
+    /// (`JOB_COMPLETION_INDEX`, with the shard count in `FACEVEIL_SHARD_COUNT`) or a Slurm job array
+    /// (`SLURM_ARRAY_TASK_ID` minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
+        let num = |name: &str| -> Result<Option<u32>> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => {
+                    v.trim().parse().map(Some).map_err(|_| Error::Config(format!("{name}={v:?} is not a number")))
+                }
+            }
+        };
+        if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+            let count = num("FACEVEIL_SHARD_COUNT")?.ok_or_else(|| {
+                Error::Config(
+                    "JOB_COMPLETION_INDEX is set but FACEVEIL_SHARD_COUNT (the Job's completions) is not".into(),
+                )
+            })?;
+            return Shard::new(index, count).map(Some);
+        }
+        if let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?) {
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            return Shard::new(id.saturating_sub(min), count).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Whether the file at relative path `rel` belongs to this shard: a hash of the path, so the split does
+    /// not depend on listing order and shards never share a file.
+    pub fn owns(&self, rel: &Path) -> bool {
+        let digest = crate::sha256_hex(rel.to_string_lossy().as_bytes());
+        let v = u64::from_str_radix(&digest[..15], 16).unwrap_or(0);
+        v % self.count as u64 == self.index as u64
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Redacted in this run.
+    Done,
+    /// The output and its report were already complete and match this run's input and parameters.
+    UpToDate,
+    /// Failed; the message says why. No output exists for it.
+    Failed,
+    /// Not a media file (or a link), left alone.
+    Skipped,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileResult {
+    pub input: PathBuf,
+    pub output: Option<PathBuf>,
+    pub status: Status,
+    pub message: Option<String>,
+    pub frames: u64,
+    pub frames_with_faces: u64,
+    pub detections: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub tool_version: String,
+    pub input_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub shard: Option<Shard>,
+    pub done: usize,
+    pub up_to_date: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub seconds: f64,
+    pub files: Vec<FileResult>,
+}
+
+impl Summary {
+    /// 0 every media file is redacted (now or before); 3 some files failed or were skipped.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed > 0 || self.skipped > 0 {
+            3
+        } else {
+            0
+        }
+    }
+
+    /// The summary as CSV (one row per file).
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("input,output,status,frames,frames_with_faces,detections,seconds,message\n");
+        for f in &self.files {
+            let q = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+            s.push_str(&format!(
+                "{},{},{},{},{},{},{:.3},{}\n",
+                q(&f.input.to_string_lossy()),
+                q(&f.output.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
+                serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                f.frames,
+                f.frames_with_faces,
+                f.detections,
+                f.seconds,
+                q(f.message.as_deref().unwrap_or(""))
+            ));
+        }
+        s
+    }
+}
+
+/// Settings of a batch run besides the redaction options.
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    /// Files processed at once.
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+    /// Stop starting new files after the first failure.
+    pub fail_fast: bool,
+}
+
+/// A file found in the input tree.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Path relative to the input folder (never contains `..`).
+    pub rel: PathBuf,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Image,
+    Video,
+    /// Named like media (by extension) but unreadable: counted as a failure, not silently skipped.
+    Broken(String),
+    /// Not media; the reason.
+    Other(String),
+}
+
+/// Walks `input_dir` (links are not followed) and classifies every file by its content.
+pub fn scan(input_dir: &Path) -> Result<Vec<Entry>> {
+    let meta = std::fs::metadata(input_dir).map_err(|e| Error::io(input_dir, e))?;
+    if !meta.is_dir() {
+        return Err(Error::bad_input(input_dir, "not a folder"));
+    }
+    let mut out = Vec::new();
+    for item in walkdir::WalkDir::new(input_dir).follow_links(false).sort_by_file_name() {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                let rel =
+                    e.path().and_then(|p| p.strip_prefix(input_dir).ok()).map(Path::to_path_buf).unwrap_or_default();
+                out.push(Entry { rel, kind: EntryKind::Other(format!("cannot read: {e}")) });
+                continue;
+            }
+        };
+        let ft = item.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let Ok(rel) = item.path().strip_prefix(input_dir).map(Path::to_path_buf) else { continue };
+        let kind = if ft.is_symlink() {
+            EntryKind::Other("symbolic link (not followed)".into())
+        } else if !ft.is_file() {
+            EntryKind::Other("not a regular file".into())
+        } else {
+            classify(item.path())
+        };
+        out.push(Entry { rel, kind });
+    }
+    Ok(out)
+}
+
+fn classify(path: &Path) -> EntryKind {
+    match still::probe(path) {
+        Ok(Some(_)) => EntryKind::Image,
+        Ok(None) => {
+            if crate::io::video::has_video_stream(path) {
+                EntryKind::Video
+            } else if looks_like_media(path) {
+                EntryKind::Broken("named like a video or image, but FFmpeg cannot read a picture from it".into())
+            } else {
+                EntryKind::Other("not an image or a video FFmpeg can read".into())
+            }
+        }
+        Err(e) if looks_like_media(path) => EntryKind::Broken(e.to_string()),
+        Err(e) => EntryKind::Other(e.to_string()),
+    }
+}
+
+const MEDIA_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "wmv", "flv", "3gp", "mxf", "dav",
+    "h264", "h265", "hevc", "jpg", "jpeg", "png", "webp",
+];
+
+fn looks_like_media(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MEDIA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Where the output for `rel` goes: the same relative path, with an extension faceveil can write.
+pub fn output_path(output_dir: &Path, rel: &Path, kind: &EntryKind) -> PathBuf {
+    let ext = rel.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let new_ext = match kind {
+        EntryKind::Image if matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp") => ext,
+        EntryKind::Image => "png".into(),
+        _ if matches!(ext.as_str(), "mp4" | "mkv" | "mov" | "m4v" | "avi" | "ts") => ext,
+        _ => "mkv".into(),
+    };
+    output_dir.join(rel).with_extension(new_ext)
+}
+
+pub fn report_path(output: &Path) -> PathBuf {
+    let mut s = output.as_os_str().to_owned();
+    s.push(REPORT_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// True when `output` and its report exist and match this input, these options and this model.
+fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>) -> bool {
+    let Ok(text) = std::fs::read(report_path(output)) else { return false };
+    let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
+    let mut wanted = options.clone();
+    wanted.overwrite = report.parameters.overwrite;
+    report.parameters == wanted
+        && report.model_sha256.as_deref() == model
+        && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
+        && sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str())
+}
+
+/// Writes `value` as pretty JSON to `path` atomically.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Config(format!("JSON: {e}")))?;
+    write_atomic(path, &text)
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Progress events, for a terminal or a scheduler's log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event<'a> {
+    Start { files: usize, media: usize, shard: Option<Shard> },
+    File { n: usize, of: usize, result: &'a FileResult },
+}
+
+/// Runs a batch. `make_detector(threads)` builds one detector per concurrent file, with that many threads.
+pub fn run_batch(
+    input_dir: &Path,
+    output_dir: &Path,
+    options: &Options,
+    settings: &BatchSettings,
+    make_detector: &(dyn Fn(usize) -> Result<Box<dyn Detector>> + Sync),
+    progress: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Summary> {
+    let started = Instant::now();
+    options.validate()?;
+    let input_dir = &input_dir.canonicalize().map_err(|e| Error::io(input_dir, e))?;
+    std::fs::create_dir_all(output_dir).map_err(|e| Error::io(output_dir, e))?;
+    let output_dir = &output_dir.canonicalize().map_err(|e| Error::io(output_dir, e))?;
+    if output_dir.starts_with(input_dir) {
+        return Err(Error::Config(format!(
+            "output folder {} is inside the input folder {}; choose a folder outside it",
+            output_dir.display(),
+            input_dir.display()
+        )));
+    }
+    let entries: Vec<Entry> =
+        scan(input_dir)?.into_iter().filter(|e| settings.shard.is_none_or(|s| s.owns(&e.rel))).collect();
+    let media = entries.iter().filter(|e| matches!(e.kind, EntryKind::Image | EntryKind::Video)).count();
+    progress(Event::Start { files: entries.len(), media, shard: settings.shard });
+
+    let jobs = settings.jobs.clamp(1, media.max(1));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = (cores / jobs).max(1);
+    let queue = Mutex::new(entries.iter().enumerate());
+    let results: Mutex<Vec<(usize, FileResult)>> = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let done_count = std::sync::atomic::AtomicUsize::new(0);
+    let worker_error: Mutex<Option<Error>> = Mutex::new(None);
+
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let mut detector: Option<Box<dyn Detector>> = None;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((i, entry)) = next else { break };
+                    if detector.is_none() && matches!(entry.kind, EntryKind::Image | EntryKind::Video) {
+                        match make_detector(threads) {
+                            Ok(d) => detector = Some(d),
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                *worker_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    let result = process(input_dir, output_dir, entry, options, detector.as_mut());
+                    if result.status == Status::Failed && settings.fail_fast {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    let n = done_count.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(Event::File { n, of: entries.len(), result: &result });
+                    results.lock().unwrap_or_else(|p| p.into_inner()).push((i, result));
+                }
+            });
+        }
+    });
+    if let Some(e) = worker_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let mut files = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    files.sort_by_key(|(i, _)| *i);
+    let files: Vec<FileResult> = files.into_iter().map(|(_, r)| r).collect();
+    let count = |st: Status| files.iter().filter(|f| f.status == st).count();
+    Ok(Summary {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        input_dir: input_dir.clone(),
+        output_dir: output_dir.clone(),
+        shard: settings.shard,
+        done: count(Status::Done),
+        up_to_date: count(Status::UpToDate),
+        failed: count(Status::Failed),
+        skipped: count(Status::Skipped),
+        seconds: started.elapsed().as_secs_f64(),
+        files,
+    })
+}
+
+fn process(
+    input_dir: &Path,
+    output_dir: &Path,
+    entry: &Entry,
+    options: &Options,
+    detector: Option<&mut Box<dyn Detector>>,
+) -> FileResult {
+    let started = Instant::now();
+    let input = input_dir.join(&entry.rel);
+    let mut r = FileResult {
+        input: entry.rel.clone(),
+        output: None,
+        status: Status::Skipped,
+        message: None,
+        frames: 0,
+        frames_with_faces: 0,
+        detections: 0,
+        seconds: 0.0,
+    };
+    match &entry.kind {
+        EntryKind::Other(why) => {
+            r.message = Some(why.clone());
+            return r;
+        }
+        EntryKind::Broken(why) => {
+            r.status = Status::Failed;
+            r.message = Some(format!("{}: {why}", input.display()));
+            return r;
+        }
+        _ => {}
+    }
+    let Some(detector) = detector else {
+        r.status = Status::Failed;
+        r.message = Some("no detector".into());
+        return r;
+    };
+    let output = output_path(output_dir, &entry.rel, &entry.kind);
+    r.output = output.strip_prefix(output_dir).ok().map(Path::to_path_buf);
+    let model = detector.model_sha256();
+    if output.exists() && up_to_date(&input, &output, options, model.as_deref()) {
+        r.status = Status::UpToDate;
+        if let Ok(rep) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
+            if let Ok(rep) = rep {
+                (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
+            }
+        }
+        r.seconds = started.elapsed().as_secs_f64();
+        return r;
+    }
+    let outcome = (|| -> Result<Report> {
+        if let Some(parent) = output.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        // A stale or partial output from an earlier run is replaced; its old report first, so a crash in
+        // between never leaves a report vouching for the wrong file.
+        let _ = std::fs::remove_file(report_path(&output));
+        let opts = Options { overwrite: true, ..options.clone() };
+        let mut report = crate::redact_file(&input, &output, &opts, &mut **detector)?;
+        report.parameters.overwrite = options.overwrite;
+        write_json_atomic(&report_path(&output), &report)?;
+        Ok(report)
+    })();
+    match outcome {
+        Ok(rep) => {
+            r.status = Status::Done;
+            (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
+        }
+        Err(e) => {
+            r.status = Status::Failed;
+            r.message = Some(format!("{e}"));
+            r.output = None;
+        }
+    }
+    r.seconds = started.elapsed().as_secs_f64();
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parsing_and_ranges() {
+        assert_eq!(Shard::parse("1/4").unwrap(), Shard { index: 1, count: 4 });
+        assert!(Shard::parse("4/4").is_err());
+        assert!(Shard::parse("x/4").is_err());
+        assert!(Shard::parse("0/0").is_err());
+    }
+
+    #[test]
+    fn every_path_belongs_to_exactly_one_shard() {
+        let paths: Vec<PathBuf> =
+            (0..500).map(|i| PathBuf::from(format!("cam{}/day{}/clip{i}.mp4", i % 7, i % 31))).collect();
+        let shards: Vec<Shard> = (0..5).map(|k| Shard::new(k, 5).unwrap()).collect();
+        let mut sizes = [0usize; 5];
+        for p in &paths {
+            let owners: Vec<usize> = (0..5).filter(|&k| shards[k].owns(p)).collect();
+            assert_eq!(owners.len(), 1, "{p:?}");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&n| n > 60), "unbalanced: {sizes:?}");
+    }
+
+    #[test]
+    fn shard_from_kubernetes_and_slurm_environments() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(Shard::from_env(env(&[])).unwrap(), None);
+        assert_eq!(
+            Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "2"), ("FACEVEIL_SHARD_COUNT", "8")])).unwrap(),
+            Some(Shard { index: 2, count: 8 })
+        );
+        assert!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "2")])).is_err());
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("SLURM_ARRAY_TASK_ID", "5"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "10")
+            ]))
+            .unwrap(),
+            Some(Shard { index: 4, count: 10 })
+        );
+    }
+
+    #[test]
+    fn outputs_mirror_inputs_with_writable_extensions() {
+        let out = Path::new("/out");
+        assert_eq!(output_path(out, Path::new("a/b/c.MP4"), &EntryKind::Video), Path::new("/out/a/b/c.mp4"));
+        assert_eq!(output_path(out, Path::new("a/c.webm"), &EntryKind::Video), Path::new("/out/a/c.mkv"));
+        assert_eq!(output_path(out, Path::new("x.jpeg"), &EntryKind::Image), Path::new("/out/x.jpeg"));
+        assert_eq!(report_path(Path::new("/out/x.jpeg")), Path::new("/out/x.jpeg.faceveil.json"));
+    }
+}

@@ -1,0 +1,189 @@
+//! `faceveil batch` over a generated archive tree.
+
+use crate::common::*;
+use crate::os_args;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// in/ with nested videos and a photo (faces), a corrupt video, a text file and a link.
+fn archive(root: &Path) -> PathBuf {
+    let input = root.join("in");
+    std::fs::create_dir_all(input.join("cam1/2024-03-01")).unwrap();
+    std::fs::create_dir_all(input.join("cam2")).unwrap();
+    make_clip(&input.join("cam1/2024-03-01/0800.mp4"), 8, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "aac"], "");
+    make_clip(&input.join("cam2/door.mkv"), 8, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "libopus"], "");
+    std::fs::copy(astronaut(), input.join("cam2/still.png")).unwrap();
+    std::fs::write(input.join("cam2/corrupt.mp4"), vec![0x42u8; 4096]).unwrap();
+    std::fs::write(input.join("README.txt"), b"camera notes").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", input.join("cam2/escape.mp4")).unwrap();
+    input
+}
+
+const MEDIA: [&str; 3] = ["cam1/2024-03-01/0800.mp4", "cam2/door.mkv", "cam2/still.png"];
+
+fn batch(input: &Path, output: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faceveil"));
+    cmd.arg("batch").arg(input).arg("-o").arg(output).args(["--tile-scale", "0"]).args(extra);
+    for v in ["JOB_COMPLETION_INDEX", "FACEVEIL_SHARD_COUNT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"] {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn summary(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn statuses(s: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["input"].as_str().unwrap().to_string(), f["status"].as_str().unwrap().to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn mirrors_tree_reports_every_file_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    let output = dir.path().join("out");
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!(
+        statuses(&s),
+        vec![
+            ("README.txt".into(), "skipped".into()),
+            ("cam1/2024-03-01/0800.mp4".into(), "done".into()),
+            ("cam2/corrupt.mp4".into(), "failed".into()),
+            ("cam2/door.mkv".into(), "done".into()),
+            ("cam2/escape.mp4".into(), "skipped".into()),
+            ("cam2/still.png".into(), "done".into()),
+        ]
+    );
+    assert!(std::fs::read_to_string(output.join("faceveil-summary.csv")).unwrap().contains("cam2/corrupt.mp4"));
+    for rel in MEDIA {
+        let out = output.join(rel);
+        let report: Value = serde_json::from_slice(&std::fs::read(format!("{}.faceveil.json", out.display())).unwrap()).unwrap();
+        assert_eq!(report["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input.join(rel)).unwrap());
+        assert_eq!(report["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&out).unwrap());
+        assert_eq!(report["model_sha256"], faceveil::detect::MODEL_SHA256);
+    }
+    assert_eq!(frame_times(&input.join(MEDIA[0])), frame_times(&output.join(MEDIA[0])));
+    assert!(!output.join("cam2/escape.mp4").exists() && !output.join("cam2/corrupt.mp4").exists());
+
+    // Rerun: nothing to do.
+    let before = std::fs::metadata(output.join(MEDIA[1])).unwrap().modified().unwrap();
+    let (code, _) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(3));
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(std::fs::metadata(output.join(MEDIA[1])).unwrap().modified().unwrap(), before);
+
+    // A truncated output is redone, and only that one.
+    let damaged = output.join(MEDIA[0]);
+    let len = std::fs::metadata(&damaged).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&damaged).unwrap().set_len(len / 3).unwrap();
+    let (_, _) = batch(&input, &output, &[]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(frame_times(&input.join(MEDIA[0])), frame_times(&damaged));
+
+    // Changed parameters make every output stale.
+    let (_, _) = batch(&input, &output, &["--style", "pixelate"]);
+    assert_eq!(summary(&output.join("faceveil-summary.json"))["done"].as_u64(), Some(3));
+}
+
+#[test]
+fn shards_as_concurrent_processes_cover_every_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    let output = dir.path().join("out");
+    let n = 3;
+    let children: Vec<_> = (0..n)
+        .map(|k| {
+            Command::new(env!("CARGO_BIN_EXE_faceveil"))
+                .arg("batch")
+                .arg(&input)
+                .arg("-o")
+                .arg(&output)
+                .args(["--tile-scale", "0", "--progress", "json", "--jobs", "1"])
+                .env("JOB_COMPLETION_INDEX", k.to_string())
+                .env("FACEVEIL_SHARD_COUNT", n.to_string())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for (k, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "not JSON lines: {log}");
+        let s = summary(&output.join(format!("faceveil-summary-shard-{k}-of-{n}.json")));
+        assert_eq!(s["shard"]["index"].as_u64(), Some(k as u64));
+        seen.extend(statuses(&s).into_iter().map(|(f, _)| f));
+    }
+    seen.sort();
+    let mut all: Vec<String> = vec!["README.txt", "cam1/2024-03-01/0800.mp4", "cam2/corrupt.mp4", "cam2/door.mkv", "cam2/escape.mp4", "cam2/still.png"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    all.sort();
+    assert_eq!(seen, all, "every file in exactly one shard");
+    for rel in MEDIA {
+        assert!(output.join(rel).exists(), "{rel} missing");
+    }
+}
+
+#[test]
+fn killed_batch_reruns_to_complete_correct_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    make_clip(&input.join("cam1/long.mp4"), 300, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "aac"], "");
+    let output = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faceveil"))
+        .arg("batch")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .args(["--tile-scale", "0", "--progress", "none"])
+        .spawn()
+        .unwrap();
+    // Kill once the long clip's hidden temporary output is being written.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let writing = std::fs::read_dir(output.join("cam1"))
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".long.mp4.")))
+            .unwrap_or(false);
+        if writing {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!output.join("cam1/long.mp4").exists(), "partial output under the final name");
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(frame_times(&input.join("cam1/long.mp4")), frame_times(&output.join("cam1/long.mp4")));
+    for rel in MEDIA {
+        assert!(output.join(rel).exists());
+    }
+}
+
+#[test]
+fn output_inside_input_and_bad_shards_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    let (code, err) = batch(&input, &input.join("redacted"), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("inside the input folder"));
+    let out = faceveil(os_args!["batch", &input, "-o", &dir.path().join("o"), "--shard", "3/3"]);
+    assert_eq!(out.status.code(), Some(2));
+}
