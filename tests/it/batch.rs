@@ -187,3 +187,28 @@ fn output_inside_input_and_bad_shards_are_usage_errors() {
     let out = faceveil(os_args!["batch", &input, "-o", &dir.path().join("o"), "--shard", "3/3"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn slurm_array_environment_selects_the_shard_and_examples_check_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    let output = dir.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_faceveil"))
+        .arg("batch")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .args(["--tile-scale", "0", "--progress", "none"])
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0) | Some(3)), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = summary(&output.join("faceveil-summary-shard-1-of-2.json"));
+    assert_eq!((s["shard"]["index"].as_u64(), s["shard"]["count"].as_u64()), (Some(1), Some(2)));
+
+    let check = Command::new("bash").arg(repo().join("deploy/check.sh")).output().unwrap();
+    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+}
