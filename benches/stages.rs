@@ -28,8 +28,8 @@ fn redaction(c: &mut Criterion) {
     let mut y = vec![128u8; (w * h) as usize];
     let mut u = vec![128u8; (w * h / 4) as usize];
     let mut v = vec![128u8; (w * h / 4) as usize];
-    let ly = ChannelLayout::planar(w, h, w as usize, 0, 0);
-    let lc = ChannelLayout::planar(w / 2, h / 2, w as usize / 2, 1, 1);
+    let ly = ChannelLayout::planar(w, h, w as usize, 0, 0, true);
+    let lc = ChannelLayout::planar(w / 2, h / 2, w as usize / 2, 1, 1, false);
     for style in [Style::Blur, Style::Pixelate, Style::Fill] {
         let settings = RedactSettings { style, ..Default::default() };
         for n in [1usize, 10, 50] {

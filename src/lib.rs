@@ -36,6 +36,8 @@ pub mod redact;
 pub mod redactor;
 pub mod report;
 pub mod track;
+#[cfg(feature = "ffmpeg")]
+pub mod verify;
 
 pub use config::{AudioMode, EncodeSettings, OnDetectorError, Options};
 pub use detect::{DetectSettings, Detection, Detector};

@@ -20,6 +20,9 @@ enum Command {
     Redact(RedactArgs),
     /// Redact every video and image in a folder tree into a mirrored output tree, resumably.
     Batch(BatchArgs),
+    /// Scan redacted outputs at high sensitivity; list frames where a face still seems detectable.
+    /// Exit code 0 clean, 4 faces found, 1 error.
+    Verify(VerifyArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,6 +101,23 @@ struct BatchArgs {
 }
 
 #[derive(clap::Args)]
+struct VerifyArgs {
+    /// Files to check (videos or images).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Detector score above which a face counts as still detectable. Redacted heads can still look like a
+    /// head to the detector (hair above a blurred oval), so findings are for a reviewer to look at.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Write all findings as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Detector model (default: the shipped CenterFace).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct SettingsArgs {
     /// Detector score threshold (0..1); lower finds more faces.
     #[arg(long, default_value_t = DetectSettings::default().threshold)]
@@ -106,6 +126,10 @@ struct SettingsArgs {
     style: StyleArg,
     #[arg(long, value_enum, default_value = "ellipse")]
     shape: ShapeArg,
+    /// Review only: outline the faces instead of redacting them. The output is NOT redacted; its report says
+    /// `not_for_release`.
+    #[arg(long)]
+    overlay: bool,
     /// Enlarge each face box by this factor before redacting (1..4).
     #[arg(long, default_value_t = RedactSettings::default().mask_scale)]
     mask_scale: f32,
@@ -160,6 +184,7 @@ impl SettingsArgs {
             },
             redact: RedactSettings {
                 style: match self.style {
+                    _ if self.overlay => Style::Outline,
                     StyleArg::Blur => Style::Blur,
                     StyleArg::Pixelate => Style::Pixelate,
                     StyleArg::Fill => Style::Fill,
@@ -199,6 +224,8 @@ enum Failure {
     Run(anyhow::Error),
     /// A batch finished, but some files failed or were skipped (exit code 3).
     Partial,
+    /// `verify` found faces (exit code 4).
+    Flagged,
 }
 
 impl From<faceveil::Error> for Failure {
@@ -317,6 +344,40 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
     }
 }
 
+fn verify(args: &VerifyArgs) -> Result<(), Failure> {
+    let settings = DetectSettings { threshold: args.threshold, ..DetectSettings::default() };
+    settings.validate()?;
+    let model = faceveil::detect::find_model(args.model.as_deref())?;
+    let mut detector = CenterFace::load(&model, settings.clone(), &SessionOptions::default())?;
+    let mut reports = Vec::new();
+    let mut flagged = false;
+    for file in &args.files {
+        let r = faceveil::verify::verify_file(file, &settings, &mut detector)?;
+        if r.clean() {
+            println!("{}: clean ({} frame(s) checked)", file.display(), r.frames);
+        } else {
+            flagged = true;
+            println!("{}: FACES STILL DETECTABLE in {} of {} frame(s)", file.display(), r.frames_flagged, r.frames);
+            for f in r.findings.iter().take(20) {
+                let b = f.bbox;
+                println!(
+                    "  frame {} at {}: box ({:.0},{:.0})-({:.0},{:.0}) score {:.2}",
+                    f.frame, f.time, b.x0, b.y0, b.x1, b.y1, f.score
+                );
+            }
+        }
+        reports.push(r);
+    }
+    if let Some(path) = &args.json {
+        faceveil::batch::write_json_atomic(path, &reports)?;
+    }
+    if flagged {
+        Err(Failure::Flagged)
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes the report atomically beside its final name.
 fn write_report(path: &std::path::Path, report: &faceveil::Report) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -339,6 +400,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Redact(args) => redact(args),
         Command::Batch(args) => batch(args),
+        Command::Verify(args) => verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -351,5 +413,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(Failure::Partial) => ExitCode::from(3),
+        Err(Failure::Flagged) => ExitCode::from(4),
     }
 }

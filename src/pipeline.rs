@@ -55,6 +55,7 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
         decode_errors: 0,
         streams_copied: 0,
         rotation_degrees: 0,
+        not_for_release: options.redact.style == crate::redact::Style::Outline,
         warnings: Vec::new(),
         elapsed_ms: 0,
     };

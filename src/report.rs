@@ -49,6 +49,8 @@ pub struct Report {
     pub streams_copied: u32,
     /// Display rotation in degrees clockwise carried from the input.
     pub rotation_degrees: u32,
+    /// True for review outputs (`--overlay`): faces are outlined, not redacted. Never release these.
+    pub not_for_release: bool,
     pub warnings: Vec<String>,
     pub elapsed_ms: u64,
 }

@@ -89,7 +89,16 @@ pub(crate) fn redact_still(
         let mut rgba = img.to_rgba8();
         let stride = w as usize * 4;
         for c in 0..3 {
-            let layout = ChannelLayout { width: w, height: h, stride, step: 4, offset: c, shift_x: 0, shift_y: 0 };
+            let layout = ChannelLayout {
+                width: w,
+                height: h,
+                stride,
+                step: 4,
+                offset: c,
+                shift_x: 0,
+                shift_y: 0,
+                intensity: true,
+            };
             redact_channel(&mut rgba, &layout, &boxes, &options.redact)?;
         }
         DynamicImage::ImageRgba8(rgba)

@@ -64,6 +64,62 @@ pub(crate) fn has_video_stream(path: &Path) -> bool {
     init().is_ok() && format::input(path).map(|ictx| ictx.streams().best(media::Type::Video).is_some()).unwrap_or(false)
 }
 
+/// Decodes every frame of `path` (single-threaded, for checking outputs) and hands `visit` the frame index,
+/// its pts and time base, and the picture as upright RGB at full resolution.
+pub(crate) fn scan_frames(
+    path: &Path,
+    mut visit: impl FnMut(u64, i64, (i32, i32), &RgbImage) -> Result<()>,
+) -> Result<u64> {
+    init()?;
+    let bad = |reason: String| Error::bad_input(path, reason);
+    let mut ictx = format::input(path).map_err(|e| bad(format!("cannot read as media: {e}")))?;
+    let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
+    let index = ist.index();
+    let tb = ist.time_base();
+    let rotation = ist
+        .side_data()
+        .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
+        .map(|sd| rotation_of(sd.data()))
+        .unwrap_or_default();
+    let mut dec_ctx = codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("{e}")))?;
+    dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
+    let mut decoder = dec_ctx.decoder().video().map_err(|e| bad(format!("no decoder: {e}")))?;
+    let (w, h) = (decoder.width(), decoder.height());
+    crate::config::check_picture_size(w, h).map_err(bad)?;
+    let mut scaler =
+        software::scaling::Context::get(decoder.format(), w, h, Pixel::RGB24, w, h, software::scaling::Flags::BILINEAR)
+            .map_err(|e| bad(format!("scaler: {e}")))?;
+    let mut n = 0u64;
+    let mut receive = |decoder: &mut decoder::Video, n: &mut u64| -> Result<()> {
+        let mut f = frame::Video::empty();
+        while decoder.receive_frame(&mut f).is_ok() {
+            let mut rgb = frame::Video::empty();
+            scaler.run(&f, &mut rgb).map_err(|e| bad(format!("scaler: {e}")))?;
+            let upright = rotate_upright(packed_rgb(&rgb), rotation);
+            visit(*n, f.timestamp().unwrap_or(0), (tb.numerator(), tb.denominator()), &upright)?;
+            *n += 1;
+        }
+        Ok(())
+    };
+    let mut packet = Packet::empty();
+    loop {
+        match packet.read(&mut ictx) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(ff::Error::InvalidData) => continue,
+            Err(e) => return Err(bad(format!("read error: {e}"))),
+        }
+        if packet.stream() == index {
+            let _ = decoder.send_packet(&packet);
+            receive(&mut decoder, &mut n)?;
+        }
+    }
+    if decoder.send_eof().is_ok() {
+        receive(&mut decoder, &mut n)?;
+    }
+    Ok(n)
+}
+
 struct Decoded {
     frame: frame::Video,
     index: u64,
@@ -609,8 +665,14 @@ fn redact_frame(frame: &mut frame::Video, boxes: &[BBox], options: &Options) -> 
     let (sx, sy) = format.descriptor().map(|d| (d.log2_chroma_w(), d.log2_chroma_h())).unwrap_or((1, 1));
     for plane in 0..frame.planes().min(3) {
         let (shx, shy) = if plane == 0 { (0, 0) } else { (sx, sy) };
-        let layout =
-            ChannelLayout::planar(frame.plane_width(plane), frame.plane_height(plane), frame.stride(plane), shx, shy);
+        let layout = ChannelLayout::planar(
+            frame.plane_width(plane),
+            frame.plane_height(plane),
+            frame.stride(plane),
+            shx,
+            shy,
+            plane == 0,
+        );
         redact_channel(frame.data_mut(plane), &layout, boxes, &options.redact)?;
     }
     Ok(())

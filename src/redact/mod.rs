@@ -24,6 +24,9 @@ pub enum Style {
     Pixelate,
     /// Solid fill with the region's mean colour.
     Fill,
+    /// Review only: a bright outline around each face, which stays visible. Never for release; reports
+    /// mark such outputs `not_for_release`.
+    Outline,
 }
 
 /// Shape of the redacted region inside the (enlarged) face box.
@@ -78,19 +81,30 @@ pub struct ChannelLayout {
     /// log2 of horizontal / vertical subsampling relative to frame pixels (1 for 4:2:0 chroma).
     pub shift_x: u8,
     pub shift_y: u8,
+    /// The channel carries brightness (luma, or one of R, G, B): it gets the blur's grain and an outline's
+    /// bright value. Chroma planes do not (grain there would be coloured noise).
+    pub intensity: bool,
 }
 
 impl ChannelLayout {
     /// The three channels of a tightly packed RGB image.
     pub fn packed_rgb(width: u32, height: u32) -> [ChannelLayout; 3] {
-        let base =
-            ChannelLayout { width, height, stride: width as usize * 3, step: 3, offset: 0, shift_x: 0, shift_y: 0 };
+        let base = ChannelLayout {
+            width,
+            height,
+            stride: width as usize * 3,
+            step: 3,
+            offset: 0,
+            shift_x: 0,
+            shift_y: 0,
+            intensity: true,
+        };
         [base, ChannelLayout { offset: 1, ..base }, ChannelLayout { offset: 2, ..base }]
     }
 
-    /// One plane of a planar image.
-    pub fn planar(width: u32, height: u32, stride: usize, shift_x: u8, shift_y: u8) -> ChannelLayout {
-        ChannelLayout { width, height, stride, step: 1, offset: 0, shift_x, shift_y }
+    /// One plane of a planar image; `intensity` for the luma plane, not for chroma.
+    pub fn planar(width: u32, height: u32, stride: usize, shift_x: u8, shift_y: u8, intensity: bool) -> ChannelLayout {
+        ChannelLayout { width, height, stride, step: 1, offset: 0, shift_x, shift_y, intensity }
     }
 
     /// Checks that every sample lies inside a buffer of `len` bytes.

@@ -31,6 +31,7 @@ pub(super) fn apply(
         Style::Blur => blur(buf, layout, mask, blur_radius(size), settings),
         Style::Pixelate => pixelate(buf, layout, mask, pixel_cell(size), settings),
         Style::Fill => fill(buf, layout, mask, settings),
+        Style::Outline => outline(buf, layout, mask, if layout.intensity { 255 } else { 0 }),
     }
     Ok(())
 }
@@ -68,7 +69,7 @@ fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactS
         for x in m.x0..m.x1 {
             if in_mask(s.shape, mask, x, y) {
                 let b = a[(y - roi.y0) as usize * w + (x - roi.x0) as usize] as f32;
-                let v = (mean + (b - mean) * SHADING_KEEP).round() as i32 + grain(x, y);
+                let v = (mean + (b - mean) * SHADING_KEEP).round() as i32 + if l.intensity { grain(x, y) } else { 0 };
                 buf[l.index(x, y)] = v.clamp(0, 255) as u8;
             }
         }
@@ -139,6 +140,19 @@ fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, cell: u32, s: &Redac
             cx = cx1;
         }
         cy = cy1;
+    }
+}
+
+/// A rectangle outline about 1/40 of the frame's larger side thick (at least 2 samples).
+fn outline(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, value: u8) {
+    let m = mask.to_pixel_rect(l.width, l.height);
+    let t = (l.width.max(l.height) / 400).max(2);
+    for y in m.y0..m.y1 {
+        for x in m.x0..m.x1 {
+            if x < m.x0 + t || x + t >= m.x1 || y < m.y0 + t || y + t >= m.y1 {
+                buf[l.index(x, y)] = value;
+            }
+        }
     }
 }
 

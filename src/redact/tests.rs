@@ -135,7 +135,7 @@ fn planar_chroma_uses_subsampled_coordinates() {
         }
     }
     let orig = u.clone();
-    let layout = ChannelLayout::planar(32, 32, stride, 1, 1);
+    let layout = ChannelLayout::planar(32, 32, stride, 1, 1, false);
     let settings = RedactSettings { style: Style::Fill, shape: Shape::Box, mask_scale: 1.0 };
     // Face at frame pixels 32..64 -> chroma samples 16..32.
     redact_channel(&mut u, &layout, &[BBox::new(32.0, 32.0, 64.0, 64.0)], &settings).unwrap();
@@ -147,7 +147,7 @@ fn planar_chroma_uses_subsampled_coordinates() {
 #[test]
 fn layout_that_does_not_fit_buffer_is_an_error() {
     let mut buf = vec![0u8; 10];
-    let layout = ChannelLayout::planar(8, 8, 8, 0, 0);
+    let layout = ChannelLayout::planar(8, 8, 8, 0, 0, true);
     assert!(redact_channel(&mut buf, &layout, &[BBox::new(0.0, 0.0, 4.0, 4.0)], &RedactSettings::default()).is_err());
 }
 

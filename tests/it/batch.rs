@@ -11,7 +11,13 @@ fn archive(root: &Path) -> PathBuf {
     let input = root.join("in");
     std::fs::create_dir_all(input.join("cam1/2024-03-01")).unwrap();
     std::fs::create_dir_all(input.join("cam2")).unwrap();
-    make_clip(&input.join("cam1/2024-03-01/0800.mp4"), 8, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "aac"], "");
+    make_clip(
+        &input.join("cam1/2024-03-01/0800.mp4"),
+        8,
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &["-c:a", "aac"],
+        "",
+    );
     make_clip(&input.join("cam2/door.mkv"), 8, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "libopus"], "");
     std::fs::copy(astronaut(), input.join("cam2/still.png")).unwrap();
     std::fs::write(input.join("cam2/corrupt.mp4"), vec![0x42u8; 4096]).unwrap();
@@ -69,7 +75,8 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     assert!(std::fs::read_to_string(output.join("faceveil-summary.csv")).unwrap().contains("cam2/corrupt.mp4"));
     for rel in MEDIA {
         let out = output.join(rel);
-        let report: Value = serde_json::from_slice(&std::fs::read(format!("{}.faceveil.json", out.display())).unwrap()).unwrap();
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(format!("{}.faceveil.json", out.display())).unwrap()).unwrap();
         assert_eq!(report["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input.join(rel)).unwrap());
         assert_eq!(report["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&out).unwrap());
         assert_eq!(report["model_sha256"], faceveil::detect::MODEL_SHA256);
@@ -130,10 +137,17 @@ fn shards_as_concurrent_processes_cover_every_file_once() {
         seen.extend(statuses(&s).into_iter().map(|(f, _)| f));
     }
     seen.sort();
-    let mut all: Vec<String> = vec!["README.txt", "cam1/2024-03-01/0800.mp4", "cam2/corrupt.mp4", "cam2/door.mkv", "cam2/escape.mp4", "cam2/still.png"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let mut all: Vec<String> = vec![
+        "README.txt",
+        "cam1/2024-03-01/0800.mp4",
+        "cam2/corrupt.mp4",
+        "cam2/door.mkv",
+        "cam2/escape.mp4",
+        "cam2/still.png",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     all.sort();
     assert_eq!(seen, all, "every file in exactly one shard");
     for rel in MEDIA {
@@ -210,5 +224,10 @@ fn slurm_array_environment_selects_the_shard_and_examples_check_out() {
     assert_eq!((s["shard"]["index"].as_u64(), s["shard"]["count"].as_u64()), (Some(1), Some(2)));
 
     let check = Command::new("bash").arg(repo().join("deploy/check.sh")).output().unwrap();
-    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

@@ -243,3 +243,30 @@ fn metadata_is_stripped_unless_kept() {
     assert!(!title(&stripped).contains("Camera 7"));
     assert!(title(&kept).contains("Camera 7"));
 }
+
+#[test]
+fn verify_passes_redacted_output_and_flags_overlay_review_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 12, &lossless_h264(), &["-c:a", "aac"], "");
+    let redacted = dir.path().join("redacted.mp4");
+    let overlay = dir.path().join("overlay.mp4");
+    let overlay_report = dir.path().join("overlay.json");
+    assert!(faceveil(os_args!["redact", &input, "-o", &redacted]).status.success());
+    let out = faceveil(os_args!["redact", &input, "-o", &overlay, "--overlay", "--report", &overlay_report]);
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&overlay_report).unwrap()).unwrap();
+    assert_eq!(r["not_for_release"], true);
+
+    let out = faceveil(os_args!["verify", &redacted]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let json = dir.path().join("findings.json");
+    let out = faceveil(os_args!["verify", &redacted, &overlay, "--json", &json]);
+    assert_eq!(out.status.code(), Some(4));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("overlay.mp4: FACES STILL DETECTABLE in 12 of 12"), "{stdout}");
+    assert!(stdout.contains("at 00:00:00.040"), "time codes missing: {stdout}");
+    let findings: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(findings[0]["frames_flagged"], 0);
+    assert_eq!(findings[1]["frames_flagged"], 12);
+}
