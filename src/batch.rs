@@ -153,6 +153,8 @@ pub struct BatchSettings {
     pub shard: Option<Shard>,
     /// Stop starting new files after the first failure.
     pub fail_fast: bool,
+    /// Write every still image as lossless PNG instead of keeping its format.
+    pub images_as_png: bool,
 }
 
 /// A file found in the input tree.
@@ -236,10 +238,10 @@ fn looks_like_media(path: &Path) -> bool {
 }
 
 /// Where the output for `rel` goes: the same relative path, with an extension faceveil can write.
-pub fn output_path(output_dir: &Path, rel: &Path, kind: &EntryKind) -> PathBuf {
+pub fn output_path(output_dir: &Path, rel: &Path, kind: &EntryKind, images_as_png: bool) -> PathBuf {
     let ext = rel.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     let new_ext = match kind {
-        EntryKind::Image if matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp") => ext,
+        EntryKind::Image if !images_as_png && matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp") => ext,
         EntryKind::Image => "png".into(),
         _ if matches!(ext.as_str(), "mp4" | "mkv" | "mov" | "m4v" | "avi" | "ts") => ext,
         _ => "mkv".into(),
@@ -344,7 +346,7 @@ pub fn run_batch(
                             }
                         }
                     }
-                    let result = process(input_dir, output_dir, entry, options, detector.as_mut());
+                    let result = process(input_dir, output_dir, entry, options, settings, detector.as_mut());
                     if result.status == Status::Failed && settings.fail_fast {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -381,6 +383,7 @@ fn process(
     output_dir: &Path,
     entry: &Entry,
     options: &Options,
+    settings: &BatchSettings,
     detector: Option<&mut Box<dyn Detector>>,
 ) -> FileResult {
     let started = Instant::now();
@@ -412,7 +415,7 @@ fn process(
         r.message = Some("no detector".into());
         return r;
     };
-    let output = output_path(output_dir, &entry.rel, &entry.kind);
+    let output = output_path(output_dir, &entry.rel, &entry.kind, settings.images_as_png);
     r.output = output.strip_prefix(output_dir).ok().map(Path::to_path_buf);
     let model = detector.model_sha256();
     if output.exists() && up_to_date(&input, &output, options, model.as_deref()) {
@@ -504,9 +507,10 @@ mod tests {
     #[test]
     fn outputs_mirror_inputs_with_writable_extensions() {
         let out = Path::new("/out");
-        assert_eq!(output_path(out, Path::new("a/b/c.MP4"), &EntryKind::Video), Path::new("/out/a/b/c.mp4"));
-        assert_eq!(output_path(out, Path::new("a/c.webm"), &EntryKind::Video), Path::new("/out/a/c.mkv"));
-        assert_eq!(output_path(out, Path::new("x.jpeg"), &EntryKind::Image), Path::new("/out/x.jpeg"));
+        assert_eq!(output_path(out, Path::new("a/b/c.MP4"), &EntryKind::Video, false), Path::new("/out/a/b/c.mp4"));
+        assert_eq!(output_path(out, Path::new("a/c.webm"), &EntryKind::Video, false), Path::new("/out/a/c.mkv"));
+        assert_eq!(output_path(out, Path::new("x.jpeg"), &EntryKind::Image, false), Path::new("/out/x.jpeg"));
+        assert_eq!(output_path(out, Path::new("x.jpeg"), &EntryKind::Image, true), Path::new("/out/x.png"));
         assert_eq!(report_path(Path::new("/out/x.jpeg")), Path::new("/out/x.jpeg.faceveil.json"));
     }
 }

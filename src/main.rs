@@ -96,6 +96,9 @@ struct BatchArgs {
     fail_fast: bool,
     #[arg(long, value_enum, default_value = "human")]
     progress: ProgressArg,
+    /// Write still images as lossless PNG (default: keep each image's format).
+    #[arg(long)]
+    images_as_png: bool,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -277,7 +280,7 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
     if jobs == 0 {
         return Err(faceveil::Error::Config("invalid jobs 0 (expected >= 1)".into()).into());
     }
-    let settings = BatchSettings { jobs, shard, fail_fast: args.fail_fast };
+    let settings = BatchSettings { jobs, shard, fail_fast: args.fail_fast, images_as_png: args.images_as_png };
     let make = |threads: usize| -> faceveil::Result<Box<dyn faceveil::Detector>> {
         let threads = if args.settings.threads > 0 { args.settings.threads } else { threads };
         Ok(Box::new(args.settings.load_detector(&options, threads)?))

@@ -59,9 +59,19 @@ pub(crate) fn init() -> Result<()> {
     result
 }
 
-/// True when FFmpeg can open `path` and finds a video stream in it.
+/// FFmpeg demuxers that turn text into pictures (ANSI art and the like): not footage.
+const TEXT_DEMUXERS: &[&str] = &["tty", "bin", "xbin", "adf", "idf"];
+
+fn is_text_demuxer(ictx: &format::context::Input) -> bool {
+    ictx.format().name().split(',').any(|n| TEXT_DEMUXERS.contains(&n))
+}
+
+/// True when FFmpeg can open `path` and finds a video stream in it (text rendered as video does not count).
 pub(crate) fn has_video_stream(path: &Path) -> bool {
-    init().is_ok() && format::input(path).map(|ictx| ictx.streams().best(media::Type::Video).is_some()).unwrap_or(false)
+    init().is_ok()
+        && format::input(path)
+            .map(|ictx| !is_text_demuxer(&ictx) && ictx.streams().best(media::Type::Video).is_some())
+            .unwrap_or(false)
 }
 
 /// Decodes every frame of `path` (single-threaded, for checking outputs) and hands `visit` the frame index,
@@ -159,6 +169,9 @@ pub(crate) fn redact_video(
     init()?;
     let bad = |reason: String| Error::bad_input(input, reason);
     let ictx = format::input(input).map_err(|e| bad(format!("cannot read as media: {e}")))?;
+    if is_text_demuxer(&ictx) {
+        return Err(bad("a text file, not video".into()));
+    }
     let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
     let video_index = ist.index();
     let in_tb = ist.time_base();

@@ -200,3 +200,13 @@ fn kill_9_leaves_nothing_under_the_final_name_and_the_input_untouched() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(decodable_frames(&output), 400);
 }
+
+/// FFmpeg's `tty` demuxer renders text files as ANSI-art video; a text file is not footage (found running a
+/// batch over a folder with licence texts).
+#[test]
+fn text_files_are_not_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("LICENSE.txt");
+    std::fs::write(&input, "Permission is hereby granted, free of charge, to any person\n".repeat(40)).unwrap();
+    assert_fails(&input, &dir.path().join("out.mkv"), 1, "text file");
+}
