@@ -155,6 +155,8 @@ pub struct BatchSettings {
     pub fail_fast: bool,
     /// Write every still image as lossless PNG instead of keeping its format.
     pub images_as_png: bool,
+    /// Write a review sheet `<output>.review.png` beside every output.
+    pub review_sheets: bool,
 }
 
 /// A file found in the input tree.
@@ -279,6 +281,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
@@ -436,7 +443,14 @@ fn process(
         // between never leaves a report vouching for the wrong file.
         let _ = std::fs::remove_file(report_path(&output));
         let opts = Options { overwrite: true, ..options.clone() };
-        let mut report = crate::redact_file(&input, &output, &opts, &mut **detector)?;
+        let extras = crate::Extras {
+            review_sheet: settings.review_sheets.then(|| {
+                let mut p = output.as_os_str().to_owned();
+                p.push(".review.png");
+                PathBuf::from(p)
+            }),
+        };
+        let mut report = crate::redact_file_with(&input, &output, &opts, &mut **detector, &extras)?;
         report.parameters.overwrite = options.overwrite;
         write_json_atomic(&report_path(&output), &report)?;
         Ok(report)

@@ -35,6 +35,8 @@ mod pipeline;
 pub mod redact;
 pub mod redactor;
 pub mod report;
+#[cfg(feature = "ffmpeg")]
+pub mod review;
 pub mod track;
 #[cfg(feature = "ffmpeg")]
 pub mod verify;
@@ -44,7 +46,7 @@ pub use detect::{DetectSettings, Detection, Detector};
 pub use error::{Error, Result};
 pub use geom::BBox;
 #[cfg(feature = "ffmpeg")]
-pub use pipeline::redact_file;
+pub use pipeline::{redact_file, redact_file_with, Extras};
 pub use redact::{RedactSettings, Shape, Style};
 pub use redactor::Redactor;
 pub use report::{MediaKind, Report};

@@ -1,6 +1,5 @@
 //! The `faceveil` command: a thin layer over the library.
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use faceveil::detect::{CenterFace, SessionOptions};
 use faceveil::{AudioMode, DetectSettings, EncodeSettings, OnDetectorError, Options, RedactSettings, Shape, Style};
@@ -63,6 +62,10 @@ struct RedactArgs {
     /// Replace OUTPUT if it exists.
     #[arg(long)]
     overwrite: bool,
+    /// Write a review sheet: a PNG contact sheet of redacted frames (the most redacted and evenly spaced
+    /// ones) with time codes and face counts.
+    #[arg(long)]
+    review_sheet: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -99,6 +102,10 @@ struct BatchArgs {
     /// Write still images as lossless PNG (default: keep each image's format).
     #[arg(long)]
     images_as_png: bool,
+    /// Write a review sheet (contact sheet of redacted frames with time codes) beside every output, as
+    /// `<output>.review.png`.
+    #[arg(long)]
+    review_sheets: bool,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -250,9 +257,10 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         }
     }
     let mut detector = args.settings.load_detector(&options, args.settings.threads)?;
-    let report = faceveil::redact_file(&args.input, &args.output, &options, &mut detector)?;
+    let extras = faceveil::Extras { review_sheet: args.review_sheet.clone() };
+    let report = faceveil::redact_file_with(&args.input, &args.output, &options, &mut detector, &extras)?;
     if let Some(path) = &args.report {
-        write_report(path, &report).map_err(Failure::Run)?;
+        faceveil::batch::write_json_atomic(path, &report)?;
     }
     eprintln!(
         "faceveil: {} -> {}: {} frame(s), faces in {}, {} detection(s), {} frame(s) redacted{}",
@@ -280,7 +288,13 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
     if jobs == 0 {
         return Err(faceveil::Error::Config("invalid jobs 0 (expected >= 1)".into()).into());
     }
-    let settings = BatchSettings { jobs, shard, fail_fast: args.fail_fast, images_as_png: args.images_as_png };
+    let settings = BatchSettings {
+        jobs,
+        shard,
+        fail_fast: args.fail_fast,
+        images_as_png: args.images_as_png,
+        review_sheets: args.review_sheets,
+    };
     let make = |threads: usize| -> faceveil::Result<Box<dyn faceveil::Detector>> {
         let threads = if args.settings.threads > 0 { args.settings.threads } else { threads };
         Ok(Box::new(args.settings.load_detector(&options, threads)?))
@@ -379,17 +393,6 @@ fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     } else {
         Ok(())
     }
-}
-
-/// Writes the report atomically beside its final name.
-fn write_report(path: &std::path::Path, report: &faceveil::Report) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot create report", path.display()))?;
-    serde_json::to_writer_pretty(&mut tmp, report)
-        .with_context(|| format!("{}: cannot write report", path.display()))?;
-    tmp.persist(path).map_err(|e| anyhow::anyhow!("{}: cannot write report: {}", path.display(), e.error))?;
-    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -14,6 +14,25 @@ use std::time::Instant;
 /// renamed to `output` only on success. On any error no file exists at `output` (an existing file is left as
 /// it was) and the temporary file is removed. The input is only read.
 pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mut dyn Detector) -> Result<Report> {
+    redact_file_with(input, output, options, detector, &Extras::default())
+}
+
+/// Optional products of a run besides the output and its report.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Write a review sheet (PNG contact sheet of redacted frames with time codes) here.
+    pub review_sheet: Option<PathBuf>,
+}
+
+/// [`redact_file`] with optional extras such as a review sheet (written only after the output succeeded).
+pub fn redact_file_with(
+    input: &Path,
+    output: &Path,
+    options: &Options,
+    detector: &mut dyn Detector,
+    extras: &Extras,
+) -> Result<Report> {
+    let mut collector = extras.review_sheet.as_ref().map(|_| crate::review::ReviewCollector::new(6));
     let started = Instant::now();
     options.validate()?;
     check_paths(input, output, options.overwrite)?;
@@ -67,6 +86,11 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
         })?;
         let o = still::redact_still(input, tmp.path(), format, options, detector)
             .map_err(|e| name_output(e, tmp.path(), output))?;
+        if let Some(c) = collector.as_mut() {
+            if let Ok(img) = image::open(tmp.path()) {
+                c.offer(0, "00:00:00.000".into(), o.detections.len(), &crate::review::thumbnail(&img.to_rgb8()));
+            }
+        }
         let n = o.detections.len() as u64;
         report.width = o.width;
         report.height = o.height;
@@ -87,7 +111,7 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
                 reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
             });
         }
-        redact_video_into(input, tmp.path(), options, detector, &mut report)
+        redact_video_into(input, tmp.path(), options, detector, &mut report, collector.as_mut())
             .map_err(|e| name_output(e, tmp.path(), output))?;
     }
 
@@ -103,19 +127,24 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
             Error::io(output, e.error)
         }
     })?;
+    if let (Some(path), Some(c)) = (&extras.review_sheet, collector) {
+        if let Some(sheet) = c.compose() {
+            crate::review::save_sheet(&sheet, path)?;
+        }
+    }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
 
-#[cfg(feature = "ffmpeg")]
 fn redact_video_into(
     input: &Path,
     tmp: &Path,
     options: &Options,
     detector: &mut dyn Detector,
     report: &mut Report,
+    review: Option<&mut crate::review::ReviewCollector>,
 ) -> Result<()> {
-    let o = crate::io::video::redact_video(input, tmp, options, detector)?;
+    let o = crate::io::video::redact_video(input, tmp, options, detector, review)?;
     report.width = o.width;
     report.height = o.height;
     report.frames = o.frames;
@@ -131,11 +160,6 @@ fn redact_video_into(
     report.rotation_degrees = o.rotation_degrees;
     report.warnings = o.warnings;
     Ok(())
-}
-
-#[cfg(not(feature = "ffmpeg"))]
-fn redact_video_into(input: &Path, _tmp: &Path, _o: &Options, _d: &mut dyn Detector, _r: &mut Report) -> Result<()> {
-    Err(Error::bad_input(input, "not a still image, and faceveil was built without FFmpeg (feature `ffmpeg`)"))
 }
 
 /// Errors about the temporary file name the output the user asked for.

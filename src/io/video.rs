@@ -165,6 +165,7 @@ pub(crate) fn redact_video(
     tmp: &Path,
     options: &Options,
     detector: &mut dyn Detector,
+    review: Option<&mut crate::review::ReviewCollector>,
 ) -> Result<VideoOutcome> {
     init()?;
     let bad = |reason: String| Error::bad_input(input, reason);
@@ -346,7 +347,9 @@ pub(crate) fn redact_video(
             let input_path = input_path.clone();
             move || detect_stage(&input_path, detector, options, rotation, window, frame_rx, done_tx)
         });
-        let mux = mux_stage(tmp, &mut octx, encoder, video_out, in_tb, out_tb[video_out], options, done_rx, pkt_rx);
+        let review = review.map(|collector| Review { collector, rotation, scaler: None });
+        let mux =
+            mux_stage(tmp, &mut octx, encoder, video_out, in_tb, out_tb[video_out], options, done_rx, pkt_rx, review);
         (join_stage(dec), join_stage(det), mux)
     });
     // The first real cause wins over the "cancelled" that other stages saw as a consequence.
@@ -691,6 +694,46 @@ fn redact_frame(frame: &mut frame::Video, boxes: &[BBox], options: &Options) -> 
     Ok(())
 }
 
+/// Thumbnails of redacted frames for the review sheet, made in the mux thread (the scaler is not `Send`).
+struct Review<'a> {
+    collector: &'a mut crate::review::ReviewCollector,
+    rotation: Rotation,
+    scaler: Option<software::scaling::Context>,
+}
+
+impl Review<'_> {
+    /// Best effort: a frame whose thumbnail cannot be made is simply not on the sheet.
+    fn offer(&mut self, frame: &frame::Video, index: u64, faces: usize, tb: Rational) {
+        if !self.collector.wants(index, faces) {
+            return;
+        }
+        let (w, h) = (frame.width(), frame.height());
+        let (uw, _) = self.rotation.upright_size(w, h);
+        let scale = crate::review::THUMB_WIDTH as f64 / uw.max(1) as f64;
+        let (tw, th) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
+        if self.scaler.is_none() {
+            self.scaler = software::scaling::Context::get(
+                frame.format(),
+                w,
+                h,
+                Pixel::RGB24,
+                tw,
+                th,
+                software::scaling::Flags::AREA,
+            )
+            .ok();
+        }
+        let Some(scaler) = self.scaler.as_mut() else { return };
+        let mut rgb = frame::Video::empty();
+        if scaler.run(frame, &mut rgb).is_err() {
+            return;
+        }
+        let thumb = rotate_upright(packed_rgb(&rgb), self.rotation);
+        let time = crate::verify::time_code(frame.pts().unwrap_or(0), (tb.numerator(), tb.denominator()));
+        self.collector.offer(index, time, faces, &thumb);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn mux_stage(
     tmp: &Path,
@@ -702,6 +745,7 @@ fn mux_stage(
     options: &Options,
     done_rx: Receiver<Analysed>,
     pkt_rx: Receiver<Packet>,
+    mut review: Option<Review<'_>>,
 ) -> Result<(u64, u64)> {
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
     let (mut written, mut redacted) = (0u64, 0u64);
@@ -728,6 +772,9 @@ fn mux_stage(
                         redact_frame(&mut frame, &boxes, options).map_err(|e| Error::Frame {
                             path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
                         redacted += 1;
+                    }
+                    if let Some(r) = review.as_mut() {
+                        r.offer(&frame, index, boxes.len(), enc_tb);
                     }
                     encoder.send_frame(&frame).map_err(|e| werr(format!("encoder rejected frame {index}: {e}")))?;
                     written += 1;

@@ -231,3 +231,16 @@ fn slurm_array_environment_selects_the_shard_and_examples_check_out() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn batch_writes_review_sheets_beside_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    let output = dir.path().join("out");
+    let (code, err) = batch(&input, &output, &["--review-sheets"]);
+    assert_eq!(code, Some(3), "{err}");
+    for rel in MEDIA {
+        let sheet = PathBuf::from(format!("{}.review.png", output.join(rel).display()));
+        assert!(image::open(&sheet).is_ok(), "{} missing", sheet.display());
+    }
+}

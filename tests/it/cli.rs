@@ -270,3 +270,39 @@ fn verify_passes_redacted_output_and_flags_overlay_review_copy() {
     assert_eq!(findings[0]["frames_flagged"], 0);
     assert_eq!(findings[1]["frames_flagged"], 12);
 }
+
+#[test]
+fn review_sheet_shows_redacted_frames_with_time_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 40, &lossless_h264(), &["-c:a", "aac"], "");
+    let output = dir.path().join("out.mp4");
+    let sheet = dir.path().join("out.review.png");
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--review-sheet", &sheet]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = image::open(&sheet).unwrap().to_rgb8();
+    // Four thumbnails of 320 px per row, at least two rows (busiest plus evenly spaced frames).
+    assert_eq!(img.width(), 4 * 324 + 4);
+    assert!(img.height() >= 2 * (180 + 28));
+    // The first thumbnail is a redacted frame: its face region matches the output, not the input.
+    let a = decode_rgb(&input, W, H);
+    let b = decode_rgb(&output, W, H);
+    let thumb = image::imageops::crop_imm(&img, 4, 4, 320, 180).to_image();
+    let face_thumb = |frame: &[u8]| {
+        let full = image::RgbImage::from_raw(W, H, frame.to_vec()).unwrap();
+        image::imageops::resize(&full, 320, 180, image::imageops::FilterType::Triangle)
+    };
+    let diff = |x: &image::RgbImage, y: &image::RgbImage| -> f64 {
+        let (mut s, mut n) = (0f64, 0f64);
+        for yy in 31..54 {
+            for xx in 141..159 {
+                s += (x.get_pixel(xx, yy)[1] as f64 - y.get_pixel(xx, yy)[1] as f64).abs();
+                n += 1.0;
+            }
+        }
+        s / n
+    };
+    assert!(diff(&thumb, &face_thumb(&b[0])) < diff(&thumb, &face_thumb(&a[0])), "the sheet shows unredacted faces");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&sheet).unwrap().permissions().mode() & 0o777, 0o644);
+}
