@@ -449,6 +449,7 @@ fn process(
                 p.push(".review.png");
                 PathBuf::from(p)
             }),
+            progress: None,
         };
         let mut report = crate::redact_file_with(&input, &output, &opts, &mut **detector, &extras)?;
         report.parameters.overwrite = options.overwrite;

@@ -99,6 +99,9 @@ struct BatchArgs {
     fail_fast: bool,
     #[arg(long, value_enum, default_value = "human")]
     progress: ProgressArg,
+    /// Same as `--progress none`.
+    #[arg(long, short)]
+    quiet: bool,
     /// Write still images as lossless PNG (default: keep each image's format).
     #[arg(long)]
     images_as_png: bool,
@@ -257,8 +260,21 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         }
     }
     let mut detector = args.settings.load_detector(&options, args.settings.threads)?;
-    let extras = faceveil::Extras { review_sheet: args.review_sheet.clone() };
-    let report = faceveil::redact_file_with(&args.input, &args.output, &options, &mut detector, &extras)?;
+    let bar = frame_bar();
+    let tick = |n: u64, total: Option<u64>| {
+        if let Some(b) = &bar {
+            if let Some(t) = total {
+                b.set_length(t.max(n));
+            }
+            b.set_position(n);
+        }
+    };
+    let extras = faceveil::Extras { review_sheet: args.review_sheet.clone(), progress: Some(&tick) };
+    let report = faceveil::redact_file_with(&args.input, &args.output, &options, &mut detector, &extras);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
     if let Some(path) = &args.report {
         faceveil::batch::write_json_atomic(path, &report)?;
     }
@@ -273,6 +289,20 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         if report.warnings.is_empty() { String::new() } else { format!("; warnings: {}", report.warnings.join("; ")) }
     );
     Ok(())
+}
+
+/// A frames bar with fps and ETA, only when standard error is a terminal.
+fn frame_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {wide_bar} {pos}/{len} frames, {per_sec}, ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
 }
 
 fn batch(args: &BatchArgs) -> Result<(), Failure> {
@@ -299,7 +329,22 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
         let threads = if args.settings.threads > 0 { args.settings.threads } else { threads };
         Ok(Box::new(args.settings.load_detector(&options, threads)?))
     };
-    let mode = args.progress;
+    let mode = if args.quiet { ProgressArg::None } else { args.progress };
+    let files_bar = {
+        use std::io::IsTerminal;
+        (mode == ProgressArg::Human && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {wide_bar} {pos}/{len} files, ETA {eta} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        })
+    };
+    let say = |line: String| match &files_bar {
+        Some(b) => b.println(line),
+        None => eprintln!("{line}"),
+    };
     let progress = |event: Event<'_>| match mode {
         ProgressArg::None => {}
         ProgressArg::Json => {
@@ -308,27 +353,41 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
             }
         }
         ProgressArg::Human => match event {
-            Event::Start { files, media, shard } => eprintln!(
-                "faceveil batch: {files} file(s), {media} media{}",
-                shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default()
-            ),
-            Event::File { n, of, result } => eprintln!(
-                "[{n}/{of}] {}: {}{}",
-                result.input.display(),
-                match result.status {
-                    Status::Done => format!(
-                        "done, {} frame(s), faces in {}, {:.1} s",
-                        result.frames, result.frames_with_faces, result.seconds
-                    ),
-                    Status::UpToDate => "up to date".into(),
-                    Status::Failed => "FAILED".into(),
-                    Status::Skipped => "skipped".into(),
-                },
-                result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
-            ),
+            Event::Start { files, media, shard } => {
+                if let Some(b) = &files_bar {
+                    b.set_length(files as u64);
+                }
+                say(format!(
+                    "faceveil batch: {files} file(s), {media} media{}",
+                    shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default()
+                ))
+            }
+            Event::File { n, of, result } => {
+                if let Some(b) = &files_bar {
+                    b.inc(1);
+                }
+                say(format!(
+                    "[{n}/{of}] {}: {}{}",
+                    result.input.display(),
+                    match result.status {
+                        Status::Done => format!(
+                            "done, {} frame(s), faces in {}, {:.1} s",
+                            result.frames, result.frames_with_faces, result.seconds
+                        ),
+                        Status::UpToDate => "up to date".into(),
+                        Status::Failed => "FAILED".into(),
+                        Status::Skipped => "skipped".into(),
+                    },
+                    result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                ))
+            }
         },
     };
-    let summary = run_batch(&args.input_dir, &args.output, &options, &settings, &make, &progress)?;
+    let summary = run_batch(&args.input_dir, &args.output, &options, &settings, &make, &progress);
+    if let Some(b) = &files_bar {
+        b.finish_and_clear();
+    }
+    let summary = summary?;
     let stem = match summary.shard {
         Some(s) => format!("faceveil-summary-shard-{}-of-{}", s.index, s.count),
         None => "faceveil-summary".into(),

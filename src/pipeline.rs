@@ -18,10 +18,21 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
 }
 
 /// Optional products of a run besides the output and its report.
-#[derive(Debug, Clone, Default)]
-pub struct Extras {
+#[derive(Clone, Default)]
+pub struct Extras<'a> {
     /// Write a review sheet (PNG contact sheet of redacted frames with time codes) here.
     pub review_sheet: Option<PathBuf>,
+    /// Called as frames are written: (frames written, estimated total frames if the container says).
+    pub progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
+}
+
+impl std::fmt::Debug for Extras<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extras")
+            .field("review_sheet", &self.review_sheet)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// [`redact_file`] with optional extras such as a review sheet (written only after the output succeeded).
@@ -67,6 +78,7 @@ pub fn redact_file_with(
         frames_written: 0,
         frames_with_faces: 0,
         frames_redacted: 0,
+        redacted_area_fraction: 0.0,
         detections: 0,
         tracks: 0,
         max_faces_in_frame: 0,
@@ -98,6 +110,12 @@ pub fn redact_file_with(
         report.frames_written = 1;
         report.frames_with_faces = u64::from(n > 0);
         report.frames_redacted = u64::from(n > 0);
+        report.redacted_area_fraction = if o.blanked {
+            1.0
+        } else {
+            let boxes: Vec<_> = o.detections.iter().map(|d| d.bbox).collect();
+            crate::redact::mask_area_fraction(&boxes, &options.redact, o.width, o.height)
+        };
         report.detections = n;
         report.tracks = n;
         report.max_faces_in_frame = n;
@@ -111,7 +129,7 @@ pub fn redact_file_with(
                 reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
             });
         }
-        redact_video_into(input, tmp.path(), options, detector, &mut report, collector.as_mut())
+        redact_video_into(input, tmp.path(), options, detector, &mut report, collector.as_mut(), extras.progress)
             .map_err(|e| name_output(e, tmp.path(), output))?;
     }
 
@@ -143,14 +161,16 @@ fn redact_video_into(
     detector: &mut dyn Detector,
     report: &mut Report,
     review: Option<&mut crate::review::ReviewCollector>,
+    progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
 ) -> Result<()> {
-    let o = crate::io::video::redact_video(input, tmp, options, detector, review)?;
+    let o = crate::io::video::redact_video(input, tmp, options, detector, review, progress)?;
     report.width = o.width;
     report.height = o.height;
     report.frames = o.frames;
     report.frames_written = o.frames_written;
     report.frames_with_faces = o.frames_with_faces;
     report.frames_redacted = o.frames_redacted;
+    report.redacted_area_fraction = o.redacted_area_fraction;
     report.detections = o.detections;
     report.max_faces_in_frame = o.max_faces;
     report.decode_errors = o.decode_errors;

@@ -35,6 +35,8 @@ pub struct Report {
     pub frames_with_faces: u64,
     /// Frames redacted (including those covered only by temporal bridging).
     pub frames_redacted: u64,
+    /// Mean share of the picture redacted per frame (mask areas; an upper bound where masks overlap).
+    pub redacted_area_fraction: f64,
     /// Face detections over all frames.
     pub detections: u64,
     /// Face tracks (motion/overlap links of detections over frames; no identity).

@@ -39,6 +39,7 @@ pub(crate) struct VideoOutcome {
     pub frames_written: u64,
     pub frames_with_faces: u64,
     pub frames_redacted: u64,
+    pub redacted_area_fraction: f64,
     pub detections: u64,
     pub max_faces: u64,
     pub decode_errors: u64,
@@ -166,6 +167,7 @@ pub(crate) fn redact_video(
     options: &Options,
     detector: &mut dyn Detector,
     review: Option<&mut crate::review::ReviewCollector>,
+    progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
 ) -> Result<VideoOutcome> {
     init()?;
     let bad = |reason: String| Error::bad_input(input, reason);
@@ -176,6 +178,10 @@ pub(crate) fn redact_video(
     let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
     let video_index = ist.index();
     let in_tb = ist.time_base();
+    let total_estimate = match ist.frames() {
+        n if n > 0 => Some(n as u64),
+        _ => None,
+    };
     let frame_rate = [ist.avg_frame_rate(), ist.rate()]
         .into_iter()
         .find(|r| r.numerator() > 0 && r.denominator() > 0)
@@ -348,8 +354,24 @@ pub(crate) fn redact_video(
             move || detect_stage(&input_path, detector, options, rotation, window, frame_rx, done_tx)
         });
         let review = review.map(|collector| Review { collector, rotation, scaler: None });
-        let mux =
-            mux_stage(tmp, &mut octx, encoder, video_out, in_tb, out_tb[video_out], options, done_rx, pkt_rx, review);
+        let report_progress = |n: u64| {
+            if let Some(p) = progress {
+                p(n, total_estimate)
+            }
+        };
+        let mux = mux_stage(
+            tmp,
+            &mut octx,
+            encoder,
+            video_out,
+            in_tb,
+            out_tb[video_out],
+            options,
+            done_rx,
+            pkt_rx,
+            review,
+            &report_progress,
+        );
         (join_stage(dec), join_stage(det), mux)
     });
     // The first real cause wins over the "cancelled" that other stages saw as a consequence.
@@ -361,7 +383,8 @@ pub(crate) fn redact_video(
     if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).find(|e| !matches!(e, Error::Cancelled)) {
         return Err(clone_err(e));
     }
-    let (dec, det, (written, redacted)) = (dec_res?, det_res?, mux_res?);
+    let (dec, det, (written, redacted, area)) = (dec_res?, det_res?, mux_res?);
+    out.0.redacted_area_fraction = area;
     out.0.frames = dec.frames;
     out.0.decode_errors = dec.decode_errors;
     out.0.frames_written = written;
@@ -746,7 +769,9 @@ fn mux_stage(
     done_rx: Receiver<Analysed>,
     pkt_rx: Receiver<Packet>,
     mut review: Option<Review<'_>>,
-) -> Result<(u64, u64)> {
+    progress: &dyn Fn(u64),
+) -> Result<(u64, u64, f64)> {
+    let mut area_sum = 0f64;
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
     let (mut written, mut redacted) = (0u64, 0u64);
     let write_encoded = |encoder: &mut encoder::Video, octx: &mut format::context::Output| -> Result<()> {
@@ -768,16 +793,19 @@ fn mux_stage(
                         blank_frame(&mut frame).map_err(|e| Error::Frame {
                             path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
                         redacted += 1;
+                        area_sum += 1.0;
                     } else if !boxes.is_empty() {
                         redact_frame(&mut frame, &boxes, options).map_err(|e| Error::Frame {
                             path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
                         redacted += 1;
+                        area_sum += crate::redact::mask_area_fraction(&boxes, &options.redact, frame.width(), frame.height());
                     }
                     if let Some(r) = review.as_mut() {
                         r.offer(&frame, index, boxes.len(), enc_tb);
                     }
                     encoder.send_frame(&frame).map_err(|e| werr(format!("encoder rejected frame {index}: {e}")))?;
                     written += 1;
+                    progress(written);
                     write_encoded(&mut encoder, octx)?;
                 }
                 Err(_) => { video_open = false; }
@@ -794,7 +822,7 @@ fn mux_stage(
     encoder.send_eof().map_err(|e| werr(format!("encoder flush: {e}")))?;
     write_encoded(&mut encoder, octx)?;
     octx.write_trailer().map_err(|e| werr(format!("cannot finish container: {e}")))?;
-    Ok((written, redacted))
+    Ok((written, redacted, if written > 0 { area_sum / written as f64 } else { 0.0 }))
 }
 
 /// Clockwise display rotation from a display matrix (nine little-endian i32).

@@ -142,6 +142,22 @@ pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], se
     Ok(())
 }
 
+/// Share of a `width × height` frame covered by the masks of `faces` (overlaps counted once per box, so
+/// an upper bound when masks overlap; capped at 1).
+pub fn mask_area_fraction(faces: &[BBox], settings: &RedactSettings, width: u32, height: u32) -> f64 {
+    let frame = width as f64 * height as f64;
+    if frame <= 0.0 {
+        return 0.0;
+    }
+    let shape = if settings.shape == Shape::Ellipse { std::f64::consts::FRAC_PI_4 } else { 1.0 };
+    let sum: f64 = faces
+        .iter()
+        .filter(|b| b.is_valid())
+        .map(|b| settings.mask_box(b).clamped(width, height).area() as f64 * shape)
+        .sum();
+    (sum / frame).min(1.0)
+}
+
 /// Redacts faces in a packed RGB image.
 pub fn redact_rgb(image: &mut RgbImage, faces: &[BBox], settings: &RedactSettings) -> Result<()> {
     let layouts = ChannelLayout::packed_rgb(image.width(), image.height());

@@ -36,6 +36,8 @@ fn redacts_real_face_keeps_frames_timestamps_and_audio() {
     assert_eq!(r["frames"], 30);
     assert_eq!(r["frames_written"], 30);
     assert_eq!(r["frames_with_faces"], 30, "the real detector must find the face in every frame");
+    let area = r["redacted_area_fraction"].as_f64().unwrap();
+    assert!(area > 0.01 && area < 0.5, "redacted area {area}");
     assert_eq!(r["model_sha256"], faceveil::detect::MODEL_SHA256);
     assert_eq!(r["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input).unwrap());
     assert_eq!(r["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&output).unwrap());
