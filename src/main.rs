@@ -125,6 +125,10 @@ struct VerifyArgs {
     /// Write all findings as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The unredacted original (one FILE only): report a detection only where the output still carries the
+    /// original's fine detail, so redacted heads that merely look like heads are not reported.
+    #[arg(long)]
+    orig: Option<PathBuf>,
     /// Detector model (default: the shipped CenterFace).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -423,12 +427,15 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
 fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let settings = DetectSettings { threshold: args.threshold, ..DetectSettings::default() };
     settings.validate()?;
+    if args.orig.is_some() && args.files.len() != 1 {
+        return Err(faceveil::Error::Config("--orig compares one FILE with its original; pass one FILE".into()).into());
+    }
     let model = faceveil::detect::find_model(args.model.as_deref())?;
     let mut detector = CenterFace::load(&model, settings.clone(), &SessionOptions::default())?;
     let mut reports = Vec::new();
     let mut flagged = false;
     for file in &args.files {
-        let r = faceveil::verify::verify_file(file, &settings, &mut detector)?;
+        let r = faceveil::verify::verify_file(file, args.orig.as_deref(), &settings, &mut detector)?;
         if r.clean() {
             println!("{}: clean ({} frame(s) checked)", file.display(), r.frames);
         } else {

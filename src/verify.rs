@@ -45,40 +45,113 @@ pub fn time_code(pts: i64, time_base: (i32, i32)) -> String {
     format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 
-/// Scans `path` (image or video) with `detector` at `settings` (use a sensitive threshold).
-pub fn verify_file(path: &Path, settings: &DetectSettings, detector: &mut dyn Detector) -> Result<VerifyReport> {
-    settings.validate()?;
-    let mut report = VerifyReport { file: path.to_path_buf(), frames: 0, frames_flagged: 0, findings: Vec::new() };
-    let mut check = |frame: u64, pts: i64, tb: (i32, i32), img: &image::RgbImage| -> Result<()> {
-        let found = detect_multiscale(detector, img, settings, |_| true).map_err(|e| Error::Frame {
-            path: path.to_path_buf(),
-            frame,
-            source: Box::new(e),
-        })?;
-        if !found.is_empty() {
-            report.frames_flagged += 1;
-        }
-        for d in found {
-            if report.findings.len() < MAX_FINDINGS {
-                report.findings.push(Finding {
-                    frame,
-                    pts,
-                    time_base: tb,
-                    time: time_code(pts, tb),
-                    bbox: d.bbox,
-                    score: d.score,
-                });
+/// Share of the original's fine detail inside `b` that survives in `red` (the judge's criterion):
+/// `<hp_o, hp_r> / <hp_o, hp_o>` over the central 80 % of the box, `hp` = grey minus its 5×5 mean.
+/// Redaction leaves ~0 (blur, fill, grain are uncorrelated with the face); an intact face ~1.
+pub fn detail_kept(orig: &image::RgbImage, red: &image::RgbImage, b: &BBox) -> f64 {
+    if orig.dimensions() != red.dimensions() {
+        return 1.0;
+    }
+    let (w, h) = orig.dimensions();
+    let inner = b.scaled(0.8).to_pixel_rect(w, h);
+    let grey = |img: &image::RgbImage, x: u32, y: u32| {
+        let p = img.get_pixel(x.min(w - 1), y.min(h - 1));
+        0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
+    };
+    let hp = |img: &image::RgbImage, x: u32, y: u32| {
+        let mut m = 0.0;
+        for dy in 0..5u32 {
+            for dx in 0..5u32 {
+                m += grey(img, (x + dx).saturating_sub(2), (y + dy).saturating_sub(2));
             }
         }
-        Ok(())
+        grey(img, x, y) - m / 25.0
+    };
+    let (mut oo, mut or) = (0f64, 0f64);
+    for y in inner.y0..inner.y1 {
+        for x in inner.x0..inner.x1 {
+            let (a, r) = (hp(orig, x, y), hp(red, x, y));
+            oo += a * a;
+            or += a * r;
+        }
+    }
+    if oo <= 1e-6 {
+        0.0
+    } else {
+        or / oo
+    }
+}
+
+/// With an original, a detection counts only where this much of the face's detail survived.
+pub const DETAIL_KEPT_MAX: f64 = 0.5;
+
+/// Scans `path` (image or video) with `detector` at `settings` (use a sensitive threshold). With `original`
+/// (the unredacted source, same frames), a detection is reported only where the output still carries the
+/// original's fine detail there, so redacted heads that merely look like heads are not reported.
+pub fn verify_file(
+    path: &Path,
+    original: Option<&Path>,
+    settings: &DetectSettings,
+    detector: &mut dyn Detector,
+) -> Result<VerifyReport> {
+    settings.validate()?;
+    let mut report = VerifyReport { file: path.to_path_buf(), frames: 0, frames_flagged: 0, findings: Vec::new() };
+    let mut check =
+        |frame: u64, pts: i64, tb: (i32, i32), img: &image::RgbImage, orig: Option<&image::RgbImage>| -> Result<()> {
+            let found = detect_multiscale(detector, img, settings, |_| true).map_err(|e| Error::Frame {
+                path: path.to_path_buf(),
+                frame,
+                source: Box::new(e),
+            })?;
+            let found: Vec<_> = match orig {
+                Some(o) => {
+                    found.into_iter().filter(|d| detail_kept(o, img, &d.bbox).abs() >= DETAIL_KEPT_MAX).collect()
+                }
+                None => found,
+            };
+            if !found.is_empty() {
+                report.frames_flagged += 1;
+            }
+            for d in found {
+                if report.findings.len() < MAX_FINDINGS {
+                    report.findings.push(Finding {
+                        frame,
+                        pts,
+                        time_base: tb,
+                        time: time_code(pts, tb),
+                        bbox: d.bbox,
+                        score: d.score,
+                    });
+                }
+            }
+            Ok(())
+        };
+    let load = |p: &Path| -> Result<image::RgbImage> {
+        Ok(image::open(p).map_err(|e| Error::Image { path: p.to_path_buf(), source: e })?.to_rgb8())
     };
     if still::probe(path)?.is_some() {
-        let img = image::open(path).map_err(|e| Error::Image { path: path.to_path_buf(), source: e })?.to_rgb8();
-        check(0, 0, (1, 1), &img)?;
+        let img = load(path)?;
+        let orig = original.map(load).transpose()?;
+        check(0, 0, (1, 1), &img, orig.as_ref())?;
         report.frames = 1;
-    } else {
-        report.frames = crate::io::video::scan_frames(path, |f, pts, tb, img| check(f, pts, tb, img))?;
+        return Ok(report);
     }
+    let mut reader = crate::io::video::FrameReader::open(path)?;
+    let mut orig_reader = original.map(crate::io::video::FrameReader::open).transpose()?;
+    let tb = reader.time_base();
+    let mut n = 0u64;
+    while let Some((pts, img)) = reader.next_frame()? {
+        let orig = match orig_reader.as_mut() {
+            Some(r) => match r.next_frame()? {
+                Some((_, o)) => Some(o),
+                None => return Err(Error::bad_input(path, "has more frames than its original")),
+            },
+            None => None,
+        };
+        check(n, pts, tb, &img, orig.as_ref())?;
+        n += 1;
+    }
+    report.frames = n;
     Ok(report)
 }
 

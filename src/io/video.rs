@@ -75,60 +75,98 @@ pub(crate) fn has_video_stream(path: &Path) -> bool {
             .unwrap_or(false)
 }
 
-/// Decodes every frame of `path` (single-threaded, for checking outputs) and hands `visit` the frame index,
-/// its pts and time base, and the picture as upright RGB at full resolution.
-pub(crate) fn scan_frames(
-    path: &Path,
-    mut visit: impl FnMut(u64, i64, (i32, i32), &RgbImage) -> Result<()>,
-) -> Result<u64> {
-    init()?;
-    let bad = |reason: String| Error::bad_input(path, reason);
-    let mut ictx = format::input(path).map_err(|e| bad(format!("cannot read as media: {e}")))?;
-    let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
-    let index = ist.index();
-    let tb = ist.time_base();
-    let rotation = ist
-        .side_data()
-        .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
-        .map(|sd| rotation_of(sd.data()))
-        .unwrap_or_default();
-    let mut dec_ctx = codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("{e}")))?;
-    dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
-    let mut decoder = dec_ctx.decoder().video().map_err(|e| bad(format!("no decoder: {e}")))?;
-    let (w, h) = (decoder.width(), decoder.height());
-    crate::config::check_picture_size(w, h).map_err(bad)?;
-    let mut scaler =
-        software::scaling::Context::get(decoder.format(), w, h, Pixel::RGB24, w, h, software::scaling::Flags::BILINEAR)
-            .map_err(|e| bad(format!("scaler: {e}")))?;
-    let mut n = 0u64;
-    let mut receive = |decoder: &mut decoder::Video, n: &mut u64| -> Result<()> {
-        let mut f = frame::Video::empty();
-        while decoder.receive_frame(&mut f).is_ok() {
-            let mut rgb = frame::Video::empty();
-            scaler.run(&f, &mut rgb).map_err(|e| bad(format!("scaler: {e}")))?;
-            let upright = rotate_upright(packed_rgb(&rgb), rotation);
-            visit(*n, f.timestamp().unwrap_or(0), (tb.numerator(), tb.denominator()), &upright)?;
-            *n += 1;
+/// Reads the frames of a video one by one as upright RGB at full resolution (single-threaded; for checking
+/// outputs, not for the redaction pipeline).
+pub(crate) struct FrameReader {
+    path: PathBuf,
+    ictx: format::context::Input,
+    decoder: decoder::Video,
+    scaler: software::scaling::Context,
+    index: usize,
+    time_base: (i32, i32),
+    rotation: Rotation,
+    eof: bool,
+    count: u64,
+}
+
+impl FrameReader {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        init()?;
+        let bad = |reason: String| Error::bad_input(path, reason);
+        let ictx = format::input(path).map_err(|e| bad(format!("cannot read as media: {e}")))?;
+        if is_text_demuxer(&ictx) {
+            return Err(bad("a text file, not video".into()));
         }
-        Ok(())
-    };
-    let mut packet = Packet::empty();
-    loop {
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::InvalidData) => continue,
-            Err(e) => return Err(bad(format!("read error: {e}"))),
-        }
-        if packet.stream() == index {
-            let _ = decoder.send_packet(&packet);
-            receive(&mut decoder, &mut n)?;
+        let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
+        let index = ist.index();
+        let tb = ist.time_base();
+        let rotation = ist
+            .side_data()
+            .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
+            .map(|sd| rotation_of(sd.data()))
+            .unwrap_or_default();
+        let mut dec_ctx =
+            codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("{e}")))?;
+        dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
+        let decoder = dec_ctx.decoder().video().map_err(|e| bad(format!("no decoder: {e}")))?;
+        let (w, h) = (decoder.width(), decoder.height());
+        crate::config::check_picture_size(w, h).map_err(bad)?;
+        let scaler = software::scaling::Context::get(
+            decoder.format(),
+            w,
+            h,
+            Pixel::RGB24,
+            w,
+            h,
+            software::scaling::Flags::BILINEAR,
+        )
+        .map_err(|e| bad(format!("scaler: {e}")))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            ictx,
+            decoder,
+            scaler,
+            index,
+            time_base: (tb.numerator(), tb.denominator()),
+            rotation,
+            eof: false,
+            count: 0,
+        })
+    }
+
+    pub(crate) fn time_base(&self) -> (i32, i32) {
+        self.time_base
+    }
+
+    /// The next frame: its pts and upright RGB picture; `None` at the end.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<(i64, RgbImage)>> {
+        loop {
+            let mut f = frame::Video::empty();
+            if self.decoder.receive_frame(&mut f).is_ok() {
+                let mut rgb = frame::Video::empty();
+                self.scaler.run(&f, &mut rgb).map_err(|e| Error::bad_input(&self.path, format!("scaler: {e}")))?;
+                self.count += 1;
+                return Ok(Some((f.timestamp().unwrap_or(0), rotate_upright(packed_rgb(&rgb), self.rotation))));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            let mut packet = Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) => {
+                    if packet.stream() == self.index {
+                        let _ = self.decoder.send_packet(&packet);
+                    }
+                }
+                Err(ff::Error::Eof) => {
+                    self.eof = true;
+                    let _ = self.decoder.send_eof();
+                }
+                Err(ff::Error::InvalidData) => {}
+                Err(e) => return Err(Error::bad_input(&self.path, format!("read error: {e}"))),
+            }
         }
     }
-    if decoder.send_eof().is_ok() {
-        receive(&mut decoder, &mut n)?;
-    }
-    Ok(n)
 }
 
 struct Decoded {

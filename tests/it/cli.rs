@@ -271,6 +271,11 @@ fn verify_passes_redacted_output_and_flags_overlay_review_copy() {
     let findings: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(findings[0]["frames_flagged"], 0);
     assert_eq!(findings[1]["frames_flagged"], 12);
+
+    // Against the original: the redacted output keeps none of the face's detail, the overlay keeps all.
+    assert_eq!(faceveil(os_args!["verify", &redacted, "--orig", &input]).status.code(), Some(0));
+    assert_eq!(faceveil(os_args!["verify", &overlay, "--orig", &input]).status.code(), Some(4));
+    assert_eq!(faceveil(os_args!["verify", &overlay, &redacted, "--orig", &input]).status.code(), Some(2));
 }
 
 #[test]
