@@ -92,6 +92,7 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    #[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
     pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::BadInput { path: path.into(), reason: reason.into() }
     }

@@ -1,5 +1,7 @@
 //! Media input and output: still images through `image`, video through FFmpeg.
 
+// Without FFmpeg the file-level paths that use these are compiled out.
+#[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
 pub(crate) mod still;
 #[cfg(feature = "ffmpeg")]
 pub(crate) mod video;
