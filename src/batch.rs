@@ -312,9 +312,11 @@ pub fn run_batch(
     let input_dir = &input_dir.canonicalize().map_err(|e| Error::io(input_dir, e))?;
     std::fs::create_dir_all(output_dir).map_err(|e| Error::io(output_dir, e))?;
     let output_dir = &output_dir.canonicalize().map_err(|e| Error::io(output_dir, e))?;
-    if output_dir.starts_with(input_dir) {
+    // Either folder inside the other would let outputs land on inputs (`batch /a/raw -o /a` writes
+    // /a/raw/x.mp4 for the input /a/raw/raw/x.mp4) or be picked up as inputs by the next run.
+    if output_dir.starts_with(input_dir) || input_dir.starts_with(output_dir) {
         return Err(Error::Config(format!(
-            "output folder {} is inside the input folder {}; choose a folder outside it",
+            "output folder {} and input folder {} must not be inside one another; choose a separate folder",
             output_dir.display(),
             input_dir.display()
         )));

@@ -82,6 +82,10 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A bug in faceveil (e.g. a pipeline thread panicked); nothing was written.
+    #[error("internal error: {0}")]
+    Internal(String),
+
     /// The run was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,

@@ -91,12 +91,12 @@ pub fn redact_file_with(
         elapsed_ms: 0,
     };
 
-    if let Some(_fmt) = image_format {
+    if let Some(in_format) = image_format {
         let format = out_image_format.ok_or_else(|| Error::UnsupportedOutput {
             path: output.to_path_buf(),
             reason: "an image input needs an image output ending in .jpg, .jpeg, .png or .webp".into(),
         })?;
-        let o = still::redact_still(input, tmp.path(), format, options, detector)
+        let o = still::redact_still(input, in_format, tmp.path(), format, options, detector)
             .map_err(|e| name_output(e, tmp.path(), output))?;
         if let Some(c) = collector.as_mut() {
             if let Ok(img) = image::open(tmp.path()) {

@@ -48,16 +48,6 @@ impl<D: Detector> Redactor<D> {
     }
 }
 
-/// Scales a frame to the detector's input size (a cheap copy when no scaling is needed).
-pub fn detector_input(frame: &RgbImage, settings: &DetectSettings) -> RgbImage {
-    let (w, h) = settings.input_size(frame.width(), frame.height());
-    if (w, h) == frame.dimensions() {
-        frame.clone()
-    } else {
-        image::imageops::resize(frame, w, h, image::imageops::FilterType::Triangle)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

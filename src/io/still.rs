@@ -35,10 +35,6 @@ pub(crate) fn output_format(path: &Path) -> Option<ImageFormat> {
     }
 }
 
-fn format_of(path: &Path) -> Result<ImageFormat> {
-    probe(path)?.ok_or_else(|| Error::bad_input(path, "not a JPEG, PNG or WebP image"))
-}
-
 pub(crate) struct StillOutcome {
     pub width: u32,
     pub height: u32,
@@ -49,6 +45,7 @@ pub(crate) struct StillOutcome {
 
 pub(crate) fn redact_still(
     input: &Path,
+    in_format: ImageFormat,
     tmp: &Path,
     out_format: ImageFormat,
     options: &Options,
@@ -56,7 +53,7 @@ pub(crate) fn redact_still(
 ) -> Result<StillOutcome> {
     let img_err = |e: image::ImageError| Error::Image { path: input.to_path_buf(), source: e };
     let mut reader = ImageReader::open(input).map_err(|e| Error::io(input, e))?;
-    reader.set_format(format_of(input)?);
+    reader.set_format(in_format);
     let mut decoder = reader.into_decoder().map_err(img_err)?;
     let (dw, dh) = decoder.dimensions();
     crate::config::check_picture_size(dw, dh).map_err(|reason| Error::bad_input(input, reason))?;

@@ -75,6 +75,46 @@ pub(crate) fn has_video_stream(path: &Path) -> bool {
             .unwrap_or(false)
 }
 
+/// An opened input with its best video stream and a decoder for it.
+struct OpenedVideo {
+    ictx: format::context::Input,
+    index: usize,
+    time_base: Rational,
+    /// The stream's display matrix, as stored.
+    display_matrix: Option<Vec<u8>>,
+    rotation: Rotation,
+    decoder: decoder::Video,
+}
+
+/// Opens `path`, refuses text and oversized pictures, and prepares a frame-threaded decoder for the best
+/// video stream.
+fn open_video(path: &Path) -> Result<OpenedVideo> {
+    init()?;
+    let bad = |reason: String| Error::bad_input(path, reason);
+    let ictx = format::input(path).map_err(|e| bad(format!("cannot read as media: {e}")))?;
+    if is_text_demuxer(&ictx) {
+        return Err(bad("a text file, not video".into()));
+    }
+    let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
+    let (index, time_base) = (ist.index(), ist.time_base());
+    let display_matrix: Option<Vec<u8>> = ist
+        .side_data()
+        .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
+        .map(|sd| sd.data().to_vec());
+    let rotation = display_matrix.as_deref().map(rotation_of).unwrap_or_default();
+    let mut dec_ctx =
+        codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("video stream: {e}")))?;
+    dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
+    let decoder = dec_ctx
+        .decoder()
+        .video()
+        .map_err(|e| bad(format!("no decoder for video codec {:?}: {e}", ist.parameters().id())))?;
+    crate::config::check_picture_size(decoder.width(), decoder.height())
+        .map_err(|r| bad(format!("video stream: {r}")))?;
+    drop(ist);
+    Ok(OpenedVideo { ictx, index, time_base, display_matrix, rotation, decoder })
+}
+
 /// Reads the frames of a video one by one as upright RGB at full resolution (single-threaded; for checking
 /// outputs, not for the redaction pipeline).
 pub(crate) struct FrameReader {
@@ -91,26 +131,9 @@ pub(crate) struct FrameReader {
 
 impl FrameReader {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        init()?;
+        let OpenedVideo { ictx, index, time_base: tb, rotation, decoder, .. } = open_video(path)?;
         let bad = |reason: String| Error::bad_input(path, reason);
-        let ictx = format::input(path).map_err(|e| bad(format!("cannot read as media: {e}")))?;
-        if is_text_demuxer(&ictx) {
-            return Err(bad("a text file, not video".into()));
-        }
-        let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
-        let index = ist.index();
-        let tb = ist.time_base();
-        let rotation = ist
-            .side_data()
-            .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
-            .map(|sd| rotation_of(sd.data()))
-            .unwrap_or_default();
-        let mut dec_ctx =
-            codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("{e}")))?;
-        dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
-        let decoder = dec_ctx.decoder().video().map_err(|e| bad(format!("no decoder: {e}")))?;
         let (w, h) = (decoder.width(), decoder.height());
-        crate::config::check_picture_size(w, h).map_err(bad)?;
         let scaler = software::scaling::Context::get(
             decoder.format(),
             w,
@@ -207,15 +230,9 @@ pub(crate) fn redact_video(
     review: Option<&mut crate::review::ReviewCollector>,
     progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
 ) -> Result<VideoOutcome> {
-    init()?;
-    let bad = |reason: String| Error::bad_input(input, reason);
-    let ictx = format::input(input).map_err(|e| bad(format!("cannot read as media: {e}")))?;
-    if is_text_demuxer(&ictx) {
-        return Err(bad("a text file, not video".into()));
-    }
-    let ist = ictx.streams().best(media::Type::Video).ok_or_else(|| bad("no video stream".into()))?;
-    let video_index = ist.index();
-    let in_tb = ist.time_base();
+    let OpenedVideo { ictx, index: video_index, time_base: in_tb, display_matrix, rotation, decoder } =
+        open_video(input)?;
+    let ist = ictx.stream(video_index).ok_or_else(|| Error::bad_input(input, "video stream vanished"))?;
     let total_estimate = match ist.frames() {
         n if n > 0 => Some(n as u64),
         _ => None,
@@ -224,27 +241,13 @@ pub(crate) fn redact_video(
         .into_iter()
         .find(|r| r.numerator() > 0 && r.denominator() > 0)
         .unwrap_or(Rational(25, 1));
-    let display_matrix: Option<Vec<u8>> = ist
-        .side_data()
-        .find(|sd| sd.kind() == codec::packet::side_data::Type::DisplayMatrix)
-        .map(|sd| sd.data().to_vec());
-    let rotation = display_matrix.as_deref().map(rotation_of).unwrap_or_default();
-
-    let mut dec_ctx =
-        codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("video stream: {e}")))?;
-    dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
-    let decoder = dec_ctx
-        .decoder()
-        .video()
-        .map_err(|e| bad(format!("no decoder for video codec {:?}: {e}", ist.parameters().id())))?;
     let (width, height) = (decoder.width(), decoder.height());
-    crate::config::check_picture_size(width, height).map_err(|r| bad(format!("video stream: {r}")))?;
     let work_format = work_format(decoder.format(), width, height);
 
-    let mut out = Outcome::default();
-    out.0.width = width;
-    out.0.height = height;
-    out.0.rotation_degrees = match rotation {
+    let mut out = VideoOutcome::default();
+    out.width = width;
+    out.height = height;
+    out.rotation_degrees = match rotation {
         Rotation::None => 0,
         Rotation::Cw90 => 90,
         Rotation::Cw180 => 180,
@@ -327,7 +330,7 @@ pub(crate) fn redact_video(
                             ),
                         });
                     }
-                    out.0.warnings.push(format!("{what} dropped: the output container cannot hold it"));
+                    out.warnings.push(format!("{what} dropped: the output container cannot hold it"));
                     continue;
                 }
                 let mut ost = octx
@@ -342,13 +345,12 @@ pub(crate) fn redact_video(
                 ost.set_metadata(stream_metadata(&st.metadata(), options.keep_metadata));
                 stream_map[st.index()] = Some(ost.index());
                 copied.push((st.index(), st.time_base()));
-                out.0.streams_copied += 1;
+                out.streams_copied += 1;
             }
             media::Type::Video => out
-                .0
                 .warnings
                 .push(format!("extra video stream {} dropped: faceveil redacts one video stream per file", st.index())),
-            _ => out.0.warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
+            _ => out.warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
         }
     }
     if options.keep_metadata {
@@ -413,35 +415,40 @@ pub(crate) fn redact_video(
         (join_stage(dec), join_stage(det), mux)
     });
     // The first real cause wins over the "cancelled" that other stages saw as a consequence.
-    let results: [Result<()>; 3] = [
-        dec_res.as_ref().map(|_| ()).map_err(clone_err),
-        det_res.as_ref().map(|_| ()).map_err(clone_err),
-        mux_res.as_ref().map(|_| ()).map_err(clone_err),
-    ];
-    if let Some(e) = results.iter().filter_map(|r| r.as_ref().err()).find(|e| !matches!(e, Error::Cancelled)) {
-        return Err(clone_err(e));
-    }
-    let (dec, det, (written, redacted, area)) = (dec_res?, det_res?, mux_res?);
-    out.0.redacted_area_fraction = area;
-    out.0.frames = dec.frames;
-    out.0.decode_errors = dec.decode_errors;
-    out.0.frames_written = written;
-    out.0.frames_redacted = redacted;
-    out.0.frames_with_faces = det.frames_with_faces;
-    out.0.detections = det.detections;
-    out.0.max_faces = det.max_faces;
-    out.0.frames_blanked = det.frames_blanked;
-    out.0.tracks = det.tracks;
+    let (dec, det, (written, redacted, area)) = match (dec_res, det_res, mux_res) {
+        (Ok(d), Ok(t), Ok(m)) => (d, t, m),
+        (d, t, m) => {
+            let errors = [d.err(), t.err(), m.err()].into_iter().flatten();
+            let mut cancelled = None;
+            for e in errors {
+                if matches!(e, Error::Cancelled) {
+                    cancelled = Some(e);
+                } else {
+                    return Err(e);
+                }
+            }
+            return Err(cancelled.unwrap_or(Error::Cancelled));
+        }
+    };
+    out.redacted_area_fraction = area;
+    out.frames = dec.frames;
+    out.decode_errors = dec.decode_errors;
+    out.frames_written = written;
+    out.frames_redacted = redacted;
+    out.frames_with_faces = det.frames_with_faces;
+    out.detections = det.detections;
+    out.max_faces = det.max_faces;
+    out.frames_blanked = det.frames_blanked;
+    out.tracks = det.tracks;
     if det.frames_blanked > 0 {
-        out.0.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
+        out.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
     }
     if let Some(f) = dec.converted_from {
-        out.0
-            .warnings
+        out.warnings
             .push(format!("pixel format {f:?} converted to {work_format:?} for redaction and encoding").to_lowercase());
     }
     if dec.decode_errors > 0 {
-        out.0.warnings.push(format!(
+        out.warnings.push(format!(
             "{} corrupt packets could not be decoded; their frames are not in the output",
             dec.decode_errors
         ));
@@ -455,7 +462,7 @@ pub(crate) fn redact_video(
             reason: format!("{} frames decoded but {written} written", dec.frames),
         });
     }
-    Ok(out.0)
+    Ok(out)
 }
 
 /// The pixel format frames are redacted and encoded in: the decoded one when libx264 takes it, else 8-bit
@@ -478,28 +485,10 @@ fn work_format(src: Pixel, width: u32, height: u32) -> Pixel {
     }
 }
 
-#[derive(Default)]
-struct Outcome(VideoOutcome);
-
 fn join_stage<T>(h: std::io::Result<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Result<T> {
     match h {
-        Ok(h) => h.join().unwrap_or_else(|_| Err(Error::Config("a pipeline thread panicked".into()))),
+        Ok(h) => h.join().unwrap_or_else(|_| Err(Error::Internal("a pipeline thread panicked".into()))),
         Err(e) => Err(Error::io("thread", e)),
-    }
-}
-
-/// Errors cross threads by value; this keeps the message and kind where the type cannot be cloned.
-fn clone_err(e: &Error) -> Error {
-    match e {
-        Error::Cancelled => Error::Cancelled,
-        Error::BadInput { path, reason } => Error::BadInput { path: path.clone(), reason: reason.clone() },
-        Error::Encode { path, reason } => Error::Encode { path: path.clone(), reason: reason.clone() },
-        Error::Frame { path, frame, source } => {
-            Error::Frame { path: path.clone(), frame: *frame, source: Box::new(clone_err(source)) }
-        }
-        Error::Inference(s) => Error::Inference(s.clone()),
-        Error::DetectorOutput(s) => Error::DetectorOutput(s.clone()),
-        other => Error::Config(other.to_string()),
     }
 }
 
@@ -632,11 +621,14 @@ fn detect_stage(
     // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
     let mut fill: TrackFill<(frame::Video, u64, bool)> = TrackFill::new(window, 2 * window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
+    // The picture size is fixed for the whole stream (the decode stage refuses changes), so whether the
+    // small-face tiles apply is decided once, at the first frame.
+    let mut tiled: Option<bool> = None;
     for Decoded { frame, index } in frame_rx {
         let (w, h) = (frame.width(), frame.height());
         let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: index, source: Box::new(e) };
         let (uw, uh) = rotation.upright_size(w, h);
-        let tiled = !tiles(uw, uh, &options.detect).is_empty();
+        let tiled = *tiled.get_or_insert_with(|| !tiles(uw, uh, &options.detect).is_empty());
         // Without tiles, scale straight from the decoded format to RGB at the detector's size; with tiles,
         // convert once at full resolution and let the multi-scale pass cut and scale.
         let (dw, dh) = if tiled { (uw, uh) } else { options.detect.input_size(uw, uh) };

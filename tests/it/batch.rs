@@ -197,7 +197,11 @@ fn output_inside_input_and_bad_shards_are_usage_errors() {
     let input = archive(dir.path());
     let (code, err) = batch(&input, &input.join("redacted"), &[]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("inside the input folder"));
+    assert!(err.contains("inside one another"));
+    // The input inside the output folder is refused too, and nothing is written.
+    let (code, err) = batch(&input, dir.path(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!dir.path().join("cam2").exists() && !dir.path().join("faceveil-summary.json").exists());
     let out = faceveil(os_args!["batch", &input, "-o", &dir.path().join("o"), "--shard", "3/3"]);
     assert_eq!(out.status.code(), Some(2));
 }
