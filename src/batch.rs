@@ -97,6 +97,10 @@ pub struct FileResult {
     pub frames: u64,
     pub frames_with_faces: u64,
     pub detections: u64,
+    /// The input was damaged (see the report's decode counts): every decodable frame is in the output, but
+    /// the output is not the whole recording.
+    #[serde(default)]
+    pub input_damaged: bool,
     pub seconds: f64,
 }
 
@@ -110,15 +114,21 @@ pub struct Summary {
     pub up_to_date: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Files done or up to date whose input was damaged.
+    #[serde(default)]
+    pub damaged: usize,
     pub seconds: f64,
     pub files: Vec<FileResult>,
 }
 
 impl Summary {
-    /// 0 every media file is redacted (now or before); 3 some files failed or were skipped.
+    /// 0 every media file is redacted (now or before); 3 some files failed or were skipped; 5 all redacted,
+    /// but some inputs were damaged (their outputs hold every frame that could be decoded).
     pub fn exit_code(&self) -> u8 {
         if self.failed > 0 || self.skipped > 0 {
             3
+        } else if self.damaged > 0 {
+            5
         } else {
             0
         }
@@ -278,7 +288,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::temp_in(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     #[cfg(unix)]
@@ -382,6 +392,7 @@ pub fn run_batch(
         up_to_date: count(Status::UpToDate),
         failed: count(Status::Failed),
         skipped: count(Status::Skipped),
+        damaged: files.iter().filter(|f| f.input_damaged).count(),
         seconds: started.elapsed().as_secs_f64(),
         files,
     })
@@ -405,6 +416,7 @@ fn process(
         frames: 0,
         frames_with_faces: 0,
         detections: 0,
+        input_damaged: false,
         seconds: 0.0,
     };
     match &entry.kind {
@@ -432,15 +444,14 @@ fn process(
         if let Ok(rep) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
             if let Ok(rep) = rep {
                 (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
+                r.input_damaged = rep.input_damaged();
             }
         }
         r.seconds = started.elapsed().as_secs_f64();
         return r;
     }
     let outcome = (|| -> Result<Report> {
-        if let Some(parent) = output.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
+        create_output_dirs(output_dir, &output)?;
         // A stale or partial output from an earlier run is replaced; its old report first, so a crash in
         // between never leaves a report vouching for the wrong file.
         let _ = std::fs::remove_file(report_path(&output));
@@ -462,6 +473,10 @@ fn process(
         Ok(rep) => {
             r.status = Status::Done;
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
+            r.input_damaged = rep.input_damaged();
+            if r.input_damaged {
+                r.message = Some(rep.warnings.join("; "));
+            }
         }
         Err(e) => {
             r.status = Status::Failed;
@@ -471,6 +486,46 @@ fn process(
     }
     r.seconds = started.elapsed().as_secs_f64();
     r
+}
+
+/// Creates the folders between `output_dir` and `output`, refusing any that is a symbolic link (or not a
+/// folder): a link planted in the output tree must not carry outputs outside it.
+fn create_output_dirs(output_dir: &Path, output: &Path) -> Result<()> {
+    let rel = output.strip_prefix(output_dir).map_err(|_| Error::UnsupportedOutput {
+        path: output.to_path_buf(),
+        reason: "output path is outside the output folder".into(),
+    })?;
+    let mut dir = output_dir.to_path_buf();
+    let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+    for c in parents {
+        match c {
+            std::path::Component::Normal(name) => dir.push(name),
+            _ => {
+                return Err(Error::UnsupportedOutput {
+                    path: output.to_path_buf(),
+                    reason: "output path leaves the output folder".into(),
+                })
+            }
+        }
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::UnsupportedOutput {
+                    path: dir.clone(),
+                    reason: "is a symbolic link or a file, not a folder; refusing to write through it".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&dir).or_else(|e| match e.kind() {
+                    // Another shard made it meanwhile; checked again on the next component's way.
+                    std::io::ErrorKind::AlreadyExists if dir.is_dir() => Ok(()),
+                    _ => Err(Error::io(&dir, e)),
+                })?;
+            }
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

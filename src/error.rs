@@ -96,6 +96,15 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// A temporary file could not be made in `dir`. The `tempfile` crate's message names the random temporary
+    /// name, which means nothing to the user: only the folder and the system's reason are kept.
+    #[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
+    pub(crate) fn temp_in(dir: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let text = source.to_string();
+        let reason = text.split(" at path ").next().unwrap_or(&text).to_string();
+        Error::Io { path: dir.into(), source: std::io::Error::new(source.kind(), reason) }
+    }
+
     #[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
     pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::BadInput { path: path.into(), reason: reason.into() }

@@ -243,6 +243,8 @@ enum Failure {
     Partial,
     /// `verify` found faces (exit code 4).
     Flagged,
+    /// The output was written, but the input was damaged (exit code 5).
+    Damaged,
 }
 
 impl From<faceveil::Error> for Failure {
@@ -292,6 +294,13 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         report.frames_redacted,
         if report.warnings.is_empty() { String::new() } else { format!("; warnings: {}", report.warnings.join("; ")) }
     );
+    if report.input_damaged() {
+        eprintln!(
+            "faceveil: {}: the input is damaged; the output holds every frame that could be decoded (exit 5)",
+            args.input.display()
+        );
+        return Err(Failure::Damaged);
+    }
     Ok(())
 }
 
@@ -420,6 +429,7 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
     }
     match summary.exit_code() {
         0 => Ok(()),
+        5 => Err(Failure::Damaged),
         _ => Err(Failure::Partial),
     }
 }
@@ -461,6 +471,20 @@ fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     }
 }
 
+/// The error and its causes, each cause only where its text is not already in the message (library errors
+/// already name their cause).
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -477,14 +501,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(e)) => {
-            eprintln!("faceveil: error: {e:#}");
+            eprintln!("faceveil: error: {}", describe(&e));
             ExitCode::from(2)
         }
         Err(Failure::Run(e)) => {
-            eprintln!("faceveil: error: {e:#}");
+            eprintln!("faceveil: error: {}", describe(&e));
             ExitCode::from(1)
         }
         Err(Failure::Partial) => ExitCode::from(3),
         Err(Failure::Flagged) => ExitCode::from(4),
+        Err(Failure::Damaged) => ExitCode::from(5),
     }
 }

@@ -60,7 +60,7 @@ pub fn redact_file_with(
         .prefix(&format!(".{name}."))
         .suffix(&if ext.is_empty() { String::new() } else { format!(".{ext}") })
         .tempfile_in(&out_dir)
-        .map_err(|e| Error::io(&out_dir, e))?;
+        .map_err(|e| Error::temp_in(&out_dir, e))?;
 
     let mut report = Report {
         tool: "faceveil".into(),
@@ -84,6 +84,9 @@ pub fn redact_file_with(
         max_faces_in_frame: 0,
         frames_blanked: 0,
         decode_errors: 0,
+        corrupt_packets: 0,
+        damaged_frames: 0,
+        frames_missing: 0,
         streams_copied: 0,
         rotation_degrees: 0,
         not_for_release: options.redact.style == crate::redact::Style::Outline,
@@ -129,8 +132,16 @@ pub fn redact_file_with(
                 reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
             });
         }
-        redact_video_into(input, tmp.path(), options, detector, &mut report, collector.as_mut(), extras.progress)
-            .map_err(|e| name_output(e, tmp.path(), output))?;
+        crate::io::video::redact_video(
+            input,
+            tmp.path(),
+            options,
+            detector,
+            &mut report,
+            collector.as_mut(),
+            extras.progress,
+        )
+        .map_err(|e| name_output(e, tmp.path(), output))?;
     }
 
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
@@ -152,34 +163,6 @@ pub fn redact_file_with(
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
-}
-
-fn redact_video_into(
-    input: &Path,
-    tmp: &Path,
-    options: &Options,
-    detector: &mut dyn Detector,
-    report: &mut Report,
-    review: Option<&mut crate::review::ReviewCollector>,
-    progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
-) -> Result<()> {
-    let o = crate::io::video::redact_video(input, tmp, options, detector, review, progress)?;
-    report.width = o.width;
-    report.height = o.height;
-    report.frames = o.frames;
-    report.frames_written = o.frames_written;
-    report.frames_with_faces = o.frames_with_faces;
-    report.frames_redacted = o.frames_redacted;
-    report.redacted_area_fraction = o.redacted_area_fraction;
-    report.detections = o.detections;
-    report.max_faces_in_frame = o.max_faces;
-    report.decode_errors = o.decode_errors;
-    report.frames_blanked = o.frames_blanked;
-    report.tracks = o.tracks;
-    report.streams_copied = o.streams_copied;
-    report.rotation_degrees = o.rotation_degrees;
-    report.warnings = o.warnings;
-    Ok(())
 }
 
 /// Errors about the temporary file name the output the user asked for.

@@ -47,6 +47,15 @@ pub struct Report {
     pub frames_blanked: u64,
     /// Packets the decoder rejected (their frames cannot be written, so they cannot leak).
     pub decode_errors: u64,
+    /// Video packets the demuxer marked as damaged.
+    #[serde(default)]
+    pub corrupt_packets: u64,
+    /// Frames decoded with errors concealed by the decoder (damaged input; still redacted and written).
+    #[serde(default)]
+    pub damaged_frames: u64,
+    /// Frames estimated missing from the input: gaps in its timestamps longer than the frames' durations.
+    #[serde(default)]
+    pub frames_missing: u64,
     /// Streams copied unchanged (audio, subtitles).
     pub streams_copied: u32,
     /// Display rotation in degrees clockwise carried from the input.
@@ -55,4 +64,12 @@ pub struct Report {
     pub not_for_release: bool,
     pub warnings: Vec<String>,
     pub elapsed_ms: u64,
+}
+
+impl Report {
+    /// The input was damaged: some of it could not be decoded, was concealed by the decoder or is missing.
+    /// The output holds every frame that could be decoded, redacted; this says it is not the whole recording.
+    pub fn input_damaged(&self) -> bool {
+        self.decode_errors + self.corrupt_packets + self.damaged_frames + self.frames_missing > 0
+    }
 }

@@ -30,26 +30,6 @@ const MAX_CONSECUTIVE_ERRORS: u64 = 500;
 const IN_PLACE: &[Pixel] =
     &[Pixel::YUV420P, Pixel::YUVJ420P, Pixel::YUV422P, Pixel::YUVJ422P, Pixel::YUV444P, Pixel::YUVJ444P];
 
-/// What the video path counted.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct VideoOutcome {
-    pub width: u32,
-    pub height: u32,
-    pub frames: u64,
-    pub frames_written: u64,
-    pub frames_with_faces: u64,
-    pub frames_redacted: u64,
-    pub redacted_area_fraction: f64,
-    pub detections: u64,
-    pub max_faces: u64,
-    pub decode_errors: u64,
-    pub frames_blanked: u64,
-    pub tracks: u64,
-    pub streams_copied: u32,
-    pub rotation_degrees: u32,
-    pub warnings: Vec<String>,
-}
-
 pub(crate) fn init() -> Result<()> {
     static INIT: Once = Once::new();
     let mut result = Ok(());
@@ -108,11 +88,24 @@ fn open_video(path: &Path) -> Result<OpenedVideo> {
     let decoder = dec_ctx
         .decoder()
         .video()
-        .map_err(|e| bad(format!("no decoder for video codec {:?}: {e}", ist.parameters().id())))?;
+        .map_err(|e| bad(format!("no decoder for video codec {}: {e}", codec_name(&ist.parameters()))))?;
     crate::config::check_picture_size(decoder.width(), decoder.height())
         .map_err(|r| bad(format!("video stream: {r}")))?;
     drop(ist);
     Ok(OpenedVideo { ictx, index, time_base, display_matrix, rotation, decoder })
+}
+
+/// The codec's FFmpeg name, or its four-character tag when FFmpeg does not know it.
+fn codec_name(par: &codec::Parameters) -> String {
+    match par.id() {
+        codec::Id::None => {
+            // SAFETY: the parameters belong to a live stream; codec_tag is a plain integer.
+            let tag = unsafe { (*par.as_ptr()).codec_tag }.to_le_bytes();
+            let shown: String = tag.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }).collect();
+            format!("unknown to FFmpeg (tag '{shown}')")
+        }
+        id => id.name().to_string(),
+    }
 }
 
 /// Reads the frames of a video one by one as upright RGB at full resolution (single-threaded; for checking
@@ -209,6 +202,12 @@ struct Analysed {
 struct DecodeStats {
     frames: u64,
     decode_errors: u64,
+    /// Video packets the demuxer marked as damaged.
+    corrupt_packets: u64,
+    /// Frames the decoder returned with errors concealed (damaged data in the input).
+    damaged_frames: u64,
+    /// Gaps in the frame timestamps longer than 1.5 frame durations: estimated frames lost to damage.
+    frames_missing: u64,
     converted_from: Option<Pixel>,
 }
 
@@ -221,15 +220,17 @@ struct DetectStats {
     max_faces: u64,
 }
 
-/// Redacts the video `input` into `tmp` (a path whose extension names the container).
+/// Redacts the video `input` into `tmp` (a path whose extension names the container), filling in the
+/// video fields of `report`.
 pub(crate) fn redact_video(
     input: &Path,
     tmp: &Path,
     options: &Options,
     detector: &mut dyn Detector,
+    report: &mut crate::report::Report,
     review: Option<&mut crate::review::ReviewCollector>,
     progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
-) -> Result<VideoOutcome> {
+) -> Result<()> {
     let OpenedVideo { ictx, index: video_index, time_base: in_tb, display_matrix, rotation, decoder } =
         open_video(input)?;
     let ist = ictx.stream(video_index).ok_or_else(|| Error::bad_input(input, "video stream vanished"))?;
@@ -244,7 +245,7 @@ pub(crate) fn redact_video(
     let (width, height) = (decoder.width(), decoder.height());
     let work_format = work_format(decoder.format(), width, height);
 
-    let mut out = VideoOutcome::default();
+    let out = report;
     out.width = width;
     out.height = height;
     out.rotation_degrees = match rotation {
@@ -437,7 +438,10 @@ pub(crate) fn redact_video(
     out.frames_redacted = redacted;
     out.frames_with_faces = det.frames_with_faces;
     out.detections = det.detections;
-    out.max_faces = det.max_faces;
+    out.max_faces_in_frame = det.max_faces;
+    out.damaged_frames = dec.damaged_frames;
+    out.corrupt_packets = dec.corrupt_packets;
+    out.frames_missing = dec.frames_missing;
     out.frames_blanked = det.frames_blanked;
     out.tracks = det.tracks;
     if det.frames_blanked > 0 {
@@ -453,6 +457,16 @@ pub(crate) fn redact_video(
             dec.decode_errors
         ));
     }
+    if dec.damaged_frames + dec.corrupt_packets > 0 {
+        out.warnings.push(format!(
+            "damaged input: {} frame(s) decoded with concealed errors, {} packet(s) marked corrupt",
+            dec.damaged_frames, dec.corrupt_packets
+        ));
+    }
+    if dec.frames_missing > 0 {
+        out.warnings
+            .push(format!("about {} frame(s) missing from the input (gaps in its timestamps)", dec.frames_missing));
+    }
     if dec.frames == 0 {
         return Err(Error::bad_input(input, "no video frame could be decoded"));
     }
@@ -462,7 +476,7 @@ pub(crate) fn redact_video(
             reason: format!("{} frames decoded but {written} written", dec.frames),
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The pixel format frames are redacted and encoded in: the decoded one when libx264 takes it, else 8-bit
@@ -507,6 +521,7 @@ fn decode_stage(
     let mut stats = DecodeStats::default();
     let mut converter: Option<software::scaling::Context> = None;
     let mut last_pts: Option<i64> = None;
+    let mut last_duration: Option<i64> = None;
     let mut consecutive_errors = 0u64;
     let (width, height) = (decoder.width(), decoder.height());
 
@@ -523,6 +538,22 @@ fn decode_stage(
                     ),
                 ));
             }
+            // SAFETY: `decoded` holds a valid frame just returned by the decoder; plain fields are read.
+            let concealed = unsafe {
+                let f = decoded.as_ptr();
+                (*f).decode_error_flags != 0 || ((*f).flags & ff::ffi::AV_FRAME_FLAG_CORRUPT as i32) != 0
+            };
+            if concealed {
+                stats.damaged_frames += 1;
+            }
+            // A timestamp jump of more than 1.5 times the previous frame's own duration: frames were lost
+            // (durations come from the container, so variable frame rate is not mistaken for loss).
+            if let (Some(p), Some(l), Some(d)) = (decoded.timestamp(), last_pts, last_duration) {
+                if d > 0 && p - l > d + d / 2 {
+                    stats.frames_missing += ((p - l + d / 2) / d - 1) as u64;
+                }
+            }
+            last_duration = Some(decoded.packet().duration).filter(|d| *d > 0);
             // Integer timestamps in the stream's time base; strictly increasing for the encoder.
             let pts = match (decoded.timestamp(), last_pts) {
                 (Some(p), Some(l)) if p <= l => l + 1,
@@ -566,7 +597,12 @@ fn decode_stage(
     let mut packet = Packet::empty();
     loop {
         match packet.read(&mut ictx) {
-            Ok(()) => consecutive_errors = 0,
+            Ok(()) => {
+                consecutive_errors = 0;
+                if packet.is_corrupt() && packet.stream() == video_index {
+                    stats.corrupt_packets += 1;
+                }
+            }
             Err(ff::Error::Eof) => break,
             Err(ff::Error::InvalidData) => {
                 stats.decode_errors += 1;

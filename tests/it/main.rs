@@ -5,4 +5,5 @@ mod bad_input;
 mod batch;
 mod cli;
 mod common;
+mod faults;
 mod library;
