@@ -5,7 +5,9 @@
 //! Two levels of use:
 //! - [`redact_file`]: a whole file (video through FFmpeg, or a still image), written atomically, with a
 //!   [`Report`].
-//! - [`Redactor`]: raw RGB frames from your own capture pipeline, without FFmpeg.
+//! - [`frames::FrameRedactor`]: raw frames (RGB, I420, NV12) pushed from your own capture pipeline and
+//!   pulled back redacted after a short look-ahead, without FFmpeg (`default-features = false`).
+//! - [`Redactor`]: single RGB pictures, without tracking.
 //!
 //! ```no_run
 //! use faceveil::{detect::{CenterFace, SessionOptions}, Options};
@@ -28,6 +30,9 @@ pub mod batch;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geom;
 pub mod io;
 #[cfg(feature = "ffmpeg")]

@@ -37,8 +37,9 @@ pub struct CenterFaceOutputs<'a> {
 
 /// Decodes CenterFace outputs into boxes in input-image pixels (clamped to `img_w × img_h`) and applies NMS.
 ///
-/// Fails closed: planes of the wrong length, or a non-finite box at a cell that scores above the
-/// threshold, are errors rather than silently dropped faces. NaN heatmap values never pass the threshold.
+/// Fails closed: planes of the wrong length, a NaN score anywhere (it would otherwise compare as "no face"),
+/// or a non-finite box at a cell that scores above the threshold, are errors rather than silently dropped
+/// faces.
 pub fn decode_centerface(
     out: &CenterFaceOutputs<'_>,
     img_w: u32,
@@ -59,7 +60,11 @@ pub fn decode_centerface(
     }
     let mut dets = Vec::new();
     for (i, &score) in out.heatmap.iter().enumerate() {
-        if !(score > threshold) {
+        // A NaN score would compare as "no face": a model producing NaN is broken, and fails closed.
+        if score.is_nan() {
+            return Err(Error::DetectorOutput(format!("NaN score at cell {i}")));
+        }
+        if score <= threshold {
             continue;
         }
         let (r, c) = ((i / out.cols) as f32, (i % out.cols) as f32);
@@ -246,9 +251,12 @@ mod tests {
     }
 
     #[test]
-    fn nan_heatmap_is_ignored_but_nan_box_fails_closed() {
+    fn nan_score_or_nan_box_fails_closed() {
         let (mut heat, mut scale, offset) = canned();
         heat[0] = f32::NAN;
+        let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows: 4, cols: 4 };
+        assert!(matches!(decode_centerface(&out, 16, 16, 0.2, 0.3), Err(Error::DetectorOutput(_))));
+        heat[0] = 0.0;
         let out = CenterFaceOutputs { heatmap: &heat, scale: &scale, offset: &offset, rows: 4, cols: 4 };
         assert_eq!(decode_centerface(&out, 16, 16, 0.2, 0.3).unwrap().len(), 1);
         scale[6] = f32::NAN;

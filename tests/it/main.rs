@@ -6,4 +6,5 @@ mod batch;
 mod cli;
 mod common;
 mod faults;
+mod fuzz_regressions;
 mod library;

@@ -1,0 +1,403 @@
+//! Push/pull redaction of raw frames from a capture pipeline, without FFmpeg: push each frame as it is
+//! captured, pull redacted frames in order once the look-ahead has seen past them.
+//!
+//! ```
+//! use faceveil::detect::ScriptedDetector;
+//! use faceveil::frames::{Frame, FrameRedactor, PixelLayout};
+//! use faceveil::{BBox, Detection, Options};
+//!
+//! # fn main() -> faceveil::Result<()> {
+//! // A stand-in detector that finds one face in the first frame; use `CenterFace` in a real recorder.
+//! let face = Detection { bbox: BBox::new(16.0, 16.0, 48.0, 56.0), score: 0.9 };
+//! let detector = ScriptedDetector::new([vec![face]]);
+//! let mut redactor = FrameRedactor::new(detector, Options::default())?;
+//! let (w, h) = (64, 64);
+//! let mut pulled = Vec::new();
+//! for pts in 0..10 {
+//!     let pixels = vec![100u8; PixelLayout::I420.frame_len(w, h)];
+//!     redactor.push(Frame::new(PixelLayout::I420, w, h, pts * 3600, pixels)?)?;
+//!     // A frame comes back once `delay_frames()` later frames have been pushed.
+//!     while let Some(frame) = redactor.pull() {
+//!         pulled.push(frame.pts);
+//!     }
+//! }
+//! redactor.flush()?;
+//! while let Some(frame) = redactor.pull() {
+//!     pulled.push(frame.pts);
+//! }
+//! assert_eq!(pulled, (0..10).map(|i| i * 3600).collect::<Vec<_>>());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **Latency:** frame *n* can be pulled after frame *n* + [`FrameRedactor::delay_frames`] was pushed (the
+//! look-ahead that bridges detector misses, 3 frames by default), or after [`FrameRedactor::flush`].
+//!
+//! **Memory:** the redactor holds at most `delay_frames() + 1` frames it has not released, plus the frames
+//! you have not pulled yet, plus the detector's buffers (about 50 MB for CenterFace at 1080p). Pull after
+//! every push to keep it at that.
+//!
+//! **Threads:** a `FrameRedactor` is `Send` (move it to the thread that feeds it) but not shared: push and
+//! pull from one thread at a time. Use one redactor per camera; they are independent. Detection runs on the
+//! calling thread (ONNX Runtime uses its own threads inside).
+//!
+//! **Failures:** if the detector cannot analyse a frame, `push` returns the error and the frame is dropped,
+//! never released unredacted; with [`OnDetectorError::RedactFrame`](crate::OnDetectorError) the frame is
+//! released flat grey instead.
+
+use crate::detect::{detect_multiscale, tiles, Detector};
+use crate::geom::BBox;
+use crate::redact::{redact_channel, ChannelLayout};
+use crate::track::TrackFill;
+use crate::{Error, OnDetectorError, Options, Result};
+use image::RgbImage;
+use std::collections::VecDeque;
+
+/// How a frame's pixels are laid out in its buffer (tightly packed, no row padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelLayout {
+    /// Packed 8-bit R, G, B.
+    Rgb24,
+    /// 8-bit planar Y, then U and V at half width and height (rounded up), BT.601 limited range.
+    I420,
+    /// 8-bit planar Y, then interleaved U/V at half width and height (rounded up), BT.601 limited range.
+    Nv12,
+}
+
+impl PixelLayout {
+    /// Bytes in one `width × height` frame.
+    pub fn frame_len(self, width: u32, height: u32) -> usize {
+        let (w, h) = (width as usize, height as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        match self {
+            PixelLayout::Rgb24 => w * h * 3,
+            PixelLayout::I420 | PixelLayout::Nv12 => w * h + 2 * cw * ch,
+        }
+    }
+
+    /// The channels of a frame, each with the range of the buffer it lives in.
+    fn channels(self, width: u32, height: u32) -> Vec<(std::ops::Range<usize>, ChannelLayout)> {
+        let (w, h) = (width as usize, height as usize);
+        let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+        let luma = w * h;
+        let chroma = cw as usize * ch as usize;
+        match self {
+            PixelLayout::Rgb24 => {
+                ChannelLayout::packed_rgb(width, height).into_iter().map(|c| (0..luma * 3, c)).collect()
+            }
+            PixelLayout::I420 => vec![
+                (0..luma, ChannelLayout::planar(width, height, w, 0, 0, true)),
+                (luma..luma + chroma, ChannelLayout::planar(cw, ch, cw as usize, 1, 1, false)),
+                (luma + chroma..luma + 2 * chroma, ChannelLayout::planar(cw, ch, cw as usize, 1, 1, false)),
+            ],
+            PixelLayout::Nv12 => {
+                let uv = ChannelLayout { step: 2, ..ChannelLayout::planar(cw, ch, 2 * cw as usize, 1, 1, false) };
+                vec![
+                    (0..luma, ChannelLayout::planar(width, height, w, 0, 0, true)),
+                    (luma..luma + 2 * chroma, uv),
+                    (luma..luma + 2 * chroma, ChannelLayout { offset: 1, ..uv }),
+                ]
+            }
+        }
+    }
+}
+
+/// One raw frame and its presentation timestamp (in the caller's time base; only its order matters here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub layout: PixelLayout,
+    pub width: u32,
+    pub height: u32,
+    pub pts: i64,
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    /// Checks that `data` holds exactly one frame of this layout and size.
+    pub fn new(layout: PixelLayout, width: u32, height: u32, pts: i64, data: Vec<u8>) -> Result<Self> {
+        crate::config::check_picture_size(width, height).map_err(Error::Config)?;
+        let want = layout.frame_len(width, height);
+        if data.len() != want {
+            return Err(Error::Config(format!(
+                "a {width}x{height} {layout:?} frame has {want} bytes, not {}",
+                data.len()
+            )));
+        }
+        Ok(Self { layout, width, height, pts, data })
+    }
+
+    /// The frame as RGB (BT.601 limited range for the YUV layouts), for the detector.
+    pub fn to_rgb(&self) -> RgbImage {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if self.layout == PixelLayout::Rgb24 {
+            return RgbImage::from_raw(self.width, self.height, self.data.clone())
+                .unwrap_or_else(|| RgbImage::new(self.width, self.height));
+        }
+        let cw = w.div_ceil(2);
+        let chroma = cw * h.div_ceil(2);
+        let (y_plane, rest) = self.data.split_at(w * h);
+        let mut out = vec![0u8; w * h * 3];
+        for (y, row) in out.chunks_exact_mut(w * 3).enumerate() {
+            for (x, px) in row.chunks_exact_mut(3).enumerate() {
+                let c = (y / 2) * cw + x / 2;
+                let (u, v) = match self.layout {
+                    PixelLayout::Nv12 => (rest[2 * c], rest[2 * c + 1]),
+                    _ => (rest[c], rest[chroma + c]),
+                };
+                px.copy_from_slice(&yuv_to_rgb(y_plane[y * w + x], u, v));
+            }
+        }
+        RgbImage::from_raw(self.width, self.height, out).unwrap_or_else(|| RgbImage::new(self.width, self.height))
+    }
+}
+
+/// BT.601 limited-range YCbCr to RGB, in 16.16 fixed point.
+fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (i32::from(y) - 16) * 76_309;
+    let (d, e) = (i32::from(u) - 128, i32::from(v) - 128);
+    let clamp = |x: i32| ((x + 32_768) >> 16).clamp(0, 255) as u8;
+    [clamp(c + 104_597 * e), clamp(c - 25_675 * d - 53_279 * e), clamp(c + 132_201 * d)]
+}
+
+/// What a [`FrameRedactor`] has counted so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameStats {
+    pub frames_pushed: u64,
+    pub frames_released: u64,
+    /// Frames in which the detector found a face.
+    pub frames_with_faces: u64,
+    /// Frames released with at least one region redacted (detected, bridged or blanked).
+    pub frames_redacted: u64,
+    pub detections: u64,
+    /// Frames released flat grey because the detector failed on them.
+    pub frames_blanked: u64,
+}
+
+struct Pending {
+    frame: Frame,
+    blank: bool,
+}
+
+/// Detects, tracks and redacts faces in a stream of raw frames. See the [module documentation](self).
+pub struct FrameRedactor<D> {
+    detector: D,
+    options: Options,
+    fill: TrackFill<Pending>,
+    ready: VecDeque<Frame>,
+    /// Layout and size of the stream, fixed by its first frame.
+    format: Option<(PixelLayout, u32, u32)>,
+    tiled: bool,
+    last_pts: Option<i64>,
+    stats: FrameStats,
+}
+
+impl<D> std::fmt::Debug for FrameRedactor<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameRedactor").field("format", &self.format).field("stats", &self.stats).finish()
+    }
+}
+
+impl<D: Detector> FrameRedactor<D> {
+    pub fn new(detector: D, options: Options) -> Result<Self> {
+        options.validate()?;
+        let window = options.bridge_frames as usize;
+        Ok(Self {
+            detector,
+            fill: TrackFill::new(window, 2 * window),
+            options,
+            ready: VecDeque::new(),
+            format: None,
+            tiled: false,
+            last_pts: None,
+            stats: FrameStats::default(),
+        })
+    }
+
+    /// Frames a pushed frame is held back for the look-ahead.
+    pub fn delay_frames(&self) -> usize {
+        self.fill.delay()
+    }
+
+    pub fn stats(&self) -> FrameStats {
+        self.stats
+    }
+
+    /// Analyses `frame` and queues it. Every frame of a stream must have the same layout and size, and
+    /// timestamps must increase. On a detector failure the frame is dropped and the error returned (or,
+    /// with `OnDetectorError::RedactFrame`, it is queued to be released flat grey).
+    pub fn push(&mut self, frame: Frame) -> Result<()> {
+        let format = (frame.layout, frame.width, frame.height);
+        match self.format {
+            None => {
+                self.format = Some(format);
+                self.tiled = !tiles(frame.width, frame.height, &self.options.detect).is_empty();
+            }
+            Some(f) if f != format => {
+                return Err(Error::Config(format!("frame format changed from {f:?} to {format:?} mid-stream")))
+            }
+            Some(_) => {}
+        }
+        if let Some(last) = self.last_pts.filter(|&l| frame.pts <= l) {
+            return Err(Error::Config(format!("frame timestamps must increase: {} after {last}", frame.pts)));
+        }
+        let index = self.stats.frames_pushed;
+        let period = self.options.tile_period.max(1) as usize;
+        let phase = (index % period as u64) as usize;
+        let tiled = self.tiled;
+        let attempt = detect_multiscale(&mut self.detector, &frame.to_rgb(), &self.options.detect, |i| {
+            tiled && i % period == phase
+        });
+        let (found, blank) = match attempt {
+            Ok(found) => (found, false),
+            Err(_) if self.options.on_detector_error == OnDetectorError::RedactFrame => (Vec::new(), true),
+            Err(e) => return Err(e),
+        };
+        self.last_pts = Some(frame.pts);
+        self.stats.frames_pushed += 1;
+        self.stats.detections += found.len() as u64;
+        self.stats.frames_with_faces += u64::from(!found.is_empty());
+        let boxes = found.iter().map(|d| d.bbox).collect();
+        if let Some((pending, boxes)) = self.fill.push(Pending { frame, blank }, boxes) {
+            self.release(pending, &boxes)?;
+        }
+        Ok(())
+    }
+
+    /// The next redacted frame, in push order, if its look-ahead is complete.
+    pub fn pull(&mut self) -> Option<Frame> {
+        self.ready.pop_front()
+    }
+
+    /// End of stream: every frame still held is redacted and made ready to pull. The redactor can then
+    /// take a new stream (timestamps continue to have to increase).
+    pub fn flush(&mut self) -> Result<()> {
+        for (pending, boxes) in self.fill.finish() {
+            self.release(pending, &boxes)?;
+        }
+        let window = self.options.bridge_frames as usize;
+        self.fill = TrackFill::new(window, 2 * window);
+        Ok(())
+    }
+
+    fn release(&mut self, pending: Pending, boxes: &[BBox]) -> Result<()> {
+        let Pending { mut frame, blank } = pending;
+        if blank {
+            frame.data.fill(128);
+            self.stats.frames_blanked += 1;
+        } else if !boxes.is_empty() {
+            for (range, layout) in frame.layout.channels(frame.width, frame.height) {
+                redact_channel(&mut frame.data[range], &layout, boxes, &self.options.redact)?;
+            }
+        }
+        self.stats.frames_redacted += u64::from(blank || !boxes.is_empty());
+        self.stats.frames_released += 1;
+        self.ready.push_back(frame);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{Detection, ScriptedDetector};
+
+    fn textured(layout: PixelLayout, w: u32, h: u32, pts: i64) -> Frame {
+        let data = (0..layout.frame_len(w, h)).map(|i| ((i * 7919) % 251) as u8).collect();
+        Frame::new(layout, w, h, pts, data).unwrap()
+    }
+
+    fn face() -> Detection {
+        Detection { bbox: BBox::new(40.0, 30.0, 80.0, 80.0), score: 0.9 }
+    }
+
+    fn no_tiles() -> Options {
+        let mut o = Options::default();
+        o.detect.tile_scale = 0.0;
+        o
+    }
+
+    #[test]
+    fn frames_come_back_in_order_after_the_look_ahead_and_flush() {
+        let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
+        let mut out = Vec::new();
+        for i in 0..8 {
+            r.push(textured(PixelLayout::Nv12, 160, 120, 100 + 40 * i)).unwrap();
+            // Latency bound: frame i is out once frame i + delay is in, never later.
+            while let Some(f) = r.pull() {
+                out.push(f.pts);
+            }
+            assert_eq!(out.len() as i64, (i + 1 - r.delay_frames() as i64).max(0), "after push {i}");
+        }
+        r.flush().unwrap();
+        while let Some(f) = r.pull() {
+            out.push(f.pts);
+        }
+        assert_eq!(out, (0..8).map(|i| 100 + 40 * i).collect::<Vec<_>>());
+        assert_eq!(r.stats().frames_released, 8);
+    }
+
+    #[test]
+    fn every_layout_is_redacted_inside_the_face_only_and_misses_are_bridged() {
+        for layout in [PixelLayout::Rgb24, PixelLayout::I420, PixelLayout::Nv12] {
+            // The detector finds the face in frames 0 and 2 but misses frame 1.
+            let det = ScriptedDetector::new([vec![face()], vec![], vec![face()]]);
+            let mut r = FrameRedactor::new(det, no_tiles()).unwrap();
+            // 640×480 reaches the detector unscaled, so the scripted boxes are frame pixels.
+            let originals: Vec<Frame> = (0..3).map(|i| textured(layout, 640, 480, i)).collect();
+            for f in &originals {
+                r.push(f.clone()).unwrap();
+            }
+            r.flush().unwrap();
+            for orig in &originals {
+                let red = r.pull().unwrap();
+                let rgb_o = orig.to_rgb();
+                let rgb_r = red.to_rgb();
+                assert_ne!(rgb_o.get_pixel(60, 55), rgb_r.get_pixel(60, 55), "{layout:?} pts {} face kept", orig.pts);
+                assert_eq!(rgb_o.get_pixel(600, 400), rgb_r.get_pixel(600, 400), "{layout:?} background changed");
+                assert_eq!(orig.data[..160], red.data[..160], "{layout:?} first row changed");
+            }
+            assert_eq!(r.stats().frames_redacted, 3);
+        }
+    }
+
+    #[test]
+    fn detector_failure_drops_the_frame_or_blanks_it() {
+        let det = ScriptedDetector::new([]).fail_at(1);
+        let mut r = FrameRedactor::new(det, no_tiles()).unwrap();
+        r.push(textured(PixelLayout::I420, 64, 48, 0)).unwrap();
+        assert!(r.push(textured(PixelLayout::I420, 64, 48, 1)).is_err());
+        r.push(textured(PixelLayout::I420, 64, 48, 2)).unwrap();
+        r.flush().unwrap();
+        let pts: Vec<i64> = std::iter::from_fn(|| r.pull()).map(|f| f.pts).collect();
+        assert_eq!(pts, vec![0, 2], "the failed frame must not come out");
+
+        let det = ScriptedDetector::new([]).fail_at(1);
+        let options = Options { on_detector_error: OnDetectorError::RedactFrame, ..no_tiles() };
+        let mut r = FrameRedactor::new(det, options).unwrap();
+        for i in 0..3 {
+            r.push(textured(PixelLayout::Rgb24, 64, 48, i)).unwrap();
+        }
+        r.flush().unwrap();
+        let frames: Vec<Frame> = std::iter::from_fn(|| r.pull()).collect();
+        assert!(frames[1].data.iter().all(|&b| b == 128));
+        assert_eq!(r.stats().frames_blanked, 1);
+    }
+
+    #[test]
+    fn bad_frames_are_refused() {
+        assert!(Frame::new(PixelLayout::I420, 64, 48, 0, vec![0; 10]).is_err());
+        let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
+        r.push(textured(PixelLayout::I420, 64, 48, 5)).unwrap();
+        assert!(r.push(textured(PixelLayout::I420, 64, 48, 5)).is_err(), "timestamp not increasing");
+        assert!(r.push(textured(PixelLayout::Nv12, 64, 48, 6)).is_err(), "layout changed");
+        assert!(r.push(textured(PixelLayout::I420, 66, 48, 6)).is_err(), "size changed");
+    }
+
+    #[test]
+    fn yuv_conversion_matches_bt601() {
+        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
+        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
+        let [r, g, b] = yuv_to_rgb(81, 90, 240);
+        assert!(r > 250 && g < 5 && b < 5, "BT.601 red: {r} {g} {b}");
+    }
+}
