@@ -19,6 +19,11 @@ enum Command {
     Redact(RedactArgs),
     /// Redact every video and image in a folder tree into a mirrored output tree, resumably.
     Batch(BatchArgs),
+    /// Redact a live stream (udp://, rtsp://, a device, a pipe, a growing file) into fixed-length segment
+    /// files that appear only when complete, or into MPEG-TS on standard output. SIGINT/SIGTERM finish the
+    /// current segment and stop. Exit code 0 when the input ended or was stopped, 1 when it broke off or
+    /// stalled (the segments written so far are complete and valid).
+    Stream(StreamArgs),
     /// Scan redacted outputs at high sensitivity; list frames where a face still seems detectable.
     /// Exit code 0 clean, 4 faces found, 1 error.
     Verify(VerifyArgs),
@@ -113,6 +118,43 @@ struct BatchArgs {
     settings: SettingsArgs,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RealtimeArg {
+    /// On for anything but a regular file.
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(clap::Args)]
+struct StreamArgs {
+    /// Input: an FFmpeg URL or path (`udp://127.0.0.1:5000`, `rtsp://camera/stream`, `/dev/video0`, a file
+    /// being recorded), or `-` for standard input.
+    input: String,
+    /// Segment files: a pattern where `{n}` is the segment number and strftime fields the segment's start
+    /// in UTC (`cam1-%Y%m%d-%H%M%S.mp4`, `seg-{n}.ts`); or `-` for MPEG-TS on standard output.
+    #[arg(short, long)]
+    output: String,
+    /// Segment length in seconds (segments start on the first frame at or after each boundary).
+    #[arg(long, default_value_t = 60)]
+    segment_time: u32,
+    /// Seconds without any data after which the input counts as stalled and the run ends.
+    #[arg(long, default_value_t = 10)]
+    stall_timeout: u64,
+    /// Read a file that is still being written; it ends when it has not grown for --stall-timeout.
+    #[arg(long)]
+    follow: bool,
+    /// Pace detection against the wall clock: when the machine falls behind, skip the small-face tiles and
+    /// then detect every other frame (bridged by tracking), with enlarged masks; never pass frames unredacted.
+    #[arg(long, value_enum, default_value = "auto")]
+    realtime: RealtimeArg,
+    /// Write the run's report (counts, segments, real-time factor, latency) as JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
 #[derive(clap::Args)]
 struct VerifyArgs {
     /// Files to check (videos or images).
@@ -162,9 +204,9 @@ struct SettingsArgs {
     /// x264 constant rate factor (0..51); 18 is visually lossless.
     #[arg(long, default_value_t = EncodeSettings::default().crf)]
     crf: u8,
-    /// x264 preset.
-    #[arg(long, default_value_t = EncodeSettings::default().preset)]
-    preset: String,
+    /// x264 preset [default: medium; veryfast for `stream`].
+    #[arg(long)]
+    preset: Option<String>,
     /// Frames before and after every detection that are redacted too (bridges detector misses).
     #[arg(long, default_value_t = Options::default().bridge_frames)]
     bridge_frames: u32,
@@ -223,7 +265,10 @@ impl SettingsArgs {
                 OnErrorArg::RedactFrame => OnDetectorError::RedactFrame,
             },
             keep_metadata: self.keep_metadata,
-            encode: EncodeSettings { crf: self.crf, preset: self.preset.clone() },
+            encode: EncodeSettings {
+                crf: self.crf,
+                preset: self.preset.clone().unwrap_or_else(|| EncodeSettings::default().preset),
+            },
             overwrite,
         }
     }
@@ -434,6 +479,140 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
     }
 }
 
+/// End-to-end frame latencies in 1 ms buckets (bounded memory however long the stream runs).
+struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    max_ms: f64,
+}
+
+impl LatencyHistogram {
+    const LIMIT_MS: usize = 120_000;
+
+    fn new() -> Self {
+        Self { buckets: vec![0; Self::LIMIT_MS + 1], count: 0, max_ms: 0.0 }
+    }
+
+    fn add(&mut self, ms: f64) {
+        self.buckets[(ms.max(0.0) as usize).min(Self::LIMIT_MS)] += 1;
+        self.count += 1;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    fn percentile(&self, p: f64) -> Option<u64> {
+        let rank = ((self.count as f64 * p).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (ms, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(ms as u64);
+            }
+        }
+        None
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StreamSummary<'a> {
+    #[serde(flatten)]
+    report: &'a faceveil::io::live::StreamReport,
+    realtime_factor: f64,
+    latency_ms_p50: Option<u64>,
+    latency_ms_p95: Option<u64>,
+    latency_ms_max: f64,
+    error: Option<String>,
+}
+
+fn stream(args: &StreamArgs) -> Result<(), Failure> {
+    use faceveil::io::live::{redact_stream, LiveSettings, StreamOutput};
+    use faceveil::io::LiveEvent;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+
+    let mut options = args.settings.options(false);
+    if args.settings.preset.is_none() {
+        // Live video has to leave the encoder as fast as it arrives.
+        options.encode.preset = "veryfast".into();
+    }
+    options.validate()?;
+    let output = if args.output == "-" {
+        StreamOutput::Stdout
+    } else {
+        let out = StreamOutput::Segments { pattern: args.output.clone(), seconds: args.segment_time };
+        faceveil::io::live::SegmentNamer::new(&args.output, args.segment_time)?;
+        out
+    };
+    if args.stall_timeout == 0 {
+        return Err(faceveil::Error::Config("--stall-timeout must be at least 1 second".into()).into());
+    }
+    let is_file = std::fs::metadata(&args.input).map(|m| m.is_file()).unwrap_or(false);
+    let live = LiveSettings {
+        stall_timeout: std::time::Duration::from_secs(args.stall_timeout),
+        follow: args.follow,
+        realtime: match args.realtime {
+            RealtimeArg::Auto => !is_file || args.follow,
+            RealtimeArg::On => true,
+            RealtimeArg::Off => false,
+        },
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| Failure::Run(anyhow::anyhow!("signal handler: {e}")))?;
+    }
+    let mut detector = args.settings.load_detector(&options, args.settings.threads)?;
+    let latency = Mutex::new(LatencyHistogram::new());
+    let log = |event: LiveEvent| match event {
+        LiveEvent::Latency { ms, .. } => {
+            if let Ok(mut h) = latency.lock() {
+                h.add(ms);
+            }
+        }
+        LiveEvent::Degraded { frame, level, lag_ms, what } => {
+            eprintln!("faceveil stream: frame {frame}: {lag_ms} ms behind real time: level {level}: {what}")
+        }
+    };
+    let on_segment = |path: &std::path::Path| eprintln!("faceveil stream: segment complete: {}", path.display());
+    let result = redact_stream(&args.input, &output, &options, &live, &mut detector, stop, &log, &on_segment);
+    let (report, error) = match result {
+        Ok(r) => (r, None),
+        Err((e, r)) => (r, Some(e)),
+    };
+    let hist = latency.lock().map_err(|_| Failure::Run(anyhow::anyhow!("latency log poisoned")))?;
+    let summary = StreamSummary {
+        report: &report,
+        realtime_factor: report.realtime_factor(),
+        latency_ms_p50: hist.percentile(0.5),
+        latency_ms_p95: hist.percentile(0.95),
+        latency_ms_max: hist.max_ms,
+        error: error.as_ref().map(|e| e.to_string()),
+    };
+    if let Some(path) = &args.report {
+        faceveil::batch::write_json_atomic(path, &summary)?;
+    }
+    let lat = match (summary.latency_ms_p50, summary.latency_ms_p95) {
+        (Some(a), Some(b)) => format!("; latency p50 {a} ms, p95 {b} ms, max {:.0} ms", summary.latency_ms_max),
+        _ => String::new(),
+    };
+    eprintln!(
+        "faceveil stream: {}: {} frame(s), faces in {}, {} redacted, {} degraded, {} segment(s); {:.1} s of media in {:.1} s (real-time factor {:.2}){lat}{}",
+        if args.input == "-" { "standard input" } else { &args.input },
+        report.frames,
+        report.frames_with_faces,
+        report.frames_redacted,
+        report.frames_degraded,
+        report.segments.len(),
+        report.media_ms as f64 / 1000.0,
+        report.wall_ms as f64 / 1000.0,
+        summary.realtime_factor,
+        if report.stopped { "; stopped by signal" } else { "" }
+    );
+    match error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
 fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let settings = DetectSettings { threshold: args.threshold, ..DetectSettings::default() };
     settings.validate()?;
@@ -497,6 +676,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact(args),
         Command::Batch(args) => batch(args),
         Command::Verify(args) => verify(args),
+        Command::Stream(args) => stream(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

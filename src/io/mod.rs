@@ -1,10 +1,14 @@
 //! Media input and output: still images through `image`, video through FFmpeg.
 
 // Without FFmpeg the file-level paths that use these are compiled out.
+#[cfg(feature = "ffmpeg")]
+pub mod live;
 #[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
 pub(crate) mod still;
 #[cfg(feature = "ffmpeg")]
 pub(crate) mod video;
+#[cfg(feature = "ffmpeg")]
+pub use video::LiveEvent;
 
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};

@@ -8,21 +8,29 @@
 //! temporary path and renames it only when this returns `Ok`.
 
 use crate::config::{AudioMode, OnDetectorError, Options};
-use crate::detect::{detect_in_frame, detect_multiscale, rotate_upright, tiles, Detection, Detector};
+use crate::detect::{detect_in_frame, detect_multiscale, rotate_upright, tiles, DetectSettings, Detection, Detector};
 use crate::geom::{BBox, Rotation};
 use crate::redact::{redact_channel, ChannelLayout};
 use crate::track::TrackFill;
 use crate::{Error, Result};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ff::format::Pixel;
+use ff::Rescale;
 use ff::{codec, decoder, encoder, format, frame, media, picture, software, Packet, Rational};
 use ffmpeg_next as ff;
 use image::RgbImage;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
+use std::time::Instant;
 
 /// Frames queued between two stages. Memory is bounded by this × 2 + the temporal window, in frames.
 const QUEUE: usize = 8;
+/// Mask growth on frames analysed with reduced effort in a live run that fell behind.
+const DEGRADED_MASK_GROWTH: f32 = 1.25;
+/// Longest side of the whole-frame detection pass when a live run is far behind.
+const DEGRADED_DETECT_SIDE: u32 = 640;
 /// Corrupt packets in a row after which the input is given up as unreadable.
 const MAX_CONSECUTIVE_ERRORS: u64 = 500;
 
@@ -56,7 +64,7 @@ pub(crate) fn has_video_stream(path: &Path) -> bool {
 }
 
 /// An opened input with its best video stream and a decoder for it.
-struct OpenedVideo {
+pub(crate) struct OpenedVideo {
     ictx: format::context::Input,
     index: usize,
     time_base: Rational,
@@ -70,8 +78,32 @@ struct OpenedVideo {
 /// video stream.
 fn open_video(path: &Path) -> Result<OpenedVideo> {
     init()?;
+    let ictx = format::input(path).map_err(|e| Error::bad_input(path, format!("cannot read as media: {e}")))?;
+    select_video(path, ictx)
+}
+
+/// Opens any FFmpeg input (a URL, `pipe:0`, a device) with protocol options; `interrupt` is polled while
+/// FFmpeg waits for data and aborts the wait when it returns true.
+pub(crate) fn open_url(
+    url: &str,
+    label: &Path,
+    options: &[(&str, String)],
+    interrupt: impl FnMut() -> bool + Send + 'static,
+) -> Result<OpenedVideo> {
+    init()?;
+    ff::format::network::init();
+    let mut dict = ff::Dictionary::new();
+    for (k, v) in options {
+        dict.set(k, v);
+    }
+    let ictx = format::input_with_interrupt_and_dictionary(&url, interrupt, dict)
+        .map_err(|e| Error::bad_input(label, format!("cannot open as media: {e}")))?;
+    select_video(label, ictx)
+}
+
+/// Picks the best video stream of an opened input and prepares a frame-threaded decoder for it.
+fn select_video(path: &Path, ictx: format::context::Input) -> Result<OpenedVideo> {
     let bad = |reason: String| Error::bad_input(path, reason);
-    let ictx = format::input(path).map_err(|e| bad(format!("cannot read as media: {e}")))?;
     if is_text_demuxer(&ictx) {
         return Err(bad("a text file, not video".into()));
     }
@@ -188,19 +220,31 @@ impl FrameReader {
 struct Decoded {
     frame: frame::Video,
     index: u64,
+    /// When its data was read from the input (for live latency).
+    read_at: Instant,
 }
 
 struct Analysed {
     frame: frame::Video,
     index: u64,
+    read_at: Instant,
     boxes: Vec<BBox>,
     /// The detector failed on this frame: it is written as flat grey, never as decoded.
     blank: bool,
 }
 
 #[derive(Default)]
-struct DecodeStats {
-    frames: u64,
+pub(crate) struct DecodeStats {
+    pub(crate) frames: u64,
+    /// The input broke off with this error (a file: the run fails; a live stream: what was read is kept).
+    pub(crate) input_error: Option<String>,
+    /// The input was ended early by the stop flag.
+    pub(crate) stopped: bool,
+    /// Last frame's timestamp minus the first's (stream time base).
+    pub(crate) media_span: i64,
+    /// When the first frame's data was read.
+    pub(crate) first_read: Option<Instant>,
+    first_pts: Option<i64>,
     decode_errors: u64,
     /// Video packets the demuxer marked as damaged.
     corrupt_packets: u64,
@@ -212,12 +256,14 @@ struct DecodeStats {
 }
 
 #[derive(Default)]
-struct DetectStats {
-    tracks: u64,
-    frames_blanked: u64,
-    frames_with_faces: u64,
-    detections: u64,
-    max_faces: u64,
+pub(crate) struct DetectStats {
+    /// Frames analysed with reduced effort because a live run fell behind (see [`Pacer`]).
+    pub(crate) frames_degraded: u64,
+    pub(crate) tracks: u64,
+    pub(crate) frames_blanked: u64,
+    pub(crate) frames_with_faces: u64,
+    pub(crate) detections: u64,
+    pub(crate) max_faces: u64,
 }
 
 /// Redacts the video `input` into `tmp` (a path whose extension names the container), filling in the
@@ -231,44 +277,83 @@ pub(crate) fn redact_video(
     review: Option<&mut crate::review::ReviewCollector>,
     progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
 ) -> Result<()> {
-    let OpenedVideo { ictx, index: video_index, time_base: in_tb, display_matrix, rotation, decoder } =
-        open_video(input)?;
-    let ist = ictx.stream(video_index).ok_or_else(|| Error::bad_input(input, "video stream vanished"))?;
-    let total_estimate = match ist.frames() {
-        n if n > 0 => Some(n as u64),
-        _ => None,
-    };
-    let frame_rate = [ist.avg_frame_rate(), ist.rate()]
-        .into_iter()
-        .find(|r| r.numerator() > 0 && r.denominator() > 0)
-        .unwrap_or(Rational(25, 1));
-    let (width, height) = (decoder.width(), decoder.height());
-    let work_format = work_format(decoder.format(), width, height);
-
-    let out = report;
-    out.width = width;
-    out.height = height;
-    out.rotation_degrees = match rotation {
-        Rotation::None => 0,
-        Rotation::Cw90 => 90,
-        Rotation::Cw180 => 180,
-        Rotation::Cw270 => 270,
-    };
-
-    // ---- output container and streams ----
+    let opened = open_video(input)?;
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
-    let mut octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
-    let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
-    let x264 = encoder::find_by_name("libx264").ok_or_else(|| werr("FFmpeg has no libx264 encoder".into()))?;
+    let octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
+    let (engine, layout) = plan(input, &opened, &octx, options, false)?;
+    let mut sink = FileSink::open(tmp, octx, &layout)?;
+    let run = Run { input, options, live: None, watch: None, review, progress };
+    let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
+    outcome.fill_report(report);
+    if let Some(e) = &outcome.decode.input_error {
+        return Err(Error::bad_input(input, format!("read error: {e}")));
+    }
+    if outcome.written != outcome.decode.frames {
+        return Err(werr(format!("{} frames decoded but {} written", outcome.decode.frames, outcome.written)));
+    }
+    Ok(())
+}
 
-    // stream_map[input index] = output index for copied streams
-    let mut stream_map: Vec<Option<usize>> = vec![None; ictx.nb_streams() as usize];
-    let mut copied: Vec<(usize, Rational)> = Vec::new(); // (input index, input time base)
-    let video_out;
-    let encoder;
+/// What the stages need besides the input: the open encoder and what was decided about the picture.
+pub(crate) struct Engine {
+    pub(crate) encoder: encoder::Video,
+    pub(crate) enc_tb: Rational,
+    pub(crate) work_format: Pixel,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) rotation: Rotation,
+    pub(crate) total_estimate: Option<u64>,
+    /// Per input stream: copied to the output.
+    pub(crate) copied: Vec<bool>,
+}
+
+/// The output's streams, enough to start any number of outputs (one file, or one segment after another).
+pub(crate) struct Layout {
+    pub(crate) video_params: codec::Parameters,
+    pub(crate) enc_tb: Rational,
+    pub(crate) frame_rate: Rational,
+    pub(crate) display_matrix: Option<Vec<u8>>,
+    pub(crate) video_metadata: ff::Dictionary<'static>,
+    pub(crate) global_metadata: ff::Dictionary<'static>,
+    pub(crate) copies: Vec<CopySpec>,
+    pub(crate) n_inputs: usize,
+}
+
+/// A stream copied unchanged (audio, subtitles).
+pub(crate) struct CopySpec {
+    pub(crate) input: usize,
+    pub(crate) params: codec::Parameters,
+    pub(crate) time_base: Rational,
+    pub(crate) metadata: ff::Dictionary<'static>,
+}
+
+/// Decides, before the stages start, the encoder and which streams are copied or dropped. `container` is the
+/// output (or the first segment) this is for: it decides which streams can be carried and whether the
+/// encoder needs global headers. `live` tunes the encoder for low latency.
+pub(crate) fn plan(
+    input: &Path,
+    opened: &OpenedVideo,
+    container: &format::context::Output,
+    options: &Options,
+    live: bool,
+) -> Result<(Engine, Layout)> {
     {
-        let mut ost = octx.add_stream(x264).map_err(|e| werr(format!("cannot add video stream: {e}")))?;
-        video_out = ost.index();
+        let OpenedVideo { ictx, index: video_index, time_base: in_tb, display_matrix, rotation, decoder } = opened;
+        let werr = |reason: String| Error::Encode { path: PathBuf::new(), reason };
+        let ist = ictx.stream(*video_index).ok_or_else(|| Error::bad_input(input, "video stream vanished"))?;
+        let total_estimate = match ist.frames() {
+            n if n > 0 => Some(n as u64),
+            _ => None,
+        };
+        let frame_rate = [ist.avg_frame_rate(), ist.rate()]
+            .into_iter()
+            .find(|r| r.numerator() > 0 && r.denominator() > 0)
+            .unwrap_or(Rational(25, 1));
+        let (width, height) = (decoder.width(), decoder.height());
+        let work_format = work_format(decoder.format(), width, height);
+        let global_header = container.format().flags().contains(format::Flags::GLOBAL_HEADER);
+        let x264 = encoder::find_by_name("libx264").ok_or_else(|| werr("FFmpeg has no libx264 encoder".into()))?;
         let mut enc = codec::context::Context::new_with_codec(x264)
             .encoder()
             .video()
@@ -277,7 +362,7 @@ pub(crate) fn redact_video(
         enc.set_height(height);
         enc.set_format(work_format);
         enc.set_aspect_ratio(decoder.aspect_ratio());
-        enc.set_time_base(in_tb);
+        enc.set_time_base(*in_tb);
         enc.set_frame_rate(Some(frame_rate));
         if global_header {
             enc.set_flags(codec::Flags::GLOBAL_HEADER);
@@ -294,129 +379,364 @@ pub(crate) fn redact_video(
         let mut opts = ff::Dictionary::new();
         opts.set("crf", &options.encode.crf.to_string());
         opts.set("preset", &options.encode.preset);
-        let opened = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
-        ost.set_parameters(&opened);
-        ost.set_time_base(in_tb);
-        ost.set_avg_frame_rate(frame_rate);
-        if let Some(dm) = &display_matrix {
+        // A frame marked as a keyframe becomes an IDR picture: segments start with one.
+        opts.set("forced-idr", "1");
+        if live {
+            // No frame reordering or rate-control look-ahead: each frame leaves the encoder at once.
+            opts.set("tune", "zerolatency");
+        }
+        let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
+
+        let mut copies = Vec::new();
+        let mut warnings = Vec::new();
+        for st in ictx.streams() {
+            if st.index() == *video_index {
+                continue;
+            }
+            let medium = st.parameters().medium();
+            let codec_id = st.parameters().id();
+            match medium {
+                media::Type::Audio if options.audio == AudioMode::Drop => continue,
+                media::Type::Audio | media::Type::Subtitle => {
+                    // SAFETY: the output format pointer is valid for the life of `container`.
+                    let supported = unsafe {
+                        ff::ffi::avformat_query_codec(
+                            container.format().as_ptr(),
+                            codec_id.into(),
+                            ff::ffi::FF_COMPLIANCE_NORMAL,
+                        )
+                    };
+                    if supported == 0 {
+                        let what = format!("{medium:?} stream {} ({codec_id:?})", st.index()).to_lowercase();
+                        if medium == media::Type::Audio {
+                            return Err(Error::StreamNotCarried {
+                                path: input.to_path_buf(),
+                                reason: format!(
+                                    "{what} cannot be stored in the output container; choose another output format or pass --audio drop"
+                                ),
+                            });
+                        }
+                        warnings.push(format!("{what} dropped: the output container cannot hold it"));
+                        continue;
+                    }
+                    copies.push(CopySpec {
+                        input: st.index(),
+                        params: st.parameters(),
+                        time_base: st.time_base(),
+                        metadata: stream_metadata(&st.metadata(), options.keep_metadata),
+                    });
+                }
+                media::Type::Video => warnings.push(format!(
+                    "extra video stream {} dropped: faceveil redacts one video stream per file",
+                    st.index()
+                )),
+                _ => warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
+            }
+        }
+        let mut copied = vec![false; ictx.nb_streams() as usize];
+        for c in &copies {
+            copied[c.input] = true;
+        }
+        let layout = Layout {
+            video_params: codec::Parameters::from(&encoder),
+            enc_tb: *in_tb,
+            frame_rate,
+            display_matrix: display_matrix.clone(),
+            video_metadata: stream_metadata(&ist.metadata(), options.keep_metadata),
+            global_metadata: if options.keep_metadata { ictx.metadata().to_owned() } else { ff::Dictionary::new() },
+            copies,
+            n_inputs: ictx.nb_streams() as usize,
+        };
+        let engine = Engine {
+            encoder,
+            enc_tb: *in_tb,
+            work_format,
+            warnings,
+            width,
+            height,
+            rotation: *rotation,
+            total_estimate,
+            copied,
+        };
+        Ok((engine, layout))
+    }
+}
+
+impl Layout {
+    /// Adds the planned streams to `octx` and writes its header. Returns, per input stream, the output
+    /// stream it goes to, and the output streams' time bases.
+    pub(crate) fn start_output(&self, octx: &mut format::context::Output, path: &Path) -> Result<OutputStreams> {
+        let werr = |reason: String| Error::Encode { path: path.to_path_buf(), reason };
+        let mut ost = octx
+            .add_stream(encoder::find(codec::Id::None))
+            .map_err(|e| werr(format!("cannot add video stream: {e}")))?;
+        let video = ost.index();
+        ost.set_parameters(self.video_params.clone());
+        ost.set_time_base(self.enc_tb);
+        ost.set_avg_frame_rate(self.frame_rate);
+        if let Some(dm) = &self.display_matrix {
             copy_side_data(&mut ost, dm);
         }
-        ost.set_metadata(stream_metadata(&ist.metadata(), options.keep_metadata));
-        encoder = opened;
-    }
-    for st in ictx.streams() {
-        if st.index() == video_index {
-            continue;
-        }
-        let medium = st.parameters().medium();
-        let codec_id = st.parameters().id();
-        match medium {
-            media::Type::Audio if options.audio == AudioMode::Drop => continue,
-            media::Type::Audio | media::Type::Subtitle => {
-                // SAFETY: the output format pointer is valid for the life of octx.
-                let supported = unsafe {
-                    ff::ffi::avformat_query_codec(
-                        octx.format().as_ptr(),
-                        codec_id.into(),
-                        ff::ffi::FF_COMPLIANCE_NORMAL,
-                    )
-                };
-                if supported == 0 {
-                    let what = format!("{medium:?} stream {} ({codec_id:?})", st.index()).to_lowercase();
-                    if medium == media::Type::Audio {
-                        return Err(Error::StreamNotCarried {
-                            path: input.to_path_buf(),
-                            reason: format!(
-                                "{what} cannot be stored in the output container; choose another output format or pass --audio drop"
-                            ),
-                        });
-                    }
-                    out.warnings.push(format!("{what} dropped: the output container cannot hold it"));
-                    continue;
-                }
-                let mut ost = octx
-                    .add_stream(encoder::find(codec::Id::None))
-                    .map_err(|e| werr(format!("cannot add stream: {e}")))?;
-                ost.set_parameters(st.parameters());
-                // SAFETY: the parameters belong to the stream just added; codec_tag 0 lets the muxer choose.
-                unsafe {
-                    (*ost.parameters().as_mut_ptr()).codec_tag = 0;
-                }
-                ost.set_time_base(st.time_base());
-                ost.set_metadata(stream_metadata(&st.metadata(), options.keep_metadata));
-                stream_map[st.index()] = Some(ost.index());
-                copied.push((st.index(), st.time_base()));
-                out.streams_copied += 1;
+        ost.set_metadata(self.video_metadata.clone());
+        let mut map = vec![None; self.n_inputs];
+        for c in &self.copies {
+            let mut ost =
+                octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| werr(format!("cannot add stream: {e}")))?;
+            ost.set_parameters(c.params.clone());
+            // SAFETY: the parameters belong to the stream just added; codec_tag 0 lets the muxer choose.
+            unsafe {
+                (*ost.parameters().as_mut_ptr()).codec_tag = 0;
             }
-            media::Type::Video => out
-                .warnings
-                .push(format!("extra video stream {} dropped: faceveil redacts one video stream per file", st.index())),
-            _ => out.warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
+            ost.set_time_base(c.time_base);
+            ost.set_metadata(c.metadata.clone());
+            if let Some(slot) = map.get_mut(c.input) {
+                *slot = Some((ost.index(), c.time_base));
+            }
         }
+        octx.set_metadata(self.global_metadata.clone());
+        octx.write_header().map_err(|e| werr(format!("cannot write container header: {e}")))?;
+        let tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
+        Ok(OutputStreams {
+            video,
+            video_tb: tbs[video],
+            map: map.into_iter().map(|m| m.map(|(o, itb)| (o, itb, tbs[o]))).collect(),
+        })
     }
-    if options.keep_metadata {
-        octx.set_metadata(ictx.metadata().to_owned());
+}
+
+/// Where a started output's streams are: the video stream and, per input stream, (output index, input time
+/// base, output time base) for the copied ones.
+pub(crate) struct OutputStreams {
+    pub(crate) video: usize,
+    pub(crate) video_tb: Rational,
+    pub(crate) map: Vec<Option<(usize, Rational, Rational)>>,
+}
+
+/// Where encoded packets go: one file, or a series of segments.
+pub(crate) trait Sink {
+    /// Asked for every frame before it is encoded (pts in the encoder's time base): true makes it a keyframe,
+    /// where a new segment can start.
+    fn wants_keyframe(&mut self, _pts: i64) -> bool {
+        false
     }
-    octx.write_header().map_err(|e| werr(format!("cannot write container header: {e}")))?;
-    let out_tb: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
-    let mut copy_tb: Vec<Option<(Rational, Rational)>> = vec![None; stream_map.len()];
-    for (ii, itb) in &copied {
-        if let Some(oi) = stream_map[*ii] {
-            copy_tb[*ii] = Some((*itb, out_tb[oi]));
+    /// An encoded video packet (time base of the encoder).
+    fn write_video(&mut self, pkt: Packet) -> Result<()>;
+    /// A packet of a copied stream, with its input stream index and input time base.
+    fn write_copy(&mut self, pkt: Packet) -> Result<()>;
+    /// End of the run: the output is completed.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// One output file (the caller's temporary path, or a pipe).
+pub(crate) struct FileSink {
+    path: PathBuf,
+    octx: format::context::Output,
+    streams: OutputStreams,
+    enc_tb: Rational,
+}
+
+impl FileSink {
+    pub(crate) fn open(path: &Path, mut octx: format::context::Output, layout: &Layout) -> Result<Self> {
+        let streams = layout.start_output(&mut octx, path)?;
+        Ok(Self { path: path.to_path_buf(), octx, streams, enc_tb: layout.enc_tb })
+    }
+}
+
+impl Sink for FileSink {
+    fn write_video(&mut self, mut pkt: Packet) -> Result<()> {
+        pkt.set_stream(self.streams.video);
+        pkt.rescale_ts(self.enc_tb, self.streams.video_tb);
+        pkt.write_interleaved(&mut self.octx)
+            .map_err(|e| Error::Encode { path: self.path.clone(), reason: format!("cannot write video packet: {e}") })
+    }
+
+    fn write_copy(&mut self, pkt: Packet) -> Result<()> {
+        write_copied(&mut self.octx, &self.streams, pkt, 0, &self.path)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.octx
+            .write_trailer()
+            .map_err(|e| Error::Encode { path: self.path.clone(), reason: format!("cannot finish container: {e}") })
+    }
+}
+
+/// Writes a copied packet into `octx`, shifted back by `offset` (output video time base) for a segment that
+/// starts later than the stream.
+pub(crate) fn write_copied(
+    octx: &mut format::context::Output,
+    streams: &OutputStreams,
+    mut pkt: Packet,
+    offset: i64,
+    path: &Path,
+) -> Result<()> {
+    let Some(Some((out, itb, otb))) = streams.map.get(pkt.stream()).copied() else { return Ok(()) };
+    pkt.rescale_ts(itb, otb);
+    if offset != 0 {
+        let shift = offset.rescale(streams.video_tb, otb);
+        pkt.set_pts(pkt.pts().map(|t| t - shift));
+        pkt.set_dts(pkt.dts().map(|t| t - shift));
+    }
+    pkt.set_position(-1);
+    pkt.set_stream(out);
+    pkt.write_interleaved(octx)
+        .map_err(|e| Error::Encode { path: path.to_path_buf(), reason: format!("cannot write packet: {e}") })
+}
+
+/// Settings of a run that are not redaction options.
+pub(crate) struct Run<'a, 'r> {
+    pub(crate) input: &'a Path,
+    pub(crate) options: &'a Options,
+    /// Live input: pace detection against the wall clock (see [`Pacer`]).
+    pub(crate) live: Option<&'a (dyn Fn(LiveEvent) + Sync)>,
+    /// A live input's stop flag and stall clock; a stop ends the input early and what was read is finished
+    /// normally.
+    pub(crate) watch: Option<&'a Watch>,
+    pub(crate) review: Option<&'r mut crate::review::ReviewCollector>,
+    pub(crate) progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
+}
+
+/// A live input's stop flag and stall clock, shared with FFmpeg's interrupt callback.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    pub(crate) stop: std::sync::Arc<AtomicBool>,
+    pub(crate) stalled: AtomicBool,
+    pub(crate) stall_ms: u64,
+    start: Instant,
+    /// Milliseconds from `start` to the last packet read.
+    last_data: std::sync::atomic::AtomicU64,
+}
+
+impl Watch {
+    pub(crate) fn new(stop: std::sync::Arc<AtomicBool>, stall: std::time::Duration) -> Self {
+        Self {
+            stop,
+            stalled: AtomicBool::new(false),
+            stall_ms: stall.as_millis() as u64,
+            start: Instant::now(),
+            last_data: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    // ---- stages ----
+    fn touch(&self) {
+        self.last_data.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// For FFmpeg's interrupt callback: true aborts the wait (a stop was asked for, or no data came for the
+    /// stall timeout).
+    pub(crate) fn should_abort(&self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        let idle = (self.start.elapsed().as_millis() as u64).saturating_sub(self.last_data.load(Ordering::Relaxed));
+        if idle > self.stall_ms {
+            self.stalled.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// What happened in a live run, for its log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// Detection changed its level of effort; `lag_ms` is how far behind real time the frame was.
+    Degraded { frame: u64, level: u8, lag_ms: i64, what: &'static str },
+    /// A frame left the encoder: its end-to-end latency (read from the input to written out).
+    Latency { frame: u64, ms: f64 },
+}
+
+/// What the stages counted.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub(crate) decode: DecodeStats,
+    pub(crate) detect: DetectStats,
+    pub(crate) written: u64,
+    pub(crate) redacted: u64,
+    pub(crate) area: f64,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) rotation: Rotation,
+    pub(crate) streams_copied: u32,
+    /// When the last frame was handed to the output.
+    pub(crate) finished_at: Option<Instant>,
+}
+
+impl Outcome {
+    fn fill_report(&self, out: &mut crate::report::Report) {
+        let (dec, det) = (&self.decode, &self.detect);
+        out.width = self.width;
+        out.height = self.height;
+        out.rotation_degrees = match self.rotation {
+            Rotation::None => 0,
+            Rotation::Cw90 => 90,
+            Rotation::Cw180 => 180,
+            Rotation::Cw270 => 270,
+        };
+        out.streams_copied = self.streams_copied;
+        out.redacted_area_fraction = self.area;
+        out.frames = dec.frames;
+        out.decode_errors = dec.decode_errors;
+        out.frames_written = self.written;
+        out.frames_redacted = self.redacted;
+        out.frames_with_faces = det.frames_with_faces;
+        out.detections = det.detections;
+        out.max_faces_in_frame = det.max_faces;
+        out.damaged_frames = dec.damaged_frames;
+        out.corrupt_packets = dec.corrupt_packets;
+        out.frames_missing = dec.frames_missing;
+        out.frames_blanked = det.frames_blanked;
+        out.tracks = det.tracks;
+        out.warnings = self.warnings.clone();
+    }
+}
+
+/// Runs decode → detect/track → redact/encode/mux on three threads and returns what they counted. The
+/// first real error wins over the "cancelled" that the other stages see as its consequence.
+pub(crate) fn run_stages(
+    mut run: Run<'_, '_>,
+    opened: OpenedVideo,
+    engine: Engine,
+    sink: &mut dyn Sink,
+    detector: &mut dyn Detector,
+) -> Result<Outcome> {
+    let OpenedVideo { ictx, index: video_index, decoder, .. } = opened;
+    let Engine { encoder, enc_tb, work_format, rotation, total_estimate, copied, warnings, width, height } = engine;
+    let mut out = Outcome {
+        warnings,
+        width,
+        height,
+        rotation,
+        streams_copied: copied.iter().filter(|&&c| c).count() as u32,
+        ..Default::default()
+    };
     let (frame_tx, frame_rx) = bounded::<Decoded>(QUEUE);
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
-    let input_path = input.to_path_buf();
+    let (input, options) = (run.input, run.options);
     let window = options.bridge_frames as usize;
+    let pacer = run.live.map(|log| Pacer::new(enc_tb, log));
+    let watch = run.watch;
 
     let (dec_res, det_res, mux_res) = std::thread::scope(|s| {
         let dec = std::thread::Builder::new().name("faceveil-decode".into()).spawn_scoped(s, {
-            let input_path = input_path.clone();
-            move || {
-                decode_stage(
-                    &input_path,
-                    ictx,
-                    decoder,
-                    video_index,
-                    work_format,
-                    &stream_map,
-                    &copy_tb,
-                    frame_tx,
-                    pkt_tx,
-                )
-            }
+            let copied = &copied;
+            move || decode_stage(input, ictx, decoder, video_index, work_format, copied, watch, frame_tx, pkt_tx)
         });
-        let det = std::thread::Builder::new().name("faceveil-detect".into()).spawn_scoped(s, {
-            let input_path = input_path.clone();
-            move || detect_stage(&input_path, detector, options, rotation, window, frame_rx, done_tx)
+        let det = std::thread::Builder::new().name("faceveil-detect".into()).spawn_scoped(s, move || {
+            detect_stage(input, detector, options, rotation, window, pacer, frame_rx, done_tx)
         });
-        let review = review.map(|collector| Review { collector, rotation, scaler: None });
+        let review = run.review.take().map(|collector| Review { collector, rotation, scaler: None });
         let report_progress = |n: u64| {
-            if let Some(p) = progress {
+            if let Some(p) = run.progress {
                 p(n, total_estimate)
             }
         };
-        let mux = mux_stage(
-            tmp,
-            &mut octx,
-            encoder,
-            video_out,
-            in_tb,
-            out_tb[video_out],
-            options,
-            done_rx,
-            pkt_rx,
-            review,
-            &report_progress,
-        );
+        let mux = mux_stage(sink, encoder, enc_tb, options, done_rx, pkt_rx, review, &report_progress, run.live);
         (join_stage(dec), join_stage(det), mux)
     });
-    // The first real cause wins over the "cancelled" that other stages saw as a consequence.
-    let (dec, det, (written, redacted, area)) = match (dec_res, det_res, mux_res) {
+    let (dec, det, (written, redacted, area, finished_at)) = match (dec_res, det_res, mux_res) {
         (Ok(d), Ok(t), Ok(m)) => (d, t, m),
         (d, t, m) => {
             let errors = [d.err(), t.err(), m.err()].into_iter().flatten();
@@ -431,21 +751,14 @@ pub(crate) fn redact_video(
             return Err(cancelled.unwrap_or(Error::Cancelled));
         }
     };
-    out.redacted_area_fraction = area;
-    out.frames = dec.frames;
-    out.decode_errors = dec.decode_errors;
-    out.frames_written = written;
-    out.frames_redacted = redacted;
-    out.frames_with_faces = det.frames_with_faces;
-    out.detections = det.detections;
-    out.max_faces_in_frame = det.max_faces;
-    out.damaged_frames = dec.damaged_frames;
-    out.corrupt_packets = dec.corrupt_packets;
-    out.frames_missing = dec.frames_missing;
-    out.frames_blanked = det.frames_blanked;
-    out.tracks = det.tracks;
     if det.frames_blanked > 0 {
         out.warnings.push(format!("detector failed on {} frame(s); they were blanked", det.frames_blanked));
+    }
+    if det.frames_degraded > 0 {
+        out.warnings.push(format!(
+            "{} frame(s) analysed with reduced detection (the machine fell behind real time); their masks were enlarged",
+            det.frames_degraded
+        ));
     }
     if let Some(f) = dec.converted_from {
         out.warnings
@@ -470,13 +783,10 @@ pub(crate) fn redact_video(
     if dec.frames == 0 {
         return Err(Error::bad_input(input, "no video frame could be decoded"));
     }
-    if written != dec.frames {
-        return Err(Error::Encode {
-            path: tmp.to_path_buf(),
-            reason: format!("{} frames decoded but {written} written", dec.frames),
-        });
-    }
-    Ok(())
+    out.decode = dec;
+    out.detect = det;
+    (out.written, out.redacted, out.area, out.finished_at) = (written, redacted, area, finished_at);
+    Ok(out)
 }
 
 /// The pixel format frames are redacted and encoded in: the decoded one when libx264 takes it, else 8-bit
@@ -513,8 +823,8 @@ fn decode_stage(
     mut decoder: decoder::Video,
     video_index: usize,
     work_format: Pixel,
-    stream_map: &[Option<usize>],
-    copy_tb: &[Option<(Rational, Rational)>],
+    copied: &[bool],
+    watch: Option<&Watch>,
     frame_tx: Sender<Decoded>,
     pkt_tx: Sender<Packet>,
 ) -> Result<DecodeStats> {
@@ -525,7 +835,8 @@ fn decode_stage(
     let mut consecutive_errors = 0u64;
     let (width, height) = (decoder.width(), decoder.height());
 
-    let mut drain = |decoder: &mut decoder::Video, stats: &mut DecodeStats| -> Result<()> {
+    let mut read_at = Instant::now();
+    let mut drain = |decoder: &mut decoder::Video, stats: &mut DecodeStats, read_at: Instant| -> Result<()> {
         let mut decoded = frame::Video::empty();
         while decoder.receive_frame(&mut decoded).is_ok() {
             if decoded.width() != width || decoded.height() != height {
@@ -562,6 +873,8 @@ fn decode_stage(
                 (None, None) => 0,
             };
             last_pts = Some(pts);
+            stats.first_read.get_or_insert(read_at);
+            stats.media_span = pts - *stats.first_pts.get_or_insert(pts);
             let mut frame = if decoded.format() == work_format {
                 std::mem::replace(&mut decoded, frame::Video::empty())
             } else {
@@ -588,16 +901,30 @@ fn decode_stage(
             };
             frame.set_pts(Some(pts));
             frame.set_kind(picture::Type::None);
-            frame_tx.send(Decoded { frame, index: stats.frames }).map_err(|_| Error::Cancelled)?;
+            frame_tx.send(Decoded { frame, index: stats.frames, read_at }).map_err(|_| Error::Cancelled)?;
             stats.frames += 1;
         }
         Ok(())
     };
 
+    let stopped = || watch.is_some_and(|w| w.stop.load(Ordering::Relaxed));
     let mut packet = Packet::empty();
     loop {
-        match packet.read(&mut ictx) {
+        if stopped() {
+            stats.stopped = true;
+            break;
+        }
+        // The stall clock counts only time spent waiting for the input, not time blocked on a full pipeline.
+        if let Some(w) = watch {
+            w.touch();
+        }
+        let result = packet.read(&mut ictx);
+        read_at = Instant::now();
+        match result {
             Ok(()) => {
+                if let Some(w) = watch {
+                    w.touch();
+                }
                 consecutive_errors = 0;
                 if packet.is_corrupt() && packet.stream() == video_index {
                     stats.corrupt_packets += 1;
@@ -612,13 +939,29 @@ fn decode_stage(
                 }
                 continue;
             }
-            Err(e) => return Err(Error::bad_input(input, format!("read error: {e}"))),
+            // Interrupted by the stop flag (a blocked network read), or the input broke off: what was read
+            // is finished normally; the caller decides whether the error fails the run.
+            Err(_) if stopped() => {
+                stats.stopped = true;
+                break;
+            }
+            Err(_) if watch.is_some_and(|w| w.stalled.load(Ordering::Relaxed)) => {
+                stats.input_error = Some(format!(
+                    "no data for {} s: the input stalled",
+                    watch.map(|w| w.stall_ms / 1000).unwrap_or_default()
+                ));
+                break;
+            }
+            Err(e) => {
+                stats.input_error = Some(e.to_string());
+                break;
+            }
         }
         let si = packet.stream();
         if si == video_index {
             if let Err(e) = decoder.send_packet(&packet) {
                 if e == (ff::Error::Other { errno: ff::error::EAGAIN }) {
-                    drain(&mut decoder, &mut stats)?;
+                    drain(&mut decoder, &mut stats, read_at)?;
                     if decoder.send_packet(&packet).is_err() {
                         stats.decode_errors += 1;
                     }
@@ -626,20 +969,15 @@ fn decode_stage(
                     stats.decode_errors += 1;
                 }
             }
-            drain(&mut decoder, &mut stats)?;
-        } else if let (Some(oi), Some((itb, otb))) =
-            (stream_map.get(si).copied().flatten(), copy_tb.get(si).copied().flatten())
-        {
-            packet.rescale_ts(itb, otb);
-            packet.set_position(-1);
-            packet.set_stream(oi);
+            drain(&mut decoder, &mut stats, read_at)?;
+        } else if copied.get(si).copied().unwrap_or(false) {
             pkt_tx.send(packet).map_err(|_| Error::Cancelled)?;
         }
         packet = Packet::empty();
     }
     // End of input: flush the decoder (a truncated last packet is counted, not fatal).
     if decoder.send_eof().is_ok() {
-        drain(&mut decoder, &mut stats)?;
+        drain(&mut decoder, &mut stats, read_at)?;
     }
     Ok(stats)
 }
@@ -650,24 +988,34 @@ fn detect_stage(
     options: &Options,
     rotation: Rotation,
     window: usize,
+    mut pacer: Option<Pacer<'_>>,
     frame_rx: Receiver<Decoded>,
     done_tx: Sender<Analysed>,
 ) -> Result<DetectStats> {
     let mut stats = DetectStats::default();
+    let reduced = DetectSettings {
+        max_side: DEGRADED_DETECT_SIDE.min(options.detect.max_side),
+        min_side: DEGRADED_DETECT_SIDE.min(options.detect.min_side),
+        ..options.detect.clone()
+    };
     // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
-    let mut fill: TrackFill<(frame::Video, u64, bool)> = TrackFill::new(window, 2 * window);
+    let mut fill: TrackFill<(frame::Video, u64, Instant, bool)> = TrackFill::new(window, 2 * window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
     // The picture size is fixed for the whole stream (the decode stage refuses changes), so whether the
     // small-face tiles apply is decided once, at the first frame.
     let mut tiled: Option<bool> = None;
-    for Decoded { frame, index } in frame_rx {
+    for Decoded { frame, index, read_at } in frame_rx {
+        let level = pacer.as_mut().map(|p| p.level(frame.pts().unwrap_or(0), read_at, index)).unwrap_or(0);
         let (w, h) = (frame.width(), frame.height());
         let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: index, source: Box::new(e) };
         let (uw, uh) = rotation.upright_size(w, h);
-        let tiled = *tiled.get_or_insert_with(|| !tiles(uw, uh, &options.detect).is_empty());
+        // Behind real time (level 1 and up) the small-face tiles are skipped; from level 2 the whole frame is
+        // searched at a lower resolution.
+        let tiled = *tiled.get_or_insert_with(|| !tiles(uw, uh, &options.detect).is_empty()) && level == 0;
+        let whole = if level >= 2 { &reduced } else { &options.detect };
         // Without tiles, scale straight from the decoded format to RGB at the detector's size; with tiles,
         // convert once at full resolution and let the multi-scale pass cut and scale.
-        let (dw, dh) = if tiled { (uw, uh) } else { options.detect.input_size(uw, uh) };
+        let (dw, dh) = if tiled { (uw, uh) } else { whole.input_size(uw, uh) };
         let (sw, sh) = match rotation {
             Rotation::Cw90 | Rotation::Cw270 => (dh, dw),
             _ => (dw, dh),
@@ -690,7 +1038,11 @@ fn detect_stage(
             ctx.run(&frame, &mut rgb).map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
         }
         let upright = rotate_upright(packed_rgb(&rgb), rotation);
-        let attempt: Result<Vec<Detection>> = if tiled {
+        let attempt: Result<Vec<Detection>> = if level >= 3 && index % 2 == 1 {
+            // Far behind real time: every other frame is left to the tracker, which bridges it from the frames
+            // on both sides (their masks are enlarged below).
+            Ok(Vec::new())
+        } else if tiled {
             let period = options.tile_period.max(1) as usize;
             let phase = (index % period as u64) as usize;
             detect_multiscale(detector, &upright, &options.detect, |i| i % period == phase).map(|found| {
@@ -716,13 +1068,19 @@ fn detect_stage(
         }
         stats.detections += found.len() as u64;
         stats.max_faces = stats.max_faces.max(found.len() as u64);
-        let boxes = found.iter().map(|d| d.bbox).collect();
-        if let Some(((frame, index, blank), boxes)) = fill.push((frame, index, blank), boxes) {
-            done_tx.send(Analysed { frame, index, boxes, blank }).map_err(|_| Error::Cancelled)?;
+        let boxes = if level == 0 {
+            found.iter().map(|d| d.bbox).collect()
+        } else {
+            // Reduced detection is paid for with larger masks: when in doubt, redact more.
+            stats.frames_degraded += 1;
+            found.iter().map(|d| d.bbox.scaled(DEGRADED_MASK_GROWTH).clamped(w, h)).collect()
+        };
+        if let Some(((frame, index, read_at, blank), boxes)) = fill.push((frame, index, read_at, blank), boxes) {
+            done_tx.send(Analysed { frame, index, read_at, boxes, blank }).map_err(|_| Error::Cancelled)?;
         }
     }
-    for ((frame, index, blank), boxes) in fill.finish() {
-        done_tx.send(Analysed { frame, index, boxes, blank }).map_err(|_| Error::Cancelled)?;
+    for ((frame, index, read_at, blank), boxes) in fill.finish() {
+        done_tx.send(Analysed { frame, index, read_at, boxes, blank }).map_err(|_| Error::Cancelled)?;
     }
     stats.tracks = fill.tracks_started();
     Ok(stats)
@@ -825,27 +1183,36 @@ impl Review<'_> {
 
 #[allow(clippy::too_many_arguments)]
 fn mux_stage(
-    tmp: &Path,
-    octx: &mut format::context::Output,
+    sink: &mut dyn Sink,
     mut encoder: encoder::Video,
-    video_out: usize,
     enc_tb: Rational,
-    out_tb: Rational,
     options: &Options,
     done_rx: Receiver<Analysed>,
     pkt_rx: Receiver<Packet>,
     mut review: Option<Review<'_>>,
     progress: &dyn Fn(u64),
-) -> Result<(u64, u64, f64)> {
+    live: Option<&(dyn Fn(LiveEvent) + Sync)>,
+) -> Result<(u64, u64, f64, Option<Instant>)> {
     let mut area_sum = 0f64;
-    let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
+    let werr = |reason: String| Error::Encode { path: PathBuf::new(), reason };
     let (mut written, mut redacted) = (0u64, 0u64);
-    let write_encoded = |encoder: &mut encoder::Video, octx: &mut format::context::Output| -> Result<()> {
+    // Frames inside the encoder, for live latency: (pts, frame index, read at).
+    let mut in_encoder: VecDeque<(i64, u64, Instant)> = VecDeque::new();
+    let write_encoded = |encoder: &mut encoder::Video,
+                         sink: &mut dyn Sink,
+                         in_encoder: &mut VecDeque<(i64, u64, Instant)>|
+     -> Result<()> {
         let mut pkt = Packet::empty();
         while encoder.receive_packet(&mut pkt).is_ok() {
-            pkt.set_stream(video_out);
-            pkt.rescale_ts(enc_tb, out_tb);
-            pkt.write_interleaved(octx).map_err(|e| werr(format!("cannot write video packet: {e}")))?;
+            let pts = pkt.pts().unwrap_or(i64::MIN);
+            sink.write_video(std::mem::replace(&mut pkt, Packet::empty()))?;
+            if let Some(log) = live {
+                while in_encoder.front().is_some_and(|(p, _, _)| *p <= pts) {
+                    if let Some((_, frame, read_at)) = in_encoder.pop_front() {
+                        log(LiveEvent::Latency { frame, ms: read_at.elapsed().as_secs_f64() * 1000.0 });
+                    }
+                }
+            }
         }
         Ok(())
     };
@@ -854,41 +1221,95 @@ fn mux_stage(
     while video_open || pkts_open {
         crossbeam_channel::select! {
             recv(done_rx) -> msg => match msg {
-                Ok(Analysed { mut frame, index, boxes, blank }) => {
+                Ok(Analysed { mut frame, index, read_at, boxes, blank }) => {
+                    let frame_err = |e: Error| Error::Frame { path: PathBuf::new(), frame: index, source: Box::new(e) };
                     if blank {
-                        blank_frame(&mut frame).map_err(|e| Error::Frame {
-                            path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
+                        blank_frame(&mut frame).map_err(frame_err)?;
                         redacted += 1;
                         area_sum += 1.0;
                     } else if !boxes.is_empty() {
-                        redact_frame(&mut frame, &boxes, options).map_err(|e| Error::Frame {
-                            path: tmp.to_path_buf(), frame: index, source: Box::new(e) })?;
+                        redact_frame(&mut frame, &boxes, options).map_err(frame_err)?;
                         redacted += 1;
                         area_sum += crate::redact::mask_area_fraction(&boxes, &options.redact, frame.width(), frame.height());
                     }
                     if let Some(r) = review.as_mut() {
                         r.offer(&frame, index, boxes.len(), enc_tb);
                     }
+                    let pts = frame.pts().unwrap_or(0);
+                    if sink.wants_keyframe(pts) {
+                        frame.set_kind(picture::Type::I);
+                    }
                     encoder.send_frame(&frame).map_err(|e| werr(format!("encoder rejected frame {index}: {e}")))?;
+                    if live.is_some() {
+                        in_encoder.push_back((pts, index, read_at));
+                    }
                     written += 1;
                     progress(written);
-                    write_encoded(&mut encoder, octx)?;
+                    write_encoded(&mut encoder, sink, &mut in_encoder)?;
                 }
                 Err(_) => { video_open = false; }
             },
             recv(if pkts_open { &pkt_rx } else { &never }) -> msg => match msg {
-                Ok(pkt) => { pkt.write_interleaved(octx).map_err(|e| werr(format!("cannot write packet: {e}")))?; }
+                Ok(pkt) => sink.write_copy(pkt)?,
                 Err(_) => { pkts_open = false; }
             },
         }
-        if !video_open && !pkts_open {
-            break;
-        }
     }
     encoder.send_eof().map_err(|e| werr(format!("encoder flush: {e}")))?;
-    write_encoded(&mut encoder, octx)?;
-    octx.write_trailer().map_err(|e| werr(format!("cannot finish container: {e}")))?;
-    Ok((written, redacted, if written > 0 { area_sum / written as f64 } else { 0.0 }))
+    write_encoded(&mut encoder, sink, &mut in_encoder)?;
+    sink.finish()?;
+    let finished_at = Instant::now();
+    Ok((written, redacted, if written > 0 { area_sum / written as f64 } else { 0.0 }, Some(finished_at)))
+}
+
+/// Paces detection in a live run against the wall clock. A frame's lag is how long after its due time (the
+/// first frame's arrival plus its timestamp's distance from the first) the detector gets to it. As the lag
+/// passes 1, 2 and 3 seconds, effort drops a level: 1 skips the small-face tiles, 2 also searches the whole
+/// frame at 640 pixels, 3 also leaves every other frame to the tracker (bridged from its neighbours). Masks
+/// grow by a quarter on every such frame. Effort comes back one level at a time once the lag is under
+/// 300 ms. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls
+/// behind the input instead (a pipe writer waits; a network input may drop data, which is reported).
+pub(crate) struct Pacer<'a> {
+    tb: Rational,
+    start: Option<(Instant, i64)>,
+    level: u8,
+    log: &'a (dyn Fn(LiveEvent) + Sync),
+}
+
+impl<'a> Pacer<'a> {
+    const STEP_MS: i64 = 1000;
+    const CAUGHT_UP_MS: i64 = 300;
+    const MAX_LEVEL: u8 = 3;
+
+    pub(crate) fn new(tb: Rational, log: &'a (dyn Fn(LiveEvent) + Sync)) -> Self {
+        Self { tb, start: None, level: 0, log }
+    }
+
+    /// The effort level for this frame (0 full).
+    fn level(&mut self, pts: i64, read_at: Instant, frame: u64) -> u8 {
+        let (t0, p0) = *self.start.get_or_insert((read_at, pts));
+        let media_ms = (pts - p0).rescale(self.tb, Rational(1, 1000));
+        let lag = t0.elapsed().as_millis() as i64 - media_ms;
+        let wanted = (lag / Self::STEP_MS).clamp(0, i64::from(Self::MAX_LEVEL)) as u8;
+        let level = if wanted > self.level {
+            wanted
+        } else if self.level > 0 && lag < Self::CAUGHT_UP_MS {
+            self.level - 1
+        } else {
+            self.level
+        };
+        if level != self.level {
+            self.level = level;
+            let what = match level {
+                0 => "full detection restored",
+                1 => "small-face tiles skipped, masks enlarged",
+                2 => "whole frame searched at 640 px, no tiles, masks enlarged",
+                _ => "detecting every other frame at 640 px, bridged by tracking, masks enlarged",
+            };
+            (self.log)(LiveEvent::Degraded { frame, level, lag_ms: lag, what });
+        }
+        level
+    }
 }
 
 /// Clockwise display rotation from a display matrix (nine little-endian i32).

@@ -8,3 +8,4 @@ mod common;
 mod faults;
 mod fuzz_regressions;
 mod library;
+mod stream;

@@ -1,0 +1,217 @@
+//! `faceveil stream`: live input from a pipe and from a loopback UDP source fed by the test, segment files
+//! complete and valid, MPEG-TS on standard output, signals and stalls leaving valid segments.
+
+use crate::common::*;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn faceveil_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_faceveil"));
+    c.env_remove("FACEVEIL_ORT_LIB").env_remove("ORT_DYLIB_PATH").env_remove("FACEVEIL_MODEL");
+    c
+}
+
+/// A 640×360 MPEG-TS clip with the portrait and audio, `frames` long at 25 fps.
+fn ts_clip(dir: &Path, frames: u32) -> PathBuf {
+    let path = dir.join("camera.ts");
+    make_clip(&path, frames, &["-c:v", "libx264", "-g", "25", "-f", "mpegts"], &["-c:a", "aac"], "");
+    path
+}
+
+/// Finished segment files in `dir` (sorted).
+fn finished(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    list_dir(dir).iter().filter(|n| n.starts_with(prefix)).map(|n| dir.join(n)).collect()
+}
+
+/// Segment files after a run, checking that no temporary segment is left.
+fn segments(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let names = list_dir(dir);
+    assert!(!names.iter().any(|n| n.starts_with('.')), "temporary segment left: {names:?}");
+    finished(dir, prefix)
+}
+
+/// Checks that every frame of every segment hides the portrait's face and that the segments carry audio;
+/// returns the total frame count.
+fn check_segments(segs: &[PathBuf], reference: &[u8]) -> usize {
+    check_segments_cut(segs, reference, false)
+}
+
+/// As [`check_segments`]; with `cut_short` the last segment may lack audio (a stop ends reading at once, and
+/// the input's audio can run behind its video).
+fn check_segments_cut(segs: &[PathBuf], reference: &[u8], cut_short: bool) -> usize {
+    let mut total = 0;
+    for seg in segs {
+        let frames = decode_rgb(seg, W, H);
+        assert!(!frames.is_empty(), "{} has no frames", seg.display());
+        for (i, f) in frames.iter().enumerate() {
+            let kept = detail_kept(reference, f, W, FACE_INNER);
+            assert!(kept.abs() < 0.3, "{} frame {i} keeps {kept:.2} of the face", seg.display());
+        }
+        let last = Some(seg) == segs.last();
+        if !(cut_short && last) {
+            assert!(stream_codecs(seg).contains(&"audio".to_string()), "{} lost its audio", seg.display());
+        }
+        total += frames.len();
+    }
+    total
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("faceveil stream did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn pipe_input_becomes_complete_segments_with_every_frame_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 125);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let pattern = out.join("cam-{n}.mp4");
+    let rep = dir.path().join("stream.json");
+    let mut child = faceveil_cmd()
+        .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--segment-time", "2", "--tile-scale", "0"])
+        .arg("--report")
+        .arg(&rep)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&std::fs::read(&clip).unwrap()).unwrap();
+    let out_put = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out_put.stderr);
+    assert!(out_put.status.success(), "{err}");
+    let segs = segments(&out, "cam-");
+    assert_eq!(segs.len(), 3, "5 s in 2 s segments: {segs:?}");
+    assert_eq!(check_segments(&segs, &reference), 125, "frames lost or added");
+    for (seg, want) in segs.iter().zip([50, 50, 25]) {
+        assert_eq!(decode_rgb(seg, W, H).len(), want, "{}", seg.display());
+        // Each segment's timestamps start at zero.
+        assert!(frame_times(seg)[0].abs() < 1e-6, "{}", seg.display());
+    }
+    let r = report(&rep);
+    assert_eq!(r["frames"], 125);
+    assert_eq!(r["segments"].as_array().unwrap().len(), 3);
+    assert!(r["latency_ms_p50"].as_u64().is_some(), "{r}");
+    assert!(r["realtime_factor"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn mpeg_ts_on_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 50);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let out = faceveil_cmd()
+        .args(["stream", clip.to_str().unwrap(), "-o", "-", "--tile-scale", "0"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ts = dir.path().join("stdout.ts");
+    std::fs::write(&ts, &out.stdout).unwrap();
+    assert!(probe_entry(&ts, "format=format_name").contains("mpegts"));
+    assert_eq!(check_segments(&[ts], &reference), 50);
+}
+
+/// A loopback UDP camera fed by the test; when it stops sending, the run ends as stalled (exit 1, naming
+/// the input) with every segment complete and valid.
+#[test]
+fn udp_source_that_stops_ends_stalled_with_valid_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 75);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("udp://127.0.0.1:{port}");
+    let pattern = dir.path().join("udp-{n}.mkv");
+    let rep = dir.path().join("stream.json");
+    let mut child = faceveil_cmd()
+        .args(["stream", &url, "-o", pattern.to_str().unwrap(), "--segment-time", "1", "--stall-timeout", "2"])
+        .args(["--tile-scale", "0", "--report", rep.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    ffmpeg(&["-re", "-i", clip.to_str().unwrap(), "-c", "copy", "-f", "mpegts", &format!("{url}?pkt_size=1316")]);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(120));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("stalled") && err.contains(&url), "{err}");
+    let segs = segments(dir.path(), "udp-");
+    assert!(segs.len() >= 3, "3 s in 1 s segments: {segs:?}");
+    assert_eq!(check_segments(&segs, &reference), 75, "frames lost on loopback");
+    assert!(report(&rep)["error"].as_str().unwrap().contains("stalled"));
+}
+
+/// SIGINT (and SIGTERM) finish the segment being written and exit 0; nothing half-written is left.
+#[test]
+fn sigint_finishes_the_current_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 100);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    for signal in ["INT", "TERM"] {
+        let pattern = dir.path().join(format!("sig{signal}-{{n}}.mp4"));
+        let rep = dir.path().join(format!("{signal}.json"));
+        // An endless live camera: the clip looped at its own pace into standard input.
+        let mut feeder = Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(&clip)
+            .args(["-c", "copy", "-f", "mpegts", "-"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = faceveil_cmd()
+            .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--segment-time", "1", "--tile-scale", "0"])
+            .args(["--report", rep.to_str().unwrap()])
+            .stdin(feeder.stdout.take().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the first finished segment, then signal mid-way through a later one.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while finished(dir.path(), &format!("sig{signal}-")).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
+        let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+        let _ = feeder.kill();
+        let _ = feeder.wait();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "SIG{signal}: {err}");
+        let segs = segments(dir.path(), &format!("sig{signal}-"));
+        assert!(segs.len() >= 2, "SIG{signal}: {segs:?}");
+        let frames = check_segments_cut(&segs, &reference, true);
+        let r = report(&rep);
+        assert_eq!(r["stopped"], true, "{r}");
+        assert_eq!(r["frames"].as_u64().unwrap() as usize, frames, "every frame read is in a segment");
+    }
+}
+
+#[test]
+fn bad_patterns_are_usage_errors() {
+    for (pattern, needle) in [("out.avi", ".mp4"), ("out.mp4", "{n}"), ("out-%Q-{n}.mp4", "invalid")] {
+        let out = faceveil_cmd().args(["stream", "udp://127.0.0.1:9", "-o", pattern]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{pattern}: {err}");
+        assert!(err.contains(needle), "{pattern}: {err}");
+    }
+}
