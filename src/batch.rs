@@ -167,6 +167,8 @@ pub struct BatchSettings {
     pub images_as_png: bool,
     /// Write a review sheet `<output>.review.png` beside every output.
     pub review_sheets: bool,
+    /// Give up on a file not finished within this time (it is reported failed, with no output).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 /// A file found in the input tree.
@@ -463,6 +465,7 @@ fn process(
                 PathBuf::from(p)
             }),
             progress: None,
+            time_limit: settings.time_limit,
         };
         let mut report = crate::redact_file_with(&input, &output, &opts, &mut **detector, &extras)?;
         report.parameters.overwrite = options.overwrite;

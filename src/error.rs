@@ -89,6 +89,10 @@ pub enum Error {
     /// The run was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,
+
+    /// A file took longer than the time limit set for it; no output was written.
+    #[error("{path}: not finished within the time limit of {seconds} s; no output written")]
+    TimeLimit { path: PathBuf, seconds: u64 },
 }
 
 impl Error {

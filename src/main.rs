@@ -71,6 +71,9 @@ struct RedactArgs {
     /// ones) with time codes and face counts.
     #[arg(long)]
     review_sheet: Option<PathBuf>,
+    /// Give up on a video not finished within this many seconds (exit 1, no output).
+    #[arg(long)]
+    time_limit: Option<u64>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -114,6 +117,10 @@ struct BatchArgs {
     /// `<output>.review.png`.
     #[arg(long)]
     review_sheets: bool,
+    /// Give up on a file not finished within this many seconds (it is reported failed, with no output),
+    /// so one pathological recording cannot hold up a shard.
+    #[arg(long)]
+    time_limit: Option<u64>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -320,7 +327,11 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
             b.set_position(n);
         }
     };
-    let extras = faceveil::Extras { review_sheet: args.review_sheet.clone(), progress: Some(&tick) };
+    let extras = faceveil::Extras {
+        review_sheet: args.review_sheet.clone(),
+        progress: Some(&tick),
+        time_limit: args.time_limit.map(std::time::Duration::from_secs),
+    };
     let report = faceveil::redact_file_with(&args.input, &args.output, &options, &mut detector, &extras);
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -382,6 +393,7 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
         fail_fast: args.fail_fast,
         images_as_png: args.images_as_png,
         review_sheets: args.review_sheets,
+        time_limit: args.time_limit.map(std::time::Duration::from_secs),
     };
     let make = |threads: usize| -> faceveil::Result<Box<dyn faceveil::Detector>> {
         let threads = if args.settings.threads > 0 { args.settings.threads } else { threads };

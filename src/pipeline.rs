@@ -24,6 +24,8 @@ pub struct Extras<'a> {
     pub review_sheet: Option<PathBuf>,
     /// Called as frames are written: (frames written, estimated total frames if the container says).
     pub progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
+    /// Give up on a video that is not finished within this time ([`Error::TimeLimit`], no output).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Extras<'_> {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Extras<'_> {
         f.debug_struct("Extras")
             .field("review_sheet", &self.review_sheet)
             .field("progress", &self.progress.is_some())
+            .field("time_limit", &self.time_limit)
             .finish()
     }
 }
@@ -140,6 +143,7 @@ pub fn redact_file_with(
             &mut report,
             collector.as_mut(),
             extras.progress,
+            extras.time_limit,
         )
         .map_err(|e| name_output(e, tmp.path(), output))?;
     }

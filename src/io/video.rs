@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Frames queued between two stages. Memory is bounded by this × 2 + the temporal window, in frames.
 const QUEUE: usize = 8;
@@ -276,14 +276,20 @@ pub(crate) fn redact_video(
     report: &mut crate::report::Report,
     review: Option<&mut crate::review::ReviewCollector>,
     progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
+    time_limit: Option<Duration>,
 ) -> Result<()> {
     let opened = open_video(input)?;
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
     let octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
     let (engine, layout) = plan(input, &opened, &octx, options, false)?;
     let mut sink = FileSink::open(tmp, octx, &layout)?;
-    let run = Run { input, options, live: None, watch: None, review, progress };
+    let watch = time_limit.map(|limit| Watch::new(std::sync::Arc::new(AtomicBool::new(false)), Duration::MAX).until(limit));
+    let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress };
     let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
+    if outcome.decode.stopped {
+        let seconds = time_limit.map(|d| d.as_secs()).unwrap_or_default();
+        return Err(Error::TimeLimit { path: input.to_path_buf(), seconds });
+    }
     outcome.fill_report(report);
     if let Some(e) = &outcome.decode.input_error {
         return Err(Error::bad_input(input, format!("read error: {e}")));
@@ -603,6 +609,8 @@ pub(crate) struct Watch {
     pub(crate) stalled: AtomicBool,
     pub(crate) stall_ms: u64,
     start: Instant,
+    /// Give up (as if stopped) at this time.
+    deadline: Option<Instant>,
     /// Milliseconds from `start` to the last packet read.
     last_data: std::sync::atomic::AtomicU64,
 }
@@ -614,8 +622,19 @@ impl Watch {
             stalled: AtomicBool::new(false),
             stall_ms: stall.as_millis() as u64,
             start: Instant::now(),
+            deadline: None,
             last_data: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Stops the run once `limit` has passed from now.
+    pub(crate) fn until(mut self, limit: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(limit);
+        self
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     fn touch(&self) {
@@ -625,7 +644,7 @@ impl Watch {
     /// For FFmpeg's interrupt callback: true aborts the wait (a stop was asked for, or no data came for the
     /// stall timeout).
     pub(crate) fn should_abort(&self) -> bool {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop_requested() {
             return true;
         }
         let idle = (self.start.elapsed().as_millis() as u64).saturating_sub(self.last_data.load(Ordering::Relaxed));
@@ -907,7 +926,7 @@ fn decode_stage(
         Ok(())
     };
 
-    let stopped = || watch.is_some_and(|w| w.stop.load(Ordering::Relaxed));
+    let stopped = || watch.is_some_and(Watch::stop_requested);
     let mut packet = Packet::empty();
     loop {
         if stopped() {

@@ -232,3 +232,21 @@ fn outputs_have_safe_permissions() {
         assert_eq!(mode, 0o644, "{}", p.display());
     }
 }
+
+/// A per-file time limit: a video that is not finished in time is given up with no output, so one
+/// pathological recording cannot hold up a batch shard.
+#[test]
+fn time_limit_gives_up_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("long.mp4");
+    make_clip(&input, 300, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "aac"], "");
+    let output = dir.path().join("out.mp4");
+    let started = std::time::Instant::now();
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--time-limit", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("time limit of 1 s") && err.contains("long.mp4"), "{err}");
+    assert!(!output.exists());
+    assert_eq!(list_dir(dir.path()), vec!["long.mp4"], "temporary output left");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "the limit did not stop the run");
+}
