@@ -1,5 +1,7 @@
-//! Hot stages: redaction at 1080p (1/10/50 faces, each style), CenterFace output decoding, NMS, temporal
-//! fill, and (when ONNX Runtime is set up) one CenterFace inference at 640×384.
+//! Hot stages: preprocessing (a 1080p I420 frame to RGB for the detector, in pure Rust for the frame API and
+//! at the detector's size through swscale as the video pipeline does), redaction at 1080p (1/10/50 faces,
+//! each style), CenterFace output decoding, NMS, temporal fill, and (when ONNX Runtime is set up) one
+//! CenterFace inference at 640×384 and 1280×736.
 //!
 //! `cargo bench --bench stages`; criterion writes reports to target/criterion.
 
@@ -70,6 +72,38 @@ fn decoding(c: &mut Criterion) {
     c.bench_function("nms_200", |b| b.iter(|| black_box(nms(dets.clone(), 0.3))));
 }
 
+fn preprocessing(c: &mut Criterion) {
+    use faceveil::frames::{Frame, PixelLayout};
+    let (w, h) = (1920u32, 1080u32);
+    let data: Vec<u8> = (0..PixelLayout::I420.frame_len(w, h)).map(|i| (i % 251) as u8).collect();
+    let frame = Frame::new(PixelLayout::I420, w, h, 0, data.clone()).unwrap();
+    let mut g = c.benchmark_group("preprocess_1080p_i420");
+    g.bench_function("frame_api_to_rgb_full_size", |b| b.iter(|| black_box(frame.to_rgb())));
+    ffmpeg_next::init().unwrap();
+    let mut yuv = ffmpeg_next::frame::Video::new(ffmpeg_next::format::Pixel::YUV420P, w, h);
+    for p in 0..3 {
+        yuv.data_mut(p).iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
+    }
+    let mut scaler = ffmpeg_next::software::scaling::Context::get(
+        ffmpeg_next::format::Pixel::YUV420P,
+        w,
+        h,
+        ffmpeg_next::format::Pixel::RGB24,
+        1280,
+        720,
+        ffmpeg_next::software::scaling::Flags::AREA,
+    )
+    .unwrap();
+    g.bench_function("swscale_to_rgb_1280x720", |b| {
+        b.iter(|| {
+            let mut rgb = ffmpeg_next::frame::Video::empty();
+            scaler.run(&yuv, &mut rgb).unwrap();
+            black_box(rgb)
+        })
+    });
+    g.finish();
+}
+
 fn temporal(c: &mut Criterion) {
     let boxes = faces(10, 1920.0, 1080.0);
     c.bench_function("tracker_10_faces_window_3", |b| {
@@ -87,8 +121,10 @@ fn inference(c: &mut Criterion) {
     let mut g = c.benchmark_group("centerface");
     g.sample_size(10);
     g.bench_function("inference_640x384", |b| b.iter(|| black_box(det.detect(&img).unwrap())));
+    let big = RgbImage::from_fn(1280, 736, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    g.bench_function("inference_1280x736", |b| b.iter(|| black_box(det.detect(&big).unwrap())));
     g.finish();
 }
 
-criterion_group!(benches, redaction, decoding, temporal, inference);
+criterion_group!(benches, preprocessing, redaction, decoding, temporal, inference);
 criterion_main!(benches);

@@ -268,6 +268,11 @@ impl<D: Detector> FrameRedactor<D> {
         self.ready.pop_front()
     }
 
+    /// The frame [`pull`](Self::pull) would return next, left in place.
+    pub fn peek(&self) -> Option<&Frame> {
+        self.ready.front()
+    }
+
     /// End of stream: every frame still held is redacted and made ready to pull. The redactor can then
     /// take a new stream (timestamps continue to have to increase).
     pub fn flush(&mut self) -> Result<()> {

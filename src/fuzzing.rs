@@ -44,8 +44,10 @@ pub fn media_bytes(data: &[u8]) {
 }
 
 /// A detector that reports one face, a quarter of the picture, in the middle of every frame.
+#[cfg(feature = "ffmpeg")]
 struct CentreFace;
 
+#[cfg(feature = "ffmpeg")]
 impl Detector for CentreFace {
     fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>> {
         let (w, h) = (image.width() as f32, image.height() as f32);

@@ -283,7 +283,8 @@ pub(crate) fn redact_video(
     let octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
     let (engine, layout) = plan(input, &opened, &octx, options, false)?;
     let mut sink = FileSink::open(tmp, octx, &layout)?;
-    let watch = time_limit.map(|limit| Watch::new(std::sync::Arc::new(AtomicBool::new(false)), Duration::MAX).until(limit));
+    let watch =
+        time_limit.map(|limit| Watch::new(std::sync::Arc::new(AtomicBool::new(false)), Duration::MAX).until(limit));
     let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress };
     let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
     if outcome.decode.stopped {

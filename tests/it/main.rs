@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod batch;
+mod capi;
 mod cli;
 mod common;
 mod faults;

@@ -190,7 +190,11 @@ fn sigint_finishes_the_current_segment() {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(500));
-        assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
         let status = wait_with_timeout(&mut child, Duration::from_secs(60));
         let _ = feeder.kill();
         let _ = feeder.wait();

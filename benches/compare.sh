@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Throughput and peak memory of faceveil against deface 1.5.0 and the FFmpeg transcode floor, on generated
+# 720p25 and 1080p25 clips (faces moving over a test pattern, with audio).
+#
+#   bash benches/compare.sh                 # RUNS=3 SECONDS_=20 by default; medians are reported
+#   RUNS=5 SECONDS_=30 bash benches/compare.sh
+#
+# Configurations, all with the same encoder settings (libx264, preset medium, crf 18, audio copied):
+#   faceveil-default   faceveil with its default settings (tiles for small faces, detection up to 1280 px)
+#   faceveil-640       faceveil at deface's detection resolution (640 px long side, no tiles)
+#   deface-640x360     deface 1.5.0 from PyPI with onnxruntime, --scale 640x360 --ep CPUExecutionProvider
+#   ffmpeg-floor       a plain decode + encode: what any redactor has to pay
+# Writes target/compare/results.md (the table) and results.csv (every run). Needs scripts/setup.sh and a
+# release build; makes a virtualenv with deface, onnx and onnxruntime in target/bench-venv the first time
+# (without onnx and onnxruntime deface silently falls back to a slower OpenCV backend).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+SECS=${SECONDS_:-20}
+OUT=target/compare
+BIN=target/release/faceveil
+mkdir -p "$OUT"
+[ -x "$BIN" ] || cargo build --release --bins
+VENV=target/bench-venv
+if ! "$VENV/bin/deface" --help >/dev/null 2>&1; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q deface==1.5.0 onnx onnxruntime==1.31.1
+fi
+
+make_clip() { # size name
+  local size=$1 name=$2 face=$(( ${1#*x} / 2 ))
+  [ -s "$OUT/$name.mp4" ] && return
+  ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=25" -loop 1 -i assets/astronaut.png \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -filter_complex \
+    "[1:v]scale=$face:$face,split=3[a][b][c];[c]scale=$((face/3)):$((face/3))[c2];\
+[0:v][a]overlay=x='mod(t*60,W-w)':y=H/10[v1];[v1][b]overlay=x='W-w-mod(t*40,W-w)':y=H/3[v2];\
+[v2][c2]overlay=x=W/2:y=H*0.7,format=yuv420p[v]" \
+    -map "[v]" -map 2:a -t "$SECS" -c:v libx264 -preset veryfast -crf 16 -c:a aac "$OUT/$name.mp4"
+}
+
+ENC=(--crf 18 --preset medium)
+run() { # label clip command...
+  local label=$1 clip=$2; shift 2
+  local out="$OUT/out-$label-$clip.mp4" t
+  rm -f "$out"
+  t=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>"$OUT/last.log"; } 2>&1 | tail -1 ) || true
+  if [ ! -s "$out" ]; then echo "$label on $clip failed:"; tail -5 "$OUT/last.log"; exit 1; fi
+  echo "$clip,$label,${t% *},${t#* }" | tee -a "$OUT/results.csv"
+}
+
+echo "clip,config,seconds,max_rss_kb" > "$OUT/results.csv"
+for spec in 1280x720:720p 1920x1080:1080p; do
+  size=${spec%:*}; clip=${spec#*:}
+  make_clip "$size" "$clip"
+  in="$OUT/$clip.mp4"
+  for r in $(seq "$RUNS"); do
+    run ffmpeg-floor "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
+      -c:a copy "$OUT/out-ffmpeg-floor-$clip.mp4"
+    run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
+    run faceveil-640 "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-640-$clip.mp4" "${ENC[@]}" --overwrite \
+      --det-size 640 --tile-scale 0
+    run deface-640x360 "$clip" "$VENV/bin/deface" "$in" -o "$OUT/out-deface-640x360-$clip.mp4" --scale 640x360 \
+      --keep-audio --ep CPUExecutionProvider \
+      --ffmpeg-config '{"codec": "libx264", "quality": null, "ffmpeg_params": ["-preset", "medium", "-crf", "18"]}'
+  done
+done
+
+python3 - "$OUT" "$SECS" <<'PY'
+import csv, statistics, sys
+out, secs = sys.argv[1], int(sys.argv[2])
+rows = list(csv.DictReader(open(f"{out}/results.csv")))
+frames = secs * 25
+lines = ["| clip | config | runs | median s | fps | × floor time | × deface fps | peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
+for clip in ["720p", "1080p"]:
+    med = {}
+    for cfg in ["ffmpeg-floor", "faceveil-default", "faceveil-640", "deface-640x360"]:
+        rs = [r for r in rows if r["clip"] == clip and r["config"] == cfg]
+        med[cfg] = (statistics.median(float(r["seconds"]) for r in rs), max(int(r["max_rss_kb"]) for r in rs), len(rs))
+    for cfg, (s, rss, n) in med.items():
+        lines.append(f"| {clip} | {cfg} | {n} | {s:.1f} | {frames / s:.1f} | {s / med['ffmpeg-floor'][0]:.2f} | "
+                     f"{med['deface-640x360'][0] / s:.2f} | {rss / 1024:.0f} |")
+open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
