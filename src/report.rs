@@ -67,9 +67,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// The input was damaged: some of it could not be decoded, was concealed by the decoder or is missing.
-    /// The output holds every frame that could be decoded, redacted; this says it is not the whole recording.
+    /// The input was damaged: some of it could not be decoded or was concealed by the decoder. The output
+    /// holds every frame that could be decoded, redacted; this says it is not the whole recording. Gaps in
+    /// the timestamps alone (`frames_missing`) do not count: edited and variable-rate files have them too.
     pub fn input_damaged(&self) -> bool {
-        self.decode_errors + self.corrupt_packets + self.damaged_frames + self.frames_missing > 0
+        self.decode_errors + self.corrupt_packets + self.damaged_frames > 0
     }
 }
