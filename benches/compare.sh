@@ -4,6 +4,7 @@
 #
 #   bash benches/compare.sh                 # RUNS=3 SECONDS_=20 by default; medians are reported
 #   RUNS=5 SECONDS_=30 bash benches/compare.sh
+#   SLOW_RUNS=1 bash benches/compare.sh     # faceveil's default settings only once per clip (the slow one)
 #
 # Configurations, all with the same encoder settings (libx264, preset medium, crf 18, audio copied):
 #   faceveil-default   faceveil with its default settings (tiles for small faces, detection up to 1280 px)
@@ -16,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
+SLOW_RUNS=${SLOW_RUNS:-$RUNS}
 SECS=${SECONDS_:-20}
 OUT=target/compare
 BIN=target/release/faceveil
@@ -43,7 +45,8 @@ run() { # label clip command...
   local label=$1 clip=$2; shift 2
   local out="$OUT/out-$label-$clip.mp4" t
   rm -f "$out"
-  t=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>"$OUT/last.log"; } 2>&1 | tail -1 ) || true
+  /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/last.log" || true
+  t=$(tail -1 "$OUT/time.txt")
   if [ ! -s "$out" ]; then echo "$label on $clip failed:"; tail -5 "$OUT/last.log"; exit 1; fi
   echo "$clip,$label,${t% *},${t#* }" | tee -a "$OUT/results.csv"
 }
@@ -51,12 +54,12 @@ run() { # label clip command...
 echo "clip,config,seconds,max_rss_kb" > "$OUT/results.csv"
 for spec in 1280x720:720p 1920x1080:1080p; do
   size=${spec%:*}; clip=${spec#*:}
-  make_clip "$size" "$clip"
-  in="$OUT/$clip.mp4"
+  make_clip "$size" "$clip-${SECS}s"
+  in="$OUT/$clip-${SECS}s.mp4"
   for r in $(seq "$RUNS"); do
     run ffmpeg-floor "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
       -c:a copy "$OUT/out-ffmpeg-floor-$clip.mp4"
-    run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
+    [ "$r" -le "$SLOW_RUNS" ] && run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
     run faceveil-640 "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-640-$clip.mp4" "${ENC[@]}" --overwrite \
       --det-size 640 --tile-scale 0
     run deface-640x360 "$clip" "$VENV/bin/deface" "$in" -o "$OUT/out-deface-640x360-$clip.mp4" --scale 640x360 \

@@ -158,6 +158,14 @@ struct StreamArgs {
     /// Write the run's report (counts, segments, real-time factor, latency) as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// FFmpeg input format where probing cannot tell: `v4l2` for a camera device (`/dev/video0`), or
+    /// `mpegts`, `h264`, … for a headerless pipe.
+    #[arg(long, short = 'f')]
+    input_format: Option<String>,
+    /// FFmpeg demuxer or protocol option for the input, KEY=VALUE, repeatable: `video_size=1280x720`,
+    /// `framerate=25`, `pixel_format=yuv420p` for v4l2 or raw video; `rtsp_transport=tcp` for RTSP.
+    #[arg(long = "input-option", value_name = "KEY=VALUE")]
+    input_options: Vec<String>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -566,6 +574,15 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
             RealtimeArg::On => true,
             RealtimeArg::Off => false,
         },
+        input_format: args.input_format.clone(),
+        input_options: args
+            .input_options
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(faceveil::Error::Config(format!("--input-option {kv:?}: expected KEY=VALUE"))),
+            })
+            .collect::<Result<_, _>>()?,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

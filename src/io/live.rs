@@ -38,11 +38,21 @@ pub struct LiveSettings {
     /// Pace detection against the wall clock, degrading (never passing frames unredacted) when the machine
     /// falls behind. Meant for live sources; off, a file is processed at whatever speed the machine has.
     pub realtime: bool,
+    /// FFmpeg input format, where probing cannot tell (`v4l2` for a camera device, `rawvideo`).
+    pub input_format: Option<String>,
+    /// FFmpeg demuxer and protocol options for the input (`video_size`, `framerate`, `rtsp_transport`, …).
+    pub input_options: Vec<(String, String)>,
 }
 
 impl Default for LiveSettings {
     fn default() -> Self {
-        Self { stall_timeout: Duration::from_secs(10), follow: false, realtime: true }
+        Self {
+            stall_timeout: Duration::from_secs(10),
+            follow: false,
+            realtime: true,
+            input_format: None,
+            input_options: Vec::new(),
+        }
     }
 }
 
@@ -110,7 +120,7 @@ pub fn redact_stream(
     } else {
         input.to_string()
     };
-    let mut protocol: Vec<(&str, String)> = Vec::new();
+    let mut protocol: Vec<(&str, String)> = live.input_options.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     if live.follow {
         protocol.push(("follow", "1".into()));
     }
@@ -122,16 +132,18 @@ pub fn redact_stream(
     }
     let opened = {
         let w = Arc::clone(&watch);
-        video::open_url(&url, &label, &protocol, move || w.should_abort()).map_err(|e| {
-            if watch.stalled.load(std::sync::atomic::Ordering::Relaxed) {
-                fail(Error::bad_input(
-                    &label,
-                    format!("no data for {} s: the input stalled", live.stall_timeout.as_secs()),
-                ))
-            } else {
-                fail(e)
-            }
-        })?
+        video::open_url(&url, &label, live.input_format.as_deref(), &protocol, move || w.should_abort()).map_err(
+            |e| {
+                if watch.stalled.load(std::sync::atomic::Ordering::Relaxed) {
+                    fail(Error::bad_input(
+                        &label,
+                        format!("no data for {} s: the input stalled", live.stall_timeout.as_secs()),
+                    ))
+                } else {
+                    fail(e)
+                }
+            },
+        )?
     };
 
     let first_name = namer.as_ref().map(|n| n.name(0)).transpose().map_err(fail)?;

@@ -82,22 +82,59 @@ fn open_video(path: &Path) -> Result<OpenedVideo> {
     select_video(path, ictx)
 }
 
-/// Opens any FFmpeg input (a URL, `pipe:0`, a device) with protocol options; `interrupt` is polled while
-/// FFmpeg waits for data and aborts the wait when it returns true.
+/// Opens any FFmpeg input (a URL, `pipe:0`, a device) with protocol options and, where probing cannot
+/// tell (a v4l2 device, raw video), a named input format; `interrupt` is polled while FFmpeg waits for data
+/// and aborts the wait when it returns true.
 pub(crate) fn open_url(
     url: &str,
     label: &Path,
+    input_format: Option<&str>,
     options: &[(&str, String)],
     interrupt: impl FnMut() -> bool + Send + 'static,
 ) -> Result<OpenedVideo> {
     init()?;
     ff::format::network::init();
+    let bad = |reason: String| Error::bad_input(label, reason);
+    let format_ptr = match input_format {
+        Some(name) => {
+            let c = std::ffi::CString::new(name).map_err(|_| bad(format!("invalid input format {name:?}")))?;
+            // SAFETY: a NUL-terminated name; FFmpeg returns a pointer to a static format description or null.
+            let f = unsafe { ff::ffi::av_find_input_format(c.as_ptr()) };
+            if f.is_null() {
+                return Err(Error::Config(format!("FFmpeg has no input format {name:?}")));
+            }
+            f
+        }
+        None => std::ptr::null(),
+    };
+    let c_url = std::ffi::CString::new(url).map_err(|_| bad("input name holds a NUL byte".into()))?;
     let mut dict = ff::Dictionary::new();
     for (k, v) in options {
         dict.set(k, v);
     }
-    let ictx = format::input_with_interrupt_and_dictionary(&url, interrupt, dict)
-        .map_err(|e| Error::bad_input(label, format!("cannot open as media: {e}")))?;
+    // SAFETY: the steps of ffmpeg-next's `input_with_interrupt_and_dictionary`, with an input format added:
+    // the context is allocated here, owns the interrupt callback through its guard, and is freed by FFmpeg
+    // when opening fails, or by `avformat_close_input` when reading the stream info fails.
+    let ictx = unsafe {
+        let mut ps = ff::ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(bad("out of memory".into()));
+        }
+        let interrupt = ff::util::interrupt::new(Box::new(interrupt));
+        (*ps).interrupt_callback = interrupt.interrupt;
+        let mut opts = dict.disown();
+        let res = ff::ffi::avformat_open_input(&mut ps, c_url.as_ptr(), format_ptr as _, &mut opts);
+        drop(ff::Dictionary::own(opts));
+        if res < 0 {
+            return Err(bad(format!("cannot open as media: {}", ff::Error::from(res))));
+        }
+        let res = ff::ffi::avformat_find_stream_info(ps, std::ptr::null_mut());
+        if res < 0 {
+            ff::ffi::avformat_close_input(&mut ps);
+            return Err(bad(format!("cannot read stream information: {}", ff::Error::from(res))));
+        }
+        format::context::Input::wrap_with_interrupt(ps, interrupt.guard)
+    };
     select_video(label, ictx)
 }
 

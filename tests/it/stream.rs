@@ -219,3 +219,72 @@ fn bad_patterns_are_usage_errors() {
         assert!(err.contains(needle), "{pattern}: {err}");
     }
 }
+
+/// A file still being written by a recorder (`--follow`): read as it grows, ended normally once it has not
+/// grown for the stall timeout, with every frame in the segments.
+#[test]
+fn growing_file_is_followed_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 75);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let growing = dir.path().join("recording.ts");
+    let mut writer = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&growing)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&growing).map(|m| m.len() < 50_000).unwrap_or(true) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pattern = dir.path().join("rec-{n}.mkv");
+    let out = faceveil_cmd()
+        .args(["stream", growing.to_str().unwrap(), "--follow", "--stall-timeout", "2", "-o"])
+        .args([pattern.to_str().unwrap(), "--segment-time", "1", "--tile-scale", "0"])
+        .output()
+        .unwrap();
+    assert!(writer.wait().unwrap().success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let segs = segments(dir.path(), "rec-");
+    assert_eq!(check_segments(&segs, &reference), 75);
+}
+
+/// Raw frames from a capture device arrive without a container: the input format and its options are given
+/// on the command line (as for a v4l2 camera).
+#[test]
+fn raw_frames_with_an_input_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 50);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let raw = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(&clip)
+        .args(["-f", "rawvideo", "-pix_fmt", "nv12", "-"])
+        .output()
+        .unwrap();
+    assert!(raw.status.success());
+    let pattern = dir.path().join("cam-{n}.mkv");
+    let mut child = faceveil_cmd()
+        .args(["stream", "-", "-f", "rawvideo", "--input-option", "video_size=640x360"])
+        .args(["--input-option", "pixel_format=nv12", "--input-option", "framerate=25", "--audio", "drop"])
+        .args(["-o", pattern.to_str().unwrap(), "--segment-time", "1", "--tile-scale", "0"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&raw.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let segs = segments(dir.path(), "cam-");
+    assert_eq!(segs.len(), 2);
+    let mut frames = 0;
+    for seg in &segs {
+        for f in decode_rgb(seg, W, H) {
+            assert!(detail_kept(&reference, &f, W, FACE_INNER).abs() < 0.3);
+            frames += 1;
+        }
+    }
+    assert_eq!(frames, 50);
+}
