@@ -160,7 +160,15 @@ fn read_only_output_folder_is_a_clear_error() {
             set_mode(&d, 0o555);
             let prelude = if is_root() {
                 set_mode(dir.path(), 0o755);
-                "exec setpriv --reuid=65534 --regid=65534 --clear-groups --".to_string()
+                let drop = "setpriv --reuid=65534 --regid=65534 --clear-groups --";
+                let can_drop =
+                    Command::new("sh").arg("-c").arg(format!("{drop} true")).status().is_ok_and(|s| s.success());
+                if !can_drop {
+                    // Root that can neither mount nor drop privileges cannot be refused a write: nothing to test.
+                    eprintln!("SKIPPED read_only_output_folder_is_a_clear_error: no mount and no setpriv here");
+                    return;
+                }
+                format!("exec {drop}")
             } else {
                 String::new()
             };
