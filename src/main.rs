@@ -636,6 +636,9 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
         summary.realtime_factor,
         if report.stopped { "; stopped by signal" } else { "" }
     );
+    for w in &report.warnings {
+        eprintln!("faceveil stream: warning: {w}");
+    }
     match error {
         Some(e) => Err(e.into()),
         None => Ok(()),
