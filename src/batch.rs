@@ -443,11 +443,9 @@ fn process(
     let model = detector.model_sha256();
     if output.exists() && up_to_date(&input, &output, options, model.as_deref()) {
         r.status = Status::UpToDate;
-        if let Ok(rep) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
-            if let Ok(rep) = rep {
-                (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
-                r.input_damaged = rep.input_damaged();
-            }
+        if let Ok(Ok(rep)) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
+            (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
+            r.input_damaged = rep.input_damaged();
         }
         r.seconds = started.elapsed().as_secs_f64();
         return r;

@@ -4,9 +4,14 @@
 //! broken (a frame written unredacted, a box outside the picture, a report that does not round-trip) is a
 //! finding. They are public only so the fuzz crate can call them; they are not part of the library's API.
 
-use crate::detect::{decode_centerface, CenterFaceOutputs, Detection, Detector};
-use crate::geom::BBox;
-use crate::Result;
+use crate::detect::{decode_centerface, CenterFaceOutputs};
+#[cfg(feature = "ffmpeg")]
+use crate::{
+    detect::{Detection, Detector},
+    geom::BBox,
+    Result,
+};
+#[cfg(feature = "ffmpeg")]
 use image::RgbImage;
 
 /// Any bytes as a media file through the whole redaction path (probe, demux, decode, detect, track, redact,

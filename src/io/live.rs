@@ -93,7 +93,8 @@ impl StreamReport {
 /// ends, stalls, breaks, or `stop` is set (as a SIGINT/SIGTERM handler does). In every case the segment being
 /// written is finished as a valid file first. A broken or stalled input is an error returned after that,
 /// naming the input; the segments listed in the error's report remain.
-#[allow(clippy::too_many_arguments)]
+// The error carries the report of what was done before it (segments finished), which callers need.
+#[allow(clippy::too_many_arguments, clippy::result_large_err)]
 pub fn redact_stream(
     input: &str,
     output: &StreamOutput,
@@ -252,7 +253,7 @@ impl SegmentNamer {
         if !["mp4", "mkv", "ts", "mov"].contains(&ext.to_ascii_lowercase().as_str()) {
             return Err(bad("must end in .mp4, .mkv, .ts or .mov"));
         }
-        if !pattern.contains("{n}") && !(pattern.contains("%S") || pattern.contains("%s") || pattern.contains("%T")) {
+        if !["{n}", "%S", "%s", "%T"].iter().any(|field| pattern.contains(field)) {
             return Err(bad("must tell segments apart with {n} (segment number) or a seconds field such as %S"));
         }
         let items = chrono::format::StrftimeItems::new(pattern);

@@ -76,7 +76,6 @@ pub(crate) fn redact_still(
         Err(e) => return Err(Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) }),
     };
     let boxes: Vec<BBox> = detections.iter().map(|d| d.bbox).collect();
-    let mut img = img;
     if blanked {
         img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(w, h, image::Rgba([128, 128, 128, 255])));
     }
