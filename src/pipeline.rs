@@ -148,8 +148,7 @@ pub fn redact_file_with(
         .map_err(|e| name_output(e, tmp.path(), output))?;
     }
 
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-    set_output_permissions(tmp.path())?;
+    crate::io::seal(tmp.path())?;
     report.input_sha256 = sha256_file(input)?;
     report.output_sha256 = sha256_file(tmp.path())?;
     let persisted = if options.overwrite { tmp.persist(output) } else { tmp.persist_noclobber(output) };
@@ -183,15 +182,6 @@ fn name_output(e: Error, tmp: &Path, output: &Path) -> Error {
         },
         other => other,
     }
-}
-
-fn set_output_permissions(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
-    }
-    Ok(())
 }
 
 /// Refuses a missing input, an output that is the input (also through links), and an existing output

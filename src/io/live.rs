@@ -356,6 +356,7 @@ impl<'a> SegmentSink<'a> {
             let werr = |reason: String| Error::Encode { path: seg.path.clone(), reason };
             seg.octx.write_trailer().map_err(|e| werr(format!("cannot finish segment: {e}")))?;
             drop(seg.octx);
+            crate::io::seal(&seg.tmp)?;
             std::fs::rename(&seg.tmp, &seg.path).map_err(|e| Error::io(&seg.path, e))?;
             (self.on_segment)(&seg.path);
             self.done.push(seg.path);

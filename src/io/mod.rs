@@ -15,6 +15,20 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 
+/// Makes a finished output durable and readable before it is renamed to its final name: flushed to disk
+/// and given mode 0644 whatever the umask (files FFmpeg or `tempfile` create get other modes).
+#[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
+pub(crate) fn seal(path: &Path) -> Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}
+
 /// SHA-256 of a file's content, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

@@ -180,16 +180,16 @@ pub fn max_diff(a: &[u8], b: &[u8], w: u32, r: (u32, u32, u32, u32)) -> u8 {
     m
 }
 
-/// Runs the faceveil binary with a clean environment (no variables that could change where it looks).
+/// The faceveil binary with a clean environment (no variables that could change where it looks).
+pub fn faceveil_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_faceveil"));
+    c.env_remove("FACEVEIL_ORT_LIB").env_remove("ORT_DYLIB_PATH").env_remove("FACEVEIL_MODEL").env_remove("RUST_LOG");
+    c
+}
+
+/// Runs the faceveil binary with a clean environment and waits for it.
 pub fn faceveil(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faceveil"))
-        .args(args)
-        .env_remove("FACEVEIL_ORT_LIB")
-        .env_remove("ORT_DYLIB_PATH")
-        .env_remove("FACEVEIL_MODEL")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("faceveil runs")
+    faceveil_command().args(args).output().expect("faceveil runs")
 }
 
 #[macro_export]

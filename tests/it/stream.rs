@@ -8,12 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn faceveil_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_faceveil"));
-    c.env_remove("FACEVEIL_ORT_LIB").env_remove("ORT_DYLIB_PATH").env_remove("FACEVEIL_MODEL");
-    c
-}
-
 /// A 640×360 MPEG-TS clip with the portrait and audio, `frames` long at 25 fps.
 fn ts_clip(dir: &Path, frames: u32) -> PathBuf {
     let path = dir.join("camera.ts");
@@ -86,7 +80,7 @@ fn pipe_input_becomes_complete_segments_with_every_frame_redacted() {
     std::fs::create_dir(&out).unwrap();
     let pattern = out.join("cam-{n}.mp4");
     let rep = dir.path().join("stream.json");
-    let mut child = faceveil_cmd()
+    let mut child = faceveil_command()
         .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--segment-time", "2", "--tile-scale", "0"])
         .arg("--report")
         .arg(&rep)
@@ -101,6 +95,10 @@ fn pipe_input_becomes_complete_segments_with_every_frame_redacted() {
     let segs = segments(&out, "cam-");
     assert_eq!(segs.len(), 3, "5 s in 2 s segments: {segs:?}");
     assert_eq!(check_segments(&segs, &reference), 125, "frames lost or added");
+    for seg in &segs {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(seg).unwrap().permissions().mode() & 0o777, 0o644, "{}", seg.display());
+    }
     for (seg, want) in segs.iter().zip([50, 50, 25]) {
         assert_eq!(decode_rgb(seg, W, H).len(), want, "{}", seg.display());
         // Each segment's timestamps start at zero.
@@ -118,7 +116,7 @@ fn mpeg_ts_on_standard_output() {
     let dir = tempfile::tempdir().unwrap();
     let clip = ts_clip(dir.path(), 50);
     let reference = decode_rgb(&clip, W, H).swap_remove(0);
-    let out = faceveil_cmd()
+    let out = faceveil_command()
         .args(["stream", clip.to_str().unwrap(), "-o", "-", "--tile-scale", "0"])
         .stderr(Stdio::piped())
         .output()
@@ -141,7 +139,7 @@ fn udp_source_that_stops_ends_stalled_with_valid_segments() {
     let url = format!("udp://127.0.0.1:{port}");
     let pattern = dir.path().join("udp-{n}.mkv");
     let rep = dir.path().join("stream.json");
-    let mut child = faceveil_cmd()
+    let mut child = faceveil_command()
         .args(["stream", &url, "-o", pattern.to_str().unwrap(), "--segment-time", "1", "--stall-timeout", "2"])
         .args(["--tile-scale", "0", "--report", rep.to_str().unwrap()])
         .stderr(Stdio::piped())
@@ -177,7 +175,7 @@ fn sigint_finishes_the_current_segment() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut child = faceveil_cmd()
+        let mut child = faceveil_command()
             .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--segment-time", "1", "--tile-scale", "0"])
             .args(["--report", rep.to_str().unwrap()])
             .stdin(feeder.stdout.take().unwrap())
@@ -213,7 +211,7 @@ fn sigint_finishes_the_current_segment() {
 #[test]
 fn bad_patterns_are_usage_errors() {
     for (pattern, needle) in [("out.avi", ".mp4"), ("out.mp4", "{n}"), ("out-%Q-{n}.mp4", "invalid")] {
-        let out = faceveil_cmd().args(["stream", "udp://127.0.0.1:9", "-o", pattern]).output().unwrap();
+        let out = faceveil_command().args(["stream", "udp://127.0.0.1:9", "-o", pattern]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{pattern}: {err}");
         assert!(err.contains(needle), "{pattern}: {err}");
@@ -240,7 +238,7 @@ fn growing_file_is_followed_to_its_end() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pattern = dir.path().join("rec-{n}.mkv");
-    let out = faceveil_cmd()
+    let out = faceveil_command()
         .args(["stream", growing.to_str().unwrap(), "--follow", "--stall-timeout", "2", "-o"])
         .args([pattern.to_str().unwrap(), "--segment-time", "1", "--tile-scale", "0"])
         .output()
@@ -266,7 +264,7 @@ fn raw_frames_with_an_input_format() {
         .unwrap();
     assert!(raw.status.success());
     let pattern = dir.path().join("cam-{n}.mkv");
-    let mut child = faceveil_cmd()
+    let mut child = faceveil_command()
         .args(["stream", "-", "-f", "rawvideo", "--input-option", "video_size=640x360"])
         .args(["--input-option", "pixel_format=nv12", "--input-option", "framerate=25", "--audio", "drop"])
         .args(["-o", pattern.to_str().unwrap(), "--segment-time", "1", "--tile-scale", "0"])
