@@ -4,7 +4,7 @@
 use crate::config::Options;
 use crate::detect::Detector;
 use crate::io::{sha256_file, still};
-use crate::report::Report;
+use crate::report::{MediaKind, Report};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -440,6 +440,7 @@ fn process(
     };
     let output = output_path(output_dir, &entry.rel, &entry.kind, settings.images_as_png);
     r.output = output.strip_prefix(output_dir).ok().map(Path::to_path_buf);
+    detector.prepare_for(if matches!(entry.kind, EntryKind::Image) { MediaKind::Image } else { MediaKind::Video });
     let model = detector.model_sha256();
     if output.exists() && up_to_date(&input, &output, options, model.as_deref()) {
         r.status = Status::UpToDate;

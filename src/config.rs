@@ -53,11 +53,20 @@ pub struct EncodeSettings {
     pub crf: u8,
     /// x264 preset.
     pub preset: String,
+    /// x264 rate-control look-ahead, in frames, at most (the preset's own value where it is smaller). Every
+    /// frame of look-ahead holds a picture and its analysis in the encoder: at 1080p, x264's `medium` (40
+    /// frames) takes about 200 MB more than 10 frames.
+    #[serde(default = "default_lookahead")]
+    pub lookahead: u32,
+}
+
+fn default_lookahead() -> u32 {
+    10
 }
 
 impl Default for EncodeSettings {
     fn default() -> Self {
-        Self { crf: 18, preset: "medium".into() }
+        Self { crf: 18, preset: "medium".into(), lookahead: default_lookahead() }
     }
 }
 
@@ -65,7 +74,24 @@ const PRESETS: &[&str] =
     &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
 
 impl EncodeSettings {
+    /// The `rc-lookahead` x264 gets: the preset's own look-ahead, capped at [`lookahead`](Self::lookahead).
+    pub fn rc_lookahead(&self) -> u32 {
+        let preset_default = match self.preset.as_str() {
+            "ultrafast" | "superfast" => 0,
+            "veryfast" => 10,
+            "faster" => 20,
+            "fast" => 30,
+            "medium" => 40,
+            "slow" => 50,
+            _ => 60,
+        };
+        self.lookahead.min(preset_default)
+    }
+
     pub fn validate(&self) -> Result<()> {
+        if self.lookahead > 250 {
+            return Err(Error::Config(format!("invalid look-ahead {} (expected <= 250)", self.lookahead)));
+        }
         if self.crf > 51 {
             return Err(Error::Config(format!("invalid crf {} (expected >= 0, <= 51)", self.crf)));
         }
@@ -142,9 +168,10 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_the_range() {
-        let o = Options { encode: EncodeSettings { crf: 60, preset: "medium".into() }, ..Default::default() };
+        let o = Options { encode: EncodeSettings { crf: 60, ..Default::default() }, ..Default::default() };
         assert!(o.validate().unwrap_err().to_string().contains("expected >= 0, <= 51"));
-        let o = Options { encode: EncodeSettings { crf: 18, preset: "quick".into() }, ..Default::default() };
+        let o =
+            Options { encode: EncodeSettings { preset: "quick".into(), ..Default::default() }, ..Default::default() };
         assert!(o.validate().unwrap_err().to_string().contains("ultrafast"));
     }
 }

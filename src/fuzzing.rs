@@ -27,8 +27,10 @@ pub fn media_bytes(data: &[u8]) {
         return;
     }
     let (image_out, video_out) = (dir.path().join("out.png"), dir.path().join("out.mkv"));
-    let options =
-        crate::Options { encode: crate::EncodeSettings { crf: 40, preset: "ultrafast".into() }, ..Default::default() };
+    let options = crate::Options {
+        encode: crate::EncodeSettings { crf: 40, preset: "ultrafast".into(), ..Default::default() },
+        ..Default::default()
+    };
     let mut detector = CentreFace;
     // An image input needs an image output and a video a video output: the error for the wrong pairing is
     // part of the contract, so try the image path first and fall back to video.

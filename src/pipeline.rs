@@ -58,6 +58,7 @@ pub fn redact_file_with(
     let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
     let image_format = still::probe(input)?;
     let out_image_format = still::output_format(output);
+    detector.prepare_for(if image_format.is_some() { MediaKind::Image } else { MediaKind::Video });
 
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -90,6 +91,8 @@ pub fn redact_file_with(
         corrupt_packets: 0,
         damaged_frames: 0,
         frames_missing: 0,
+        detector_passes: 0,
+        detector_passes_reused: 0,
         streams_copied: 0,
         rotation_degrees: 0,
         not_for_release: options.redact.style == crate::redact::Style::Outline,

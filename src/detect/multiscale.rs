@@ -6,14 +6,18 @@
 
 use super::{nms, DetectSettings, Detection, Detector};
 use crate::geom::BBox;
-use crate::Result;
-use image::imageops::{self, FilterType};
+use crate::{Error, Result};
+use fast_image_resize as fir;
 use image::RgbImage;
 
-/// Detector input side of one tile, in pixels.
-pub const TILE_INPUT: u32 = 640;
+/// Largest detector input side of one tile, in pixels. Tiles are sized per frame to cover it with as
+/// little overlap beyond the minimum as the detector's 32-pixel input grid allows.
+pub const TILE_INPUT: u32 = 1024;
 /// A tile detection is kept only below this height, in frame pixels, times the tile scale.
 const SMALL_FACE_FACTOR: f32 = 48.0;
+/// Neighbouring tiles overlap by at least this many frame pixels: every face small enough to be kept from
+/// a tile (under twice [`SMALL_FACE_FACTOR`]) lies whole, uncut, in at least one tile.
+const TILE_OVERLAP: u32 = 2 * SMALL_FACE_FACTOR as u32;
 /// Share of a box's area inside a better box above which it counts as the same face.
 const CONTAINED: f32 = 0.7;
 
@@ -26,15 +30,22 @@ pub struct Tile {
     pub h: u32,
 }
 
-/// Start positions of tiles of `tile` samples covering `len`, overlapping by at least `overlap`.
-fn starts(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
-    if len <= tile {
-        return vec![0];
+/// Tiles along one axis of `len` samples: `(start, side)` for the fewest tiles of at most `max` samples that
+/// overlap by at least `overlap`, evenly spread. `side` is rounded up so that `side × scale` fills the
+/// detector's 32-pixel grid (no padding inferred for nothing).
+fn spans(len: u32, max: u32, overlap: u32, scale: f32) -> (Vec<u32>, u32) {
+    if len <= max {
+        return (vec![0], len);
     }
-    let step = tile.saturating_sub(overlap).max(1);
-    let mut v: Vec<u32> = (0..).map(|i| i * step).take_while(|&s| s + tile < len).collect();
-    v.push(len - tile);
-    v
+    let step = max.saturating_sub(overlap).max(1);
+    let n = (len - overlap).div_ceil(step).max(2);
+    let mut side = (len + (n - 1) * overlap).div_ceil(n);
+    while ((side as f32 * scale).round() as u32) % 32 != 0 && side < max.min(len) {
+        side += 1;
+    }
+    let room = len - side;
+    let starts = (0..n).map(|i| ((room as u64 * i as u64 + (n as u64 - 1) / 2) / (n as u64 - 1)) as u32).collect();
+    (starts, side)
 }
 
 /// The tiles for a `w × h` frame at `settings`, or none when tiling is off or would not see the frame at a
@@ -49,19 +60,79 @@ pub fn tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
     if whole_scale >= scale {
         return Vec::new();
     }
-    let side = (TILE_INPUT as f32 / scale).round() as u32;
-    let overlap = (SMALL_FACE_FACTOR * 0.75).round() as u32;
-    let mut out = Vec::new();
-    for y in starts(h, side, overlap) {
-        for x in starts(w, side, overlap) {
-            out.push(Tile { x, y, w: side.min(w), h: side.min(h) });
-        }
-    }
-    out
+    let max = ((TILE_INPUT as f32 / scale).floor() as u32).max(TILE_OVERLAP + 1);
+    let (xs, tw) = spans(w, max, TILE_OVERLAP, scale);
+    let (ys, th) = spans(h, max, TILE_OVERLAP, scale);
+    ys.iter().flat_map(|&y| xs.iter().map(move |&x| Tile { x, y, w: tw, h: th })).collect()
 }
 
-/// Detects faces in an upright full-resolution frame: the whole-frame pass, then the tiles `select` accepts
-/// (by index into [`tiles`]). Boxes are in frame pixels.
+/// Detector input size of the whole-frame pass on video when `tiles` cover the small faces: the frame at a
+/// quarter of the tile scale (half resolution at the default 2×), within `[min_side, max_side]`. Faces too
+/// small for it (up to the tile overlap, and in practice up to the tiles' size limit) are the tiles' job.
+pub fn whole_input_size_with_tiles(w: u32, h: u32, settings: &DetectSettings) -> (u32, u32) {
+    let long = w.max(h);
+    let target = ((long as f32 * settings.tile_scale / 4.0).round() as u32).clamp(settings.min_side, settings.max_side);
+    DetectSettings { max_side: target.max(settings.min_side), ..settings.clone() }.input_size(w, h)
+}
+
+/// Scales the `crop` (x, y, w, h) of `src` to `dw × dh` with `filter`, using SIMD where the CPU has it.
+pub(crate) fn resize_rgb(
+    src: &RgbImage,
+    (x, y, w, h): (u32, u32, u32, u32),
+    (dw, dh): (u32, u32),
+    filter: fir::FilterType,
+) -> Result<RgbImage> {
+    let fail = |e: &dyn std::fmt::Display| Error::Internal(format!("resizing {w}x{h} to {dw}x{dh}: {e}"));
+    let view = fir::images::ImageRef::new(src.width(), src.height(), src.as_raw(), fir::PixelType::U8x3)
+        .map_err(|e| fail(&e))?;
+    let mut out = vec![0u8; dw as usize * dh as usize * 3];
+    let mut dst = fir::images::Image::from_slice_u8(dw, dh, &mut out, fir::PixelType::U8x3).map_err(|e| fail(&e))?;
+    let options = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(filter))
+        .crop(x as f64, y as f64, w as f64, h as f64);
+    fir::Resizer::new().resize(&view, &mut dst, &options).map_err(|e| fail(&e))?;
+    RgbImage::from_raw(dw, dh, out).ok_or_else(|| fail(&"buffer size"))
+}
+
+/// Runs the whole-frame pass on `frame`, scaled to `dw × dh`; boxes in frame pixels.
+pub fn whole_pass<D: Detector + ?Sized>(
+    detector: &mut D,
+    frame: &RgbImage,
+    (dw, dh): (u32, u32),
+) -> Result<Vec<Detection>> {
+    let (w, h) = frame.dimensions();
+    if (dw, dh) == (w, h) {
+        return detector.detect(frame);
+    }
+    let small = resize_rgb(frame, (0, 0, w, h), (dw, dh), fir::FilterType::Bilinear)?;
+    let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
+    Ok(detector.detect(&small)?.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
+}
+
+/// Runs one tile, magnified by `scale`; returns the small, uncut faces it found, in frame pixels.
+pub fn tile_pass<D: Detector + ?Sized>(
+    detector: &mut D,
+    frame: &RgbImage,
+    t: &Tile,
+    scale: f32,
+) -> Result<Vec<Detection>> {
+    let (w, h) = frame.dimensions();
+    let (uw, uh) = ((((t.w as f32) * scale).round() as u32).max(1), (((t.h as f32) * scale).round() as u32).max(1));
+    let up = resize_rgb(frame, (t.x, t.y, t.w, t.h), (uw, uh), fir::FilterType::CatmullRom)?;
+    let (sx, sy) = (t.w as f32 / uw as f32, t.h as f32 / uh as f32);
+    let mut out = Vec::new();
+    for d in detector.detect(&up)? {
+        let b = d.bbox.rescaled(sx, sy);
+        let b = BBox::new(b.x0 + t.x as f32, b.y0 + t.y as f32, b.x1 + t.x as f32, b.y1 + t.y as f32);
+        if keep_tile_box(&b, t, w, h) {
+            out.push(Detection { bbox: b, score: d.score });
+        }
+    }
+    Ok(out)
+}
+
+/// Detects faces in an upright full-resolution frame: the whole-frame pass at the detector's size, then the
+/// tiles `select` accepts (by index into [`tiles`]). Boxes are in frame pixels.
 pub fn detect_multiscale<D: Detector + ?Sized>(
     detector: &mut D,
     frame: &RgbImage,
@@ -69,29 +140,10 @@ pub fn detect_multiscale<D: Detector + ?Sized>(
     select: impl Fn(usize) -> bool,
 ) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
-    let (dw, dh) = settings.input_size(w, h);
-    let mut all = if (dw, dh) == (w, h) {
-        detector.detect(frame)?
-    } else {
-        let small = imageops::resize(frame, dw, dh, FilterType::Triangle);
-        let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
-        detector.detect(&small)?.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect()
-    };
-    let scale = settings.tile_scale;
-    for (i, t) in tiles(w, h, settings).into_iter().enumerate() {
-        if !select(i) {
-            continue;
-        }
-        let crop = imageops::crop_imm(frame, t.x, t.y, t.w, t.h).to_image();
-        let (uw, uh) = (((t.w as f32) * scale).round() as u32, ((t.h as f32) * scale).round() as u32);
-        let up = imageops::resize(&crop, uw.max(1), uh.max(1), FilterType::CatmullRom);
-        let (sx, sy) = (t.w as f32 / uw.max(1) as f32, t.h as f32 / uh.max(1) as f32);
-        for d in detector.detect(&up)? {
-            let b = d.bbox.rescaled(sx, sy);
-            let b = BBox::new(b.x0 + t.x as f32, b.y0 + t.y as f32, b.x1 + t.x as f32, b.y1 + t.y as f32);
-            if keep_tile_box(&b, &t, w, h) {
-                all.push(Detection { bbox: b, score: d.score });
-            }
+    let mut all = whole_pass(detector, frame, settings.input_size(w, h))?;
+    for (i, t) in tiles(w, h, settings).iter().enumerate() {
+        if select(i) {
+            all.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
         }
     }
     Ok(merge(all, settings.nms_iou))
@@ -136,13 +188,19 @@ mod tests {
     }
 
     #[test]
-    fn starts_cover_the_length_with_overlap() {
-        assert_eq!(starts(100, 320, 36), vec![0]);
-        let s = starts(1000, 320, 36);
-        assert_eq!(*s.first().unwrap(), 0);
-        assert_eq!(*s.last().unwrap(), 680);
-        for w in s.windows(2) {
-            assert!(w[1] - w[0] <= 320 - 36, "gap between tiles: {s:?}");
+    fn spans_cover_the_length_with_overlap() {
+        assert_eq!(spans(100, 512, 96, 2.0), (vec![0], 100));
+        for len in [513, 720, 1000, 1080, 1280, 1920, 4000] {
+            let (s, side) = spans(len, 512, 96, 2.0);
+            assert!(side <= 512 && (side * 2) % 32 == 0, "{len}: side {side}");
+            assert_eq!(s[0], 0);
+            assert_eq!(s.last().unwrap() + side, len, "{len}: last tile ends at the edge");
+            for w in s.windows(2) {
+                assert!(w[1] > w[0] && w[0] + side >= w[1] + 96, "{len}: overlap under 96 in {s:?} (side {side})");
+            }
+            // The fewest tiles of that size: one fewer could not overlap by 96.
+            let n = s.len() as u32;
+            assert!((n - 1) * 512 < len + (n - 2) * 96, "{len}: {n} tiles where fewer would do");
         }
     }
 
@@ -150,7 +208,19 @@ mod tests {
     fn tiles_cover_frame_and_are_off_when_not_needed() {
         let t = tiles(1920, 1080, &settings(2.0));
         assert!(!t.is_empty());
-        assert!(t.iter().all(|t| t.w == 320 && t.h == 320 && t.x + t.w <= 1920 && t.y + t.h <= 1080));
+        assert!(t
+            .iter()
+            .all(|t| t.w * 2 <= TILE_INPUT && t.h * 2 <= TILE_INPUT && t.x + t.w <= 1920 && t.y + t.h <= 1080));
+        let covered = |x: u32, y: u32| t.iter().any(|t| (t.x..t.x + t.w).contains(&x) && (t.y..t.y + t.h).contains(&y));
+        assert!((0..1920).step_by(7).all(|x| (0..1080).step_by(7).all(|y| covered(x, y))));
+        assert_eq!(tiles(1280, 720, &settings(2.0)).len(), 6, "3 × 2 tiles of 496 × 416 at 720p");
+        // Every face small enough to be kept from a tile lies whole in one of them.
+        for (x, y) in [(0, 0), (390, 300), (401, 333), (1183, 623), (800, 350)] {
+            assert!(
+                t.iter().any(|t| t.x <= x && t.y <= y && x + 95 <= t.x + t.w && y + 95 <= t.y + t.h),
+                "a 95 px face at ({x}, {y}) is cut by every tile"
+            );
+        }
         assert!(tiles(1920, 1080, &settings(0.0)).is_empty());
         // A 176x144 frame is already scaled up beyond 2x for the whole-frame pass.
         assert!(tiles(176, 144, &settings(2.0)).is_empty());

@@ -4,7 +4,7 @@
 //! `scripts/setup.sh`) and `models/`; an installed binary finds them beside itself. Environment variables
 //! (`FACEVEIL_ORT_LIB`, `ORT_DYLIB_PATH`, `FACEVEIL_MODEL`) override the search.
 
-use super::MODEL_FILE_NAME;
+use super::ShippedModel;
 use crate::{Error, Result};
 use ort::environment::Environment;
 use std::path::{Path, PathBuf};
@@ -43,21 +43,27 @@ pub fn find_runtime_library(explicit: Option<&Path>) -> Result<PathBuf> {
     first_existing(explicit, runtime_candidates()).map_err(|searched| Error::RuntimeNotFound { searched })
 }
 
-/// The places searched for the detector model, in order.
-fn model_candidates() -> Vec<PathBuf> {
+/// The places searched for the model file `file`, in order.
+fn model_candidates(file: &str) -> Vec<PathBuf> {
     let mut c = Vec::new();
     c.extend(env_path("FACEVEIL_MODEL"));
     if let Some(d) = exe_dir() {
-        c.push(d.join("models").join(MODEL_FILE_NAME));
-        c.push(d.join("../share/faceveil/models").join(MODEL_FILE_NAME));
+        c.push(d.join("models").join(file));
+        c.push(d.join("../share/faceveil/models").join(file));
     }
-    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(MODEL_FILE_NAME));
+    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(file));
     c
 }
 
-/// Returns `explicit` if given (it must exist), else the first existing well-known place of the model.
+/// Returns `explicit` if given (it must exist), else the first existing well-known place of the default model.
 pub fn find_model(explicit: Option<&Path>) -> Result<PathBuf> {
-    first_existing(explicit, model_candidates()).map_err(|searched| Error::ModelNotFound { searched })
+    find_shipped_model(explicit, &super::DEFAULT_MODEL)
+}
+
+/// Returns `explicit` if given (it must exist), else the first existing well-known place of `model`
+/// (`FACEVEIL_MODEL` first, then beside the binary, then the repository's `models/`).
+pub fn find_shipped_model(explicit: Option<&Path>, model: &ShippedModel) -> Result<PathBuf> {
+    first_existing(explicit, model_candidates(model.file)).map_err(|searched| Error::ModelNotFound { searched })
 }
 
 fn first_existing(explicit: Option<&Path>, candidates: Vec<PathBuf>) -> std::result::Result<PathBuf, Vec<PathBuf>> {
@@ -112,7 +118,9 @@ mod tests {
 
     #[test]
     fn shipped_model_is_found_in_repository() {
-        let p = find_model(None).unwrap();
-        assert!(p.ends_with(MODEL_FILE_NAME));
+        for model in super::super::SHIPPED_MODELS {
+            let p = find_shipped_model(None, &model).unwrap();
+            assert!(p.ends_with(model.file));
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! temporary path and renames it only when this returns `Ok`.
 
 use crate::config::{AudioMode, OnDetectorError, Options};
-use crate::detect::{detect_in_frame, detect_multiscale, rotate_upright, tiles, DetectSettings, Detection, Detector};
+use crate::detect::{detect_in_frame, rotate_upright, tiles, Analyser, DetectSettings, Detection, Detector};
 use crate::geom::{BBox, Rotation};
 use crate::redact::{redact_channel, ChannelLayout};
 use crate::track::TrackFill;
@@ -26,7 +26,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 /// Frames queued between two stages. Memory is bounded by this × 2 + the temporal window, in frames.
-const QUEUE: usize = 8;
+const QUEUE: usize = 4;
 /// Mask growth on frames analysed with reduced effort in a live run that fell behind.
 const DEGRADED_MASK_GROWTH: f32 = 1.25;
 /// Longest side of the whole-frame detection pass when a live run is far behind.
@@ -300,6 +300,9 @@ pub(crate) struct DetectStats {
     pub(crate) frames_with_faces: u64,
     pub(crate) detections: u64,
     pub(crate) max_faces: u64,
+    /// Detector passes run, and passes answered from an unchanged region (see [`Analyser`]).
+    pub(crate) passes_run: u64,
+    pub(crate) passes_reused: u64,
 }
 
 /// Redacts the video `input` into `tmp` (a path whose extension names the container), filling in the
@@ -428,6 +431,9 @@ pub(crate) fn plan(
         if live {
             // No frame reordering or rate-control look-ahead: each frame leaves the encoder at once.
             opts.set("tune", "zerolatency");
+        } else {
+            // Bounded encoder memory: x264 holds a picture per frame of rate-control look-ahead.
+            opts.set("rc-lookahead", &options.encode.rc_lookahead().to_string());
         }
         let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
 
@@ -745,6 +751,8 @@ impl Outcome {
         out.frames_missing = dec.frames_missing;
         out.frames_blanked = det.frames_blanked;
         out.tracks = det.tracks;
+        out.detector_passes = det.passes_run;
+        out.detector_passes_reused = det.passes_reused;
         out.warnings = self.warnings.clone();
     }
 }
@@ -1062,8 +1070,9 @@ fn detect_stage(
     let mut fill: TrackFill<(frame::Video, u64, Instant, bool)> = TrackFill::new(window, 2 * window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
     // The picture size is fixed for the whole stream (the decode stage refuses changes), so whether the
-    // small-face tiles apply is decided once, at the first frame.
+    // small-face tiles apply is decided once, at the first frame; the analyser schedules them.
     let mut tiled: Option<bool> = None;
+    let mut analyser: Option<Analyser> = None;
     for Decoded { frame, index, read_at } in frame_rx {
         let level = pacer.as_mut().map(|p| p.level(frame.pts().unwrap_or(0), read_at, index)).unwrap_or(0);
         let (w, h) = (frame.width(), frame.height());
@@ -1103,9 +1112,12 @@ fn detect_stage(
             // on both sides (their masks are enlarged below).
             Ok(Vec::new())
         } else if tiled {
-            let period = options.tile_period.max(1) as usize;
-            let phase = (index % period as u64) as usize;
-            detect_multiscale(detector, &upright, &options.detect, |i| i % period == phase).map(|found| {
+            let analyser =
+                analyser.get_or_insert_with(|| Analyser::new(options.detect.clone(), options.tile_period, uw, uh));
+            let attempt = analyser.analyse(detector, &upright);
+            stats.passes_run = analyser.stats().passes_run;
+            stats.passes_reused = analyser.stats().passes_reused;
+            attempt.map(|found| {
                 found
                     .into_iter()
                     .map(|d| Detection { bbox: rotation.box_to_stored(&d.bbox, w, h).clamped(w, h), ..d })
@@ -1113,6 +1125,7 @@ fn detect_stage(
                     .collect()
             })
         } else {
+            stats.passes_run += 1;
             detect_in_frame(detector, &upright, rotation, w, h)
         };
         let (found, blank) = match attempt {

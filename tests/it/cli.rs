@@ -38,7 +38,7 @@ fn redacts_real_face_keeps_frames_timestamps_and_audio() {
     assert_eq!(r["frames_with_faces"], 30, "the real detector must find the face in every frame");
     let area = r["redacted_area_fraction"].as_f64().unwrap();
     assert!(area > 0.01 && area < 0.5, "redacted area {area}");
-    assert_eq!(r["model_sha256"], faceveil::detect::MODEL_SHA256);
+    assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_INT8.sha256, "video is analysed with the int8 model");
     assert_eq!(r["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input).unwrap());
     assert_eq!(r["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&output).unwrap());
     assert_eq!(list_dir(dir.path()), vec!["in.mp4", "out.json", "out.mp4"], "temporary files left behind");
@@ -312,4 +312,33 @@ fn review_sheet_shows_redacted_frames_with_time_codes() {
     assert!(diff(&thumb, &face_thumb(&b[0])) < diff(&thumb, &face_thumb(&a[0])), "the sheet shows unredacted faces");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&sheet).unwrap().permissions().mode() & 0o777, 0o644);
+}
+
+#[test]
+fn static_camera_reuses_unchanged_regions_and_keeps_the_face_redacted() {
+    // A fixed camera: the portrait over a flat background, identical in every frame (lossless).
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output, report) = (dir.path().join("in.mp4"), dir.path().join("out.mp4"), dir.path().join("r.json"));
+    let portrait = astronaut();
+    let mut args = vec!["-f", "lavfi", "-i", "color=c=0x405060:size=640x360:rate=25", "-loop", "1", "-i"];
+    args.push(portrait.to_str().unwrap());
+    args.extend(["-filter_complex", "[1:v]scale=360:360[f];[0:v][f]overlay=140:0,format=yuv420p", "-frames:v", "40"]);
+    args.extend(lossless_h264());
+    args.push(input.to_str().unwrap());
+    ffmpeg(&args);
+    let out =
+        faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0", "--precision", "fp32", "--report", &report]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "--precision fp32 is used for video");
+    let (run, reused) = (r["detector_passes"].as_u64().unwrap(), r["detector_passes_reused"].as_u64().unwrap());
+    assert!(reused > 3 * run, "an unchanged picture is not searched again: {run} passes run, {reused} reused");
+    assert_eq!(r["frames_with_faces"], 40, "the reused result still reports the face in every frame");
+    let (a, b) = (decode_rgb(&input, W, H), decode_rgb(&output, W, H));
+    assert_eq!(a.len(), 40);
+    for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
+        let kept = detail_kept(fa, fb, W, FACE_INNER);
+        assert!(kept.abs() < 0.3, "frame {i}: {kept:.2} of the face's detail kept");
+    }
 }

@@ -26,7 +26,10 @@ fn frames_hidden_from_the_detector_are_still_redacted() {
     let script: Vec<Vec<Detection>> =
         (0..30).map(|i| if i < 3 || (10..16).contains(&i) || i >= 27 { vec![] } else { vec![face_det()] }).collect();
     let mut det = ScriptedDetector::new(script);
-    let options = Options { encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() }, ..untiled() };
+    let options = Options {
+        encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into(), ..Default::default() },
+        ..untiled()
+    };
     let report = faceveil::redact_file(&input, &output, &options, &mut det).unwrap();
     assert_eq!(report.frames, 30);
     assert_eq!(report.frames_with_faces, 18);
@@ -67,7 +70,7 @@ fn detector_failure_can_blank_the_frame_instead() {
     let mut det = ScriptedDetector::new(vec![vec![face_det()]; 12]).fail_at(7);
     let options = Options {
         on_detector_error: faceveil::OnDetectorError::RedactFrame,
-        encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into() },
+        encode: faceveil::EncodeSettings { crf: 0, preset: "ultrafast".into(), ..Default::default() },
         ..untiled()
     };
     let report = faceveil::redact_file(&input, &output, &options, &mut det).unwrap();

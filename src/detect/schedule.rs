@@ -1,0 +1,339 @@
+//! Which detection passes run on which video frame.
+//!
+//! A frame is searched by a whole-frame pass and, for small faces, by overlapping magnified tiles (see
+//! [`detect_multiscale`](super::detect_multiscale)). On video, [`Analyser`] cuts that cost in three ways,
+//! none of which leaves a frame without a box for a face the full search would find:
+//! - **Tiles are spread** over `period` frames (each tile every `period`-th frame); the tracker's look-ahead
+//!   interpolates the frames in between, so the period must not exceed the bridging window.
+//! - **The whole-frame pass runs at a quarter of the tile scale** (half resolution at the default 2×): faces
+//!   too small for it are the tiles' job ([`whole_input_size_with_tiles`]).
+//! - **Unchanged regions keep their result.** Each pass remembers the brightness of its region, in 8×8-pixel
+//!   block means, as it was when it last ran. While no block has changed by more than [`CHANGE_LEVELS`], the
+//!   pixels are the ones already searched, and the pass's detections are reused on every frame (not only on
+//!   its turn), instead of being searched again. A face that walks in, turns or moves changes its blocks by
+//!   far more than camera noise and is searched on the region's next turn. Every region is searched again at
+//!   least every [`MAX_REUSE`] frames whatever happens.
+//!
+//! Static cameras (CCTV, council chambers) mostly show unchanged regions; a moving camera changes every
+//! region and pays the full spread search.
+
+use super::multiscale::{tile_pass, whole_input_size_with_tiles, whole_pass};
+use super::{merge, tiles, DetectSettings, Detection, Detector, Tile};
+use crate::Result;
+use image::RgbImage;
+
+/// Side of the blocks whose mean brightness decides whether a region changed, in frame pixels.
+pub const BLOCK: u32 = 8;
+/// Largest change of a block's mean brightness (0–255) still counted as the same picture. Encoded camera
+/// noise moves 8×8 block means by about 0.3–1.5 levels (median, on the evaluation videos); a face entering a
+/// block moves it by tens.
+pub const CHANGE_LEVELS: u8 = 8;
+/// A pass is searched again at least every this many frames, even over an unchanged region.
+pub const MAX_REUSE: u32 = 50;
+
+/// What the passes did over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnalyserStats {
+    /// Passes run by the detector.
+    pub passes_run: u64,
+    /// Passes whose region had not changed, answered from their last run.
+    pub passes_reused: u64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// Block means of the region when the pass last ran.
+    blocks: Vec<u8>,
+    found: Vec<Detection>,
+    reused: u32,
+}
+
+#[derive(Debug)]
+struct Region {
+    /// `None` for the whole-frame pass.
+    tile: Option<Tile>,
+    /// Block rectangle: columns `bx0..bx1`, rows `by0..by1`.
+    bx0: usize,
+    bx1: usize,
+    by0: usize,
+    by1: usize,
+    last: Option<Cached>,
+}
+
+impl Region {
+    fn new(tile: Option<Tile>, w: u32, h: u32) -> Self {
+        let (x, y, rw, rh) = tile.map(|t| (t.x, t.y, t.w, t.h)).unwrap_or((0, 0, w, h));
+        Self {
+            tile,
+            bx0: (x / BLOCK) as usize,
+            bx1: (x + rw).div_ceil(BLOCK) as usize,
+            by0: (y / BLOCK) as usize,
+            by1: (y + rh).div_ceil(BLOCK) as usize,
+            last: None,
+        }
+    }
+
+    fn blocks<'a>(&self, grid: &'a BlockGrid) -> impl Iterator<Item = u8> + 'a {
+        let (bx0, bx1) = (self.bx0, self.bx1);
+        (self.by0..self.by1).flat_map(move |r| grid.means[r * grid.cols + bx0..r * grid.cols + bx1].iter().copied())
+    }
+
+    /// The cached result, if the region's pixels are still the ones it was found in.
+    fn reusable(&self, grid: &BlockGrid) -> Option<&Cached> {
+        let c = self.last.as_ref()?;
+        (c.reused < MAX_REUSE && c.blocks.iter().zip(self.blocks(grid)).all(|(&a, b)| a.abs_diff(b) <= CHANGE_LEVELS))
+            .then_some(c)
+    }
+}
+
+/// Mean brightness of each `BLOCK × BLOCK` block of a picture (edge blocks average what they hold).
+#[derive(Debug, Default)]
+struct BlockGrid {
+    cols: usize,
+    means: Vec<u8>,
+    sums: Vec<u32>,
+}
+
+impl BlockGrid {
+    fn fill(&mut self, img: &RgbImage) {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let b = BLOCK as usize;
+        let (cols, rows) = (w.div_ceil(b), h.div_ceil(b));
+        self.cols = cols;
+        self.means.clear();
+        self.means.reserve(cols * rows);
+        for (br, band) in img.as_raw().chunks(w * 3 * b).enumerate() {
+            self.sums.clear();
+            self.sums.resize(cols, 0);
+            for row in band.chunks_exact(w * 3) {
+                for (x, px) in row.chunks_exact(3).enumerate() {
+                    // BT.601 luma, integer weights summing to 256.
+                    self.sums[x / b] += (77 * px[0] as u32 + 150 * px[1] as u32 + 29 * px[2] as u32) >> 8;
+                }
+            }
+            let bh = (h - br * b).min(b);
+            for (c, &s) in self.sums.iter().enumerate() {
+                let bw = (w - c * b).min(b);
+                self.means.push((s / (bw * bh) as u32) as u8);
+            }
+        }
+    }
+}
+
+/// Detection on consecutive frames of one video (fixed picture size), with the schedule described in the
+/// module docs. Frames must be upright RGB at full resolution.
+#[derive(Debug)]
+pub struct Analyser {
+    settings: DetectSettings,
+    period: u64,
+    size: (u32, u32),
+    whole_input: (u32, u32),
+    regions: Vec<Region>,
+    grid: BlockGrid,
+    frame: u64,
+    stats: AnalyserStats,
+}
+
+impl Analyser {
+    /// An analyser for `w × h` frames, spreading the tiles over `period` frames (1: all tiles every frame).
+    pub fn new(settings: DetectSettings, period: u32, w: u32, h: u32) -> Self {
+        let tiles = tiles(w, h, &settings);
+        let whole_input =
+            if tiles.is_empty() { settings.input_size(w, h) } else { whole_input_size_with_tiles(w, h, &settings) };
+        let mut regions = vec![Region::new(None, w, h)];
+        regions.extend(tiles.into_iter().map(|t| Region::new(Some(t), w, h)));
+        Self {
+            settings,
+            period: period.max(1) as u64,
+            size: (w, h),
+            whole_input,
+            regions,
+            grid: BlockGrid::default(),
+            frame: 0,
+            stats: AnalyserStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> AnalyserStats {
+        self.stats
+    }
+
+    /// Number of tiles per frame (0 when the frame needs none).
+    pub fn tile_count(&self) -> usize {
+        self.regions.len() - 1
+    }
+
+    /// Detector input size of the whole-frame pass.
+    pub fn whole_input_size(&self) -> (u32, u32) {
+        self.whole_input
+    }
+
+    /// Faces in the next frame, in frame pixels. An error from the detector is returned as is (the caller
+    /// fails closed); the frame then counts as analysed for the tile schedule but nothing is cached from it.
+    pub fn analyse<D: Detector + ?Sized>(&mut self, detector: &mut D, frame: &RgbImage) -> Result<Vec<Detection>> {
+        if frame.dimensions() != self.size {
+            return Err(crate::Error::Config(format!(
+                "frame size {:?} differs from the analyser's {:?}",
+                frame.dimensions(),
+                self.size
+            )));
+        }
+        let index = self.frame;
+        self.frame += 1;
+        self.grid.fill(frame);
+        let phase = index % self.period;
+        let mut all = Vec::new();
+        for (i, region) in self.regions.iter_mut().enumerate() {
+            // The whole-frame pass is due on every frame; tile k on frames where k ≡ frame (mod period).
+            let due = i == 0 || ((i - 1) as u64) % self.period == phase;
+            if let Some(c) = region.reusable(&self.grid) {
+                all.extend_from_slice(&c.found);
+                if let Some(c) = region.last.as_mut() {
+                    c.reused += 1;
+                }
+                self.stats.passes_reused += 1;
+                continue;
+            }
+            if !due {
+                continue;
+            }
+            let found = match &region.tile {
+                None => whole_pass(detector, frame, self.whole_input)?,
+                Some(t) => tile_pass(detector, frame, t, self.settings.tile_scale)?,
+            };
+            self.stats.passes_run += 1;
+            all.extend_from_slice(&found);
+            region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
+        }
+        Ok(merge(all, self.settings.nms_iou))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::ScriptedDetector;
+    use crate::geom::BBox;
+
+    /// Counts detector calls and reports one face wherever the picture has a bright pixel.
+    #[derive(Default)]
+    struct Probe {
+        calls: usize,
+    }
+
+    impl Detector for Probe {
+        fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+            self.calls += 1;
+            Ok(img
+                .enumerate_pixels()
+                .find(|(_, _, p)| p[0] > 200)
+                .map(|(x, y, _)| Detection {
+                    bbox: BBox::new(x as f32, y as f32, x as f32 + 8.0, y as f32 + 8.0),
+                    score: 0.9,
+                })
+                .into_iter()
+                .collect())
+        }
+    }
+
+    fn picture(w: u32, h: u32, spot: Option<(u32, u32)>) -> RgbImage {
+        let mut img = RgbImage::from_fn(w, h, |x, y| image::Rgb([((x * 7 + y * 3) % 90) as u8, 60, 90]));
+        if let Some((sx, sy)) = spot {
+            for y in sy..sy + 12 {
+                for x in sx..sx + 12 {
+                    img.put_pixel(x, y, image::Rgb([250, 250, 250]));
+                }
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn whole_pass_runs_at_half_resolution_when_tiles_cover_small_faces() {
+        let s = DetectSettings::default();
+        let a = Analyser::new(s.clone(), 3, 1280, 720);
+        assert_eq!(a.tile_count(), 6);
+        assert_eq!(a.whole_input_size(), (640, 360));
+        assert_eq!(Analyser::new(s.clone(), 3, 1920, 1080).whole_input_size(), (960, 540));
+        // No tiles for a small frame: the whole pass keeps its usual size.
+        let small = Analyser::new(s, 3, 176, 144);
+        assert_eq!((small.tile_count(), small.whole_input_size()), (0, (640, 524)));
+    }
+
+    #[test]
+    fn unchanged_regions_reuse_their_result_on_every_frame() {
+        let mut a = Analyser::new(DetectSettings::default(), 3, 1280, 720);
+        let mut det = Probe::default();
+        let still = picture(1280, 720, Some((100, 100)));
+        // First three frames: the whole pass each time, and every tile once on its turn.
+        for _ in 0..3 {
+            let found = a.analyse(&mut det, &still).unwrap();
+            assert!(!found.is_empty(), "the face is reported on every frame");
+        }
+        assert_eq!(det.calls, 1 + 6);
+        // From then on nothing changed: no detector call, and the face is still reported every frame.
+        for _ in 0..10 {
+            let found = a.analyse(&mut det, &still).unwrap();
+            assert!(found.iter().any(|d| d.bbox.x0 < 112.0 && d.bbox.x1 > 100.0 && d.bbox.y0 < 112.0), "{found:?}");
+        }
+        assert_eq!(det.calls, 7);
+        // Frame 1 reused the whole pass and 2 tiles, frame 2 the whole pass and 4 tiles, then all 7 each frame.
+        assert_eq!(a.stats().passes_reused, 3 + 5 + 10 * 7);
+    }
+
+    #[test]
+    fn a_change_is_searched_on_the_regions_next_turn() {
+        let mut a = Analyser::new(DetectSettings::default(), 3, 1280, 720);
+        let mut det = Probe::default();
+        let empty = picture(1280, 720, None);
+        for _ in 0..3 {
+            assert!(a.analyse(&mut det, &empty).unwrap().is_empty());
+        }
+        let calls = det.calls;
+        // A face appears bottom right: the whole pass and the tiles holding it are searched again, the
+        // others are not.
+        let with_face = picture(1280, 720, Some((1100, 600)));
+        let mut found_at = None;
+        for k in 0..3 {
+            if !a.analyse(&mut det, &with_face).unwrap().is_empty() && found_at.is_none() {
+                found_at = Some(k);
+            }
+        }
+        assert_eq!(found_at, Some(0), "the whole-frame pass sees it at once");
+        let tiles_with_face =
+            a.regions[1..].iter().filter(|r| r.tile.is_some_and(|t| t.x + t.w > 1100 && t.y + t.h > 600)).count();
+        assert_eq!(det.calls - calls, 1 + tiles_with_face, "only the whole pass and the changed tiles ran");
+    }
+
+    #[test]
+    fn every_region_is_searched_again_after_max_reuse_frames() {
+        let mut a = Analyser::new(DetectSettings { tile_scale: 0.0, ..Default::default() }, 1, 640, 360);
+        let mut det = Probe::default();
+        let still = picture(640, 360, None);
+        for _ in 0..=MAX_REUSE + 1 {
+            a.analyse(&mut det, &still).unwrap();
+        }
+        assert_eq!(det.calls, 2);
+    }
+
+    #[test]
+    fn detector_errors_are_returned_and_nothing_is_cached() {
+        let mut a = Analyser::new(DetectSettings { tile_scale: 0.0, ..Default::default() }, 1, 64, 64);
+        let mut det = ScriptedDetector::default().fail_at(0);
+        let img = picture(64, 64, None);
+        assert!(a.analyse(&mut det, &img).is_err());
+        assert!(a.regions[0].last.is_none());
+        a.analyse(&mut det, &img).unwrap();
+        assert!(a.regions[0].last.is_some());
+    }
+
+    #[test]
+    fn block_means_cover_partial_edge_blocks() {
+        let mut g = BlockGrid::default();
+        let img =
+            RgbImage::from_fn(10, 9, |x, _| if x < 8 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) });
+        g.fill(&img);
+        assert_eq!(g.cols, 2);
+        assert_eq!(g.means, vec![0, 255, 0, 255]);
+    }
+}
