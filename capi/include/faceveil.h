@@ -33,7 +33,8 @@ enum faceveil_status {
 size_t faceveil_frame_len(int layout, uint32_t width, uint32_t height);
 
 /* A redactor with the default settings and the shipped CenterFace model (`model_path` NULL) or the model
- * at `model_path`. NULL on failure, with the reason in `err` (when not NULL). */
+ * at `model_path` (one of the shipped files: models/centerface-int8.onnx is about 1.5x faster on CPUs).
+ * NULL on failure, with the reason in `err` (when not NULL). */
 faceveil_redactor *faceveil_redactor_new(const char *model_path, char *err, size_t err_len);
 
 /* Analyses one frame (copied) with its timestamp; frames of a stream keep one layout and size, and
