@@ -42,9 +42,9 @@
 //! calling thread (ONNX Runtime uses its own threads inside).
 //!
 //! **Detection** follows the video schedule of [`Analyser`](crate::detect::Analyser): small-face tiles spread
-//! over `tile_period` frames, the whole frame at half resolution, and results reused for regions whose
-//! pixels did not change (a fixed camera mostly pays for what moves). On a small CPU, load the int8 model
-//! (`CenterFace::load(&find_shipped_model(None, &CENTERFACE_INT8)?, ..)`): about 1.5× faster inference.
+//! over `tile_period` frames, the whole frame at half resolution where tiles apply, and results reused for
+//! regions whose pixels did not change (a fixed camera mostly pays for what moves). On a small CPU, load the
+//! int8 model (`CenterFace::load(&find_shipped_model(None, &CENTERFACE_INT8)?, ..)`): about 1.5× faster.
 //!
 //! **Failures:** if the detector cannot analyse a frame, `push` returns the error and the frame is dropped,
 //! never released unredacted; with [`OnDetectorError::RedactFrame`](crate::OnDetectorError) the frame is

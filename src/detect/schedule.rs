@@ -79,10 +79,14 @@ impl Region {
     }
 
     /// The cached result, if the region's pixels are still the ones it was found in.
-    fn reusable(&self, grid: &BlockGrid) -> Option<&Cached> {
-        let c = self.last.as_ref()?;
-        (c.reused < MAX_REUSE && c.blocks.iter().zip(self.blocks(grid)).all(|(&a, b)| a.abs_diff(b) <= CHANGE_LEVELS))
-            .then_some(c)
+    fn unchanged(&mut self, grid: &BlockGrid) -> Option<&mut Cached> {
+        let blocks = self.blocks(grid);
+        let same = self.last.as_ref()?.blocks.iter().zip(blocks).all(|(&a, b)| a.abs_diff(b) <= CHANGE_LEVELS);
+        if same {
+            self.last.as_mut()
+        } else {
+            None
+        }
     }
 }
 
@@ -169,7 +173,8 @@ impl Analyser {
     }
 
     /// Faces in the next frame, in frame pixels. An error from the detector is returned as is (the caller
-    /// fails closed); the frame then counts as analysed for the tile schedule but nothing is cached from it.
+    /// fails closed); the frame still counts for the tile schedule, and the pass that failed caches nothing
+    /// (passes that ran before it on this frame keep their results: they are valid for these pixels).
     pub fn analyse<D: Detector + ?Sized>(&mut self, detector: &mut D, frame: &RgbImage) -> Result<Vec<Detection>> {
         if frame.dimensions() != self.size {
             return Err(crate::Error::Config(format!(
@@ -186,11 +191,11 @@ impl Analyser {
         for (i, region) in self.regions.iter_mut().enumerate() {
             // The whole-frame pass is due on every frame; tile k on frames where k ≡ frame (mod period).
             let due = i == 0 || ((i - 1) as u64) % self.period == phase;
-            if let Some(c) = region.reusable(&self.grid) {
+            // An unchanged region reuses its result; one reused MAX_REUSE times is searched again on its next
+            // turn (and reused until then: its pixels are still the ones searched).
+            if let Some(c) = region.unchanged(&self.grid).filter(|c| c.reused < MAX_REUSE || !due) {
                 all.extend_from_slice(&c.found);
-                if let Some(c) = region.last.as_mut() {
-                    c.reused += 1;
-                }
+                c.reused += 1;
                 self.stats.passes_reused += 1;
                 continue;
             }
@@ -219,11 +224,16 @@ mod tests {
     #[derive(Default)]
     struct Probe {
         calls: usize,
+        /// Sees nothing in pictures narrower than this (a face only the magnified tiles can find).
+        min_width: u32,
     }
 
     impl Detector for Probe {
         fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
             self.calls += 1;
+            if img.width() < self.min_width {
+                return Ok(Vec::new());
+            }
             Ok(img
                 .enumerate_pixels()
                 .find(|(_, _, p)| p[0] > 200)
@@ -314,6 +324,25 @@ mod tests {
             a.analyse(&mut det, &still).unwrap();
         }
         assert_eq!(det.calls, 2);
+    }
+
+    #[test]
+    fn refreshed_regions_keep_reporting_the_face_between_their_turns() {
+        // Period 4: a tile's reuse budget runs out between its turns.
+        let mut a = Analyser::new(DetectSettings::default(), 4, 1280, 720);
+        // Only the tiles (992 px wide at 2×) find this face; the whole-frame pass (640 px) does not.
+        let mut det = Probe { min_width: 900, ..Default::default() };
+        let still = picture(1280, 720, Some((700, 500)));
+        for k in 0..4 * MAX_REUSE {
+            let found = a.analyse(&mut det, &still).unwrap();
+            // From the tile's first turn (within the first 4 frames; the tracker back-fills before it) on.
+            if k >= 4 {
+                let seen = found.iter().any(|d| d.bbox.x0 < 712.0 && d.bbox.x1 > 700.0);
+                assert!(seen, "frame {k}: face lost: {found:?}");
+            }
+        }
+        // Every pass ran once, then about once per MAX_REUSE frames.
+        assert!(det.calls >= 7 * 4 && det.calls <= 7 * 5, "{} detector calls", det.calls);
     }
 
     #[test]
