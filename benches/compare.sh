@@ -5,6 +5,7 @@
 #   bash benches/compare.sh                 # RUNS=3 SECONDS_=20 by default; medians are reported
 #   RUNS=5 SECONDS_=30 bash benches/compare.sh
 #   SLOW_RUNS=1 bash benches/compare.sh     # faceveil's default settings only once per clip
+#   STATIC=1 bash benches/compare.sh        # also a fixed-camera 720p clip (frozen background, same faces)
 #
 # Configurations (libx264 preset medium, crf 18, audio copied in all of them):
 #   faceveil-default   faceveil with its default settings: small-face tiles, whole frame at half resolution,
@@ -16,7 +17,7 @@
 #   deface-640x360     deface 1.5.0 from PyPI with onnxruntime, --scale 640x360 --ep CPUExecutionProvider
 #   ffmpeg-floor-x264  the floor with x264's own settings (as deface and faceveil-640 use); their "x floor"
 # The animated test pattern changes every region of the picture in every frame, so faceveil's reuse of
-# unchanged regions (static cameras) never applies here: this is its worst case.
+# unchanged regions (static cameras) never applies on the main clips: they are its worst case.
 # Writes target/compare/results.md (the table) and results.csv (every run). Needs scripts/setup.sh and a
 # release build; makes a virtualenv with deface, onnx and onnxruntime in target/bench-venv the first time
 # (without onnx and onnxruntime deface silently falls back to a slower OpenCV backend).
@@ -35,13 +36,14 @@ if ! "$VENV/bin/deface" --help >/dev/null 2>&1; then
   "$VENV/bin/pip" install -q deface==1.5.0 onnx onnxruntime==1.31.1
 fi
 
-make_clip() { # size name
-  local size=$1 name=$2 face=$(( ${1#*x} / 2 ))
+make_clip() { # size name: the background is the animated test pattern, or for *-static one frozen frame of it
+  local size=$1 name=$2 face=$(( ${1#*x} / 2 )) bg="[0:v]null[bg]"
   [ -s "$OUT/$name.mp4" ] && return
+  case "$name" in *static*) bg="[0:v]trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/25/TB[bg]" ;; esac
   ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=25" -loop 1 -i assets/astronaut.png \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -filter_complex \
-    "[1:v]scale=$face:$face,split=3[a][b][c];[c]scale=$((face/3)):$((face/3))[c2];\
-[0:v][a]overlay=x='mod(t*60,W-w)':y=H/10[v1];[v1][b]overlay=x='W-w-mod(t*40,W-w)':y=H/3[v2];\
+    "$bg;[1:v]scale=$face:$face,split=3[a][b][c];[c]scale=$((face/3)):$((face/3))[c2];\
+[bg][a]overlay=x='mod(t*60,W-w)':y=H/10[v1];[v1][b]overlay=x='W-w-mod(t*40,W-w)':y=H/3[v2];\
 [v2][c2]overlay=x=W/2:y=H*0.7,format=yuv420p[v]" \
     -map "[v]" -map 2:a -t "$SECS" -c:v libx264 -preset veryfast -crf 16 -c:a aac "$OUT/$name.mp4"
 }
@@ -58,7 +60,9 @@ run() { # label clip command...
 }
 
 echo "clip,config,seconds,max_rss_kb" > "$OUT/results.csv"
-for spec in 1280x720:720p 1920x1080:1080p; do
+SPECS="1280x720:720p 1920x1080:1080p"
+[ -n "${STATIC:-}" ] && SPECS="$SPECS 1280x720:720p-static"
+for spec in $SPECS; do
   size=${spec%:*}; clip=${spec#*:}
   make_clip "$size" "$clip-${SECS}s"
   in="$OUT/$clip-${SECS}s.mp4"
@@ -82,7 +86,7 @@ out, secs = sys.argv[1], int(sys.argv[2])
 rows = list(csv.DictReader(open(f"{out}/results.csv")))
 frames = secs * 25
 lines = ["| clip | config | runs | median s | fps | × floor time | × deface fps | peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
-for clip in ["720p", "1080p"]:
+for clip in dict.fromkeys(r["clip"] for r in rows):
     med = {}
     configs = ["ffmpeg-floor", "faceveil-default", "ffmpeg-floor-x264", "faceveil-640", "deface-640x360"]
     for cfg in configs:

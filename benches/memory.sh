@@ -6,7 +6,8 @@
 #   bash benches/memory.sh stream [MINUTES] [faceveil stream options]   # the same clip as a live stream, in real time
 #
 # `file` defaults to `--det-size 640 --tile-scale 0 --preset ultrafast` so that ten minutes of 720p finish in
-# about ten minutes on 2 cores (the default settings take ~9x longer; their extra buffers are fixed-size).
+# about ten minutes on 2 cores; pass any option (e.g. `--crf 18`) to run faceveil's default settings instead
+# (about an hour on 2 cores).
 # Writes target/memory/<mode>-rss.csv (seconds, RSS KiB) and prints the RSS at each tenth of the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -135,7 +135,7 @@ pub struct SessionOptions {
 }
 
 impl CenterFace {
-    /// Loads the model at `model` (checking its SHA-256 against [`MODEL_SHA256`]).
+    /// Loads the model at `model`, which must be one of [`SHIPPED_MODELS`] (checked by SHA-256).
     pub fn load(model: &Path, settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
         settings.validate()?;
         let environment = super::init_runtime(options.runtime_library.as_deref())?;
