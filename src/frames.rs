@@ -234,11 +234,7 @@ impl<D: Detector> FrameRedactor<D> {
     pub fn push(&mut self, frame: Frame) -> Result<()> {
         let format = (frame.layout, frame.width, frame.height);
         match self.format {
-            None => {
-                self.format = Some(format);
-                let (options, (w, h)) = (&self.options, (frame.width, frame.height));
-                self.analyser = Some(Analyser::new(options.detect.clone(), options.tile_period, w, h));
-            }
+            None => self.format = Some(format),
             Some(f) if f != format => {
                 return Err(Error::Config(format!("frame format changed from {f:?} to {format:?} mid-stream")))
             }
@@ -247,7 +243,10 @@ impl<D: Detector> FrameRedactor<D> {
         if let Some(last) = self.last_pts.filter(|&l| frame.pts <= l) {
             return Err(Error::Config(format!("frame timestamps must increase: {} after {last}", frame.pts)));
         }
-        let analyser = self.analyser.as_mut().ok_or_else(|| Error::Internal("no analyser".into()))?;
+        let options = &self.options;
+        let analyser = self.analyser.get_or_insert_with(|| {
+            Analyser::new(options.detect.clone(), options.tile_period, frame.width, frame.height)
+        });
         let attempt = analyser.analyse(&mut self.detector, &frame.to_rgb());
         let (found, blank) = match attempt {
             Ok(found) => (found, false),

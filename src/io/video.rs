@@ -8,7 +8,7 @@
 //! temporary path and renames it only when this returns `Ok`.
 
 use crate::config::{AudioMode, OnDetectorError, Options};
-use crate::detect::{detect_in_frame, rotate_upright, tiles, Analyser, DetectSettings, Detection, Detector};
+use crate::detect::{detect_in_frame, rotate_upright, Analyser, DetectSettings, Detection, Detector};
 use crate::geom::{BBox, Rotation};
 use crate::redact::{redact_channel, ChannelLayout};
 use crate::track::TrackFill;
@@ -1069,10 +1069,11 @@ fn detect_stage(
     // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
     let mut fill: TrackFill<(frame::Video, u64, Instant, bool)> = TrackFill::new(window, 2 * window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
-    // The picture size is fixed for the whole stream (the decode stage refuses changes), so whether the
-    // small-face tiles apply is decided once, at the first frame; the analyser schedules them.
-    let mut tiled: Option<bool> = None;
+    // The picture size is fixed for the whole stream (the decode stage refuses changes), so the analyser
+    // (which tiles apply, and their schedule) is made once, at the first frame.
     let mut analyser: Option<Analyser> = None;
+    // Passes run outside the analyser (frames without tiles); the analyser counts its own.
+    let mut untiled_passes = 0u64;
     for Decoded { frame, index, read_at } in frame_rx {
         let level = pacer.as_mut().map(|p| p.level(frame.pts().unwrap_or(0), read_at, index)).unwrap_or(0);
         let (w, h) = (frame.width(), frame.height());
@@ -1080,7 +1081,9 @@ fn detect_stage(
         let (uw, uh) = rotation.upright_size(w, h);
         // Behind real time (level 1 and up) the small-face tiles are skipped; from level 2 the whole frame is
         // searched at a lower resolution.
-        let tiled = *tiled.get_or_insert_with(|| !tiles(uw, uh, &options.detect).is_empty()) && level == 0;
+        let analyser =
+            analyser.get_or_insert_with(|| Analyser::new(options.detect.clone(), options.tile_period, uw, uh));
+        let tiled = analyser.tile_count() > 0 && level == 0;
         let whole = if level >= 2 { &reduced } else { &options.detect };
         // Without tiles, scale straight from the decoded format to RGB at the detector's size; with tiles,
         // convert once at full resolution and let the multi-scale pass cut and scale.
@@ -1112,12 +1115,7 @@ fn detect_stage(
             // on both sides (their masks are enlarged below).
             Ok(Vec::new())
         } else if tiled {
-            let analyser =
-                analyser.get_or_insert_with(|| Analyser::new(options.detect.clone(), options.tile_period, uw, uh));
-            let attempt = analyser.analyse(detector, &upright);
-            stats.passes_run = analyser.stats().passes_run;
-            stats.passes_reused = analyser.stats().passes_reused;
-            attempt.map(|found| {
+            analyser.analyse(detector, &upright).map(|found| {
                 found
                     .into_iter()
                     .map(|d| Detection { bbox: rotation.box_to_stored(&d.bbox, w, h).clamped(w, h), ..d })
@@ -1125,7 +1123,7 @@ fn detect_stage(
                     .collect()
             })
         } else {
-            stats.passes_run += 1;
+            untiled_passes += 1;
             detect_in_frame(detector, &upright, rotation, w, h)
         };
         let (found, blank) = match attempt {
@@ -1156,6 +1154,8 @@ fn detect_stage(
         done_tx.send(Analysed { frame, index, read_at, boxes, blank }).map_err(|_| Error::Cancelled)?;
     }
     stats.tracks = fill.tracks_started();
+    let scheduled = analyser.map(|a| a.stats()).unwrap_or_default();
+    (stats.passes_run, stats.passes_reused) = (untiled_passes + scheduled.passes_run, scheduled.passes_reused);
     Ok(stats)
 }
 
