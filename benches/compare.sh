@@ -9,11 +9,14 @@
 #
 # Configurations (libx264 preset medium, crf 18, audio copied in all of them):
 #   faceveil-default   faceveil with its default settings: small-face tiles, whole frame at half resolution,
-#                      int8 model for video, x264 look-ahead capped at 10 frames
-#   ffmpeg-floor       a plain decode + encode with faceveil's default encoder settings (rc-lookahead=10):
-#                      what any redactor has to pay; faceveil-default's "x floor" is against this one
+#                      int8 model for video, x264 look-ahead capped at 10 frames, one decoder and one encoder
+#                      thread per four cores (one here)
+#   ffmpeg-floor       a plain decode + encode with faceveil's default encoder settings (rc-lookahead=10) and
+#                      FFmpeg's own thread counts (3 decoder, 3 x264 threads here, the fastest): what any
+#                      redactor has to pay; faceveil-default's "x floor" is against this one
 #   faceveil-640       faceveil at deface's detection resolution and encoder settings: 640 px long side, no
-#                      tiles, the fp32 model, x264's own look-ahead (40 frames at medium)
+#                      tiles, the fp32 model, x264's own look-ahead (40 frames at medium) and FFmpeg's thread
+#                      count on 2 cores (3)
 #   deface-640x360     deface 1.5.0 from PyPI with onnxruntime, --scale 640x360 --ep CPUExecutionProvider
 #   ffmpeg-floor-x264  the floor with x264's own settings (as deface and faceveil-640 use); their "x floor"
 # The animated test pattern changes every region of the picture in every frame, so faceveil's reuse of
@@ -73,7 +76,7 @@ for spec in $SPECS; do
       -c:a copy "$OUT/out-ffmpeg-floor-x264-$clip.mp4"
     [ "$r" -le "$SLOW_RUNS" ] && run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
     run faceveil-640 "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-640-$clip.mp4" "${ENC[@]}" --overwrite \
-      --det-size 640 --tile-scale 0 --precision fp32 --lookahead 40
+      --det-size 640 --tile-scale 0 --precision fp32 --lookahead 40 --codec-threads 3
     run deface-640x360 "$clip" "$VENV/bin/deface" "$in" -o "$OUT/out-deface-640x360-$clip.mp4" --scale 640x360 \
       --keep-audio --ep CPUExecutionProvider \
       --ffmpeg-config '{"codec": "libx264", "quality": null, "ffmpeg_params": ["-preset", "medium", "-crf", "18"]}'

@@ -232,6 +232,10 @@ struct SettingsArgs {
     /// x264 rate-control look-ahead in frames, at most (memory: about 5 MB per frame at 1080p).
     #[arg(long, default_value_t = EncodeSettings::default().lookahead)]
     lookahead: u32,
+    /// Threads of the video decoder and of the encoder, each, for files (0: one per four cores, at least one;
+    /// every encoder thread holds pictures of its own: about 30 MB each at 1080p).
+    #[arg(long, default_value_t = EncodeSettings::default().threads)]
+    codec_threads: u32,
     /// Frames before and after every detection that are redacted too (bridges detector misses).
     #[arg(long, default_value_t = Options::default().bridge_frames)]
     bridge_frames: u32,
@@ -299,22 +303,32 @@ impl SettingsArgs {
                 crf: self.crf,
                 preset: self.preset.clone().unwrap_or_else(|| EncodeSettings::default().preset),
                 lookahead: self.lookahead,
+                threads: self.codec_threads,
             },
             overwrite,
         }
     }
 
     fn load_detector(&self, options: &Options, threads: usize) -> faceveil::Result<Box<dyn Detector>> {
-        use faceveil::detect::{find_shipped_model, PerMedia, CENTERFACE_FP32, CENTERFACE_INT8};
+        use faceveil::detect::{find_shipped_model, Deferred, PerMedia, CENTERFACE_FP32, CENTERFACE_INT8};
         let session = SessionOptions { intra_threads: threads, runtime_library: None, cuda: self.cuda };
         let load = |shipped| -> faceveil::Result<CenterFace> {
             let model = find_shipped_model(self.model.as_deref(), &shipped)?;
             CenterFace::load(&model, options.detect.clone(), &session)
         };
+        // ONNX Runtime and both models are found and checked now; each model is loaded when the first file
+        // of its kind needs it.
+        let deferred = |shipped| -> faceveil::Result<Deferred<CenterFace>> {
+            faceveil::detect::init_runtime(session.runtime_library.as_deref())?;
+            let model = find_shipped_model(None, &shipped)?;
+            let sha256 = CenterFace::verify(&model)?;
+            let (settings, session) = (options.detect.clone(), session.clone());
+            Ok(Deferred::new(Some(sha256), move || CenterFace::load(&model, settings, &session)))
+        };
         Ok(match self.precision {
             // An explicit --model is used for everything.
             _ if self.model.is_some() => Box::new(load(CENTERFACE_FP32)?),
-            PrecisionArg::Auto => Box::new(PerMedia::new(load(CENTERFACE_FP32)?, load(CENTERFACE_INT8)?)),
+            PrecisionArg::Auto => Box::new(PerMedia::new(deferred(CENTERFACE_FP32)?, deferred(CENTERFACE_INT8)?)),
             PrecisionArg::Fp32 => Box::new(load(CENTERFACE_FP32)?),
             PrecisionArg::Int8 => Box::new(load(CENTERFACE_INT8)?),
         })

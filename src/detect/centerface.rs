@@ -139,12 +139,7 @@ impl CenterFace {
     pub fn load(model: &Path, settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
         settings.validate()?;
         let environment = super::init_runtime(options.runtime_library.as_deref())?;
-        let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
-        let actual = crate::sha256_hex(&bytes);
-        if !SHIPPED_MODELS.iter().any(|m| m.sha256 == actual) {
-            let expected = SHIPPED_MODELS.iter().map(|m| format!("{} ({})", m.sha256, m.file)).collect::<Vec<_>>();
-            return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: expected.join(" or "), actual });
-        }
+        let (bytes, actual) = read_shipped(model)?;
         let ort_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Inference(e.to_string());
         let mut builder = Session::builder(&environment).map_err(|e| Error::Inference(e.to_string()))?;
         // Without this, ONNX Runtime's worker threads spin on the cores after each run, taking them from the
@@ -160,6 +155,13 @@ impl CenterFace {
         }
         let session = builder.commit_from_memory(&bytes).map_err(|e| Error::Inference(e.to_string()))?;
         Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf(), sha256: actual })
+    }
+
+    /// Checks that `model` is one of [`SHIPPED_MODELS`] without loading it; returns its SHA-256. For callers
+    /// that load a model only when it is first needed (see [`Deferred`](super::Deferred)) but want a wrong or
+    /// missing file reported before any work starts.
+    pub fn verify(model: &Path) -> Result<String> {
+        read_shipped(model).map(|(_, sha256)| sha256)
     }
 
     /// Loads the default shipped model from the first place [`super::find_model`] finds it.
@@ -186,6 +188,17 @@ impl CenterFace {
             }
         }
     }
+}
+
+/// Reads `model` and checks it is one of [`SHIPPED_MODELS`]; returns its bytes and SHA-256.
+fn read_shipped(model: &Path) -> Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
+    let actual = crate::sha256_hex(&bytes);
+    if !SHIPPED_MODELS.iter().any(|m| m.sha256 == actual) {
+        let expected = SHIPPED_MODELS.iter().map(|m| format!("{} ({})", m.sha256, m.file)).collect::<Vec<_>>();
+        return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: expected.join(" or "), actual });
+    }
+    Ok((bytes, actual))
 }
 
 #[cfg(feature = "cuda")]

@@ -105,6 +105,87 @@ impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
     }
 }
 
+/// A detector made when it is first used. Each ONNX session holds its weights and a working arena (tens of
+/// MB for CenterFace), so [`PerMedia`] defers both of its models: a run over video never builds the still
+/// images' model, and the other way round. A failure to build is returned by the first `detect` and by every
+/// later one (the detector is not tried again).
+pub struct Deferred<D> {
+    state: DeferredState<D>,
+    sha256: Option<String>,
+}
+
+type Make<D> = Box<dyn FnOnce() -> Result<D> + Send>;
+
+enum DeferredState<D> {
+    Pending(Make<D>),
+    Made(D),
+    Failed(String),
+}
+
+impl<D: Detector> Deferred<D> {
+    /// `make` builds the detector on first use; `sha256` is what [`Detector::model_sha256`] reports until then
+    /// (the model file's hash, checked beforehand by the caller, e.g. with [`CenterFace::verify`]).
+    pub fn new(sha256: Option<String>, make: impl FnOnce() -> Result<D> + Send + 'static) -> Self {
+        Self { state: DeferredState::Pending(Box::new(make)), sha256 }
+    }
+
+    /// Whether the detector has been built.
+    pub fn is_made(&self) -> bool {
+        matches!(self.state, DeferredState::Made(_))
+    }
+
+    fn get(&mut self) -> Result<&mut D> {
+        if matches!(self.state, DeferredState::Pending(_)) {
+            if let DeferredState::Pending(make) =
+                std::mem::replace(&mut self.state, DeferredState::Failed(String::new()))
+            {
+                self.state = match make() {
+                    Ok(d) => DeferredState::Made(d),
+                    Err(e) => {
+                        self.state = DeferredState::Failed(e.to_string());
+                        return Err(e);
+                    }
+                };
+            }
+        }
+        match &mut self.state {
+            DeferredState::Made(d) => Ok(d),
+            DeferredState::Failed(why) => Err(crate::Error::Inference(format!("detector unavailable: {why}"))),
+            DeferredState::Pending(_) => Err(crate::Error::Internal("deferred detector not built".into())),
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Deferred<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            DeferredState::Pending(_) => "pending",
+            DeferredState::Made(_) => "made",
+            DeferredState::Failed(_) => "failed",
+        };
+        f.debug_struct("Deferred").field("state", &state).field("sha256", &self.sha256).finish()
+    }
+}
+
+impl<D: Detector> Detector for Deferred<D> {
+    fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>> {
+        self.get()?.detect(image)
+    }
+
+    fn model_sha256(&self) -> Option<String> {
+        match &self.state {
+            DeferredState::Made(d) => d.model_sha256(),
+            _ => self.sha256.clone(),
+        }
+    }
+
+    fn prepare_for(&mut self, kind: MediaKind) {
+        if let DeferredState::Made(d) = &mut self.state {
+            d.prepare_for(kind);
+        }
+    }
+}
+
 /// Settings of the detection step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectSettings {
@@ -265,6 +346,35 @@ mod tests {
         assert_eq!(d.detect(&img).unwrap()[0].bbox.x0, 50.0);
         d.prepare_for(MediaKind::Image);
         assert_eq!(d.detect(&img).unwrap()[0].bbox.x0, 2.0);
+    }
+
+    #[test]
+    fn deferred_detector_is_built_on_first_use_only() {
+        let face = vec![Detection { bbox: BBox::new(5.0, 0.0, 15.0, 10.0), score: 0.9 }];
+        let built = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = built.clone();
+        let mut d = Deferred::new(Some("abc".into()), move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(ScriptedDetector::new([face.clone(), face]))
+        });
+        assert_eq!(d.model_sha256().as_deref(), Some("abc"), "the checked hash is reported before loading");
+        d.prepare_for(MediaKind::Video);
+        assert!(!d.is_made());
+        let img = RgbImage::new(4, 4);
+        assert_eq!(d.detect(&img).unwrap().len(), 1);
+        assert_eq!(d.detect(&img).unwrap().len(), 1);
+        assert!(d.is_made());
+        assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 1, "built once");
+    }
+
+    #[test]
+    fn deferred_detector_that_cannot_be_built_fails_every_call() {
+        let mut d = Deferred::<ScriptedDetector>::new(None, || Err(crate::Error::Inference("no session".into())));
+        let img = RgbImage::new(4, 4);
+        assert!(d.detect(&img).unwrap_err().to_string().contains("no session"));
+        let again = d.detect(&img).unwrap_err().to_string();
+        assert!(again.contains("no session"), "{again}");
+        assert!(!d.is_made());
     }
 
     #[test]

@@ -75,11 +75,11 @@ pub(crate) struct OpenedVideo {
 }
 
 /// Opens `path`, refuses text and oversized pictures, and prepares a frame-threaded decoder for the best
-/// video stream.
-fn open_video(path: &Path) -> Result<OpenedVideo> {
+/// video stream, with `threads` frame threads (0: FFmpeg's choice).
+fn open_video(path: &Path, threads: usize) -> Result<OpenedVideo> {
     init()?;
     let ictx = format::input(path).map_err(|e| Error::bad_input(path, format!("cannot read as media: {e}")))?;
-    select_video(path, ictx)
+    select_video(path, ictx, threads)
 }
 
 /// Opens any FFmpeg input (a URL, `pipe:0`, a device) with protocol options and, where probing cannot
@@ -135,11 +135,12 @@ pub(crate) fn open_url(
         }
         format::context::Input::wrap_with_interrupt(ps, interrupt.guard)
     };
-    select_video(label, ictx)
+    select_video(label, ictx, 0)
 }
 
-/// Picks the best video stream of an opened input and prepares a frame-threaded decoder for it.
-fn select_video(path: &Path, ictx: format::context::Input) -> Result<OpenedVideo> {
+/// Picks the best video stream of an opened input and prepares a frame-threaded decoder for it (`threads`: 0
+/// for FFmpeg's choice).
+fn select_video(path: &Path, ictx: format::context::Input, threads: usize) -> Result<OpenedVideo> {
     let bad = |reason: String| Error::bad_input(path, reason);
     if is_text_demuxer(&ictx) {
         return Err(bad("a text file, not video".into()));
@@ -153,7 +154,10 @@ fn select_video(path: &Path, ictx: format::context::Input) -> Result<OpenedVideo
     let rotation = display_matrix.as_deref().map(rotation_of).unwrap_or_default();
     let mut dec_ctx =
         codec::context::Context::from_parameters(ist.parameters()).map_err(|e| bad(format!("video stream: {e}")))?;
-    dec_ctx.set_threading(ff::threading::Config::kind(ff::threading::Type::Frame));
+    dec_ctx.set_threading(ff::threading::Config {
+        count: threads,
+        ..ff::threading::Config::kind(ff::threading::Type::Frame)
+    });
     let decoder = dec_ctx
         .decoder()
         .video()
@@ -192,7 +196,7 @@ pub(crate) struct FrameReader {
 
 impl FrameReader {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let OpenedVideo { ictx, index, time_base: tb, rotation, decoder, .. } = open_video(path)?;
+        let OpenedVideo { ictx, index, time_base: tb, rotation, decoder, .. } = open_video(path, 0)?;
         let bad = |reason: String| Error::bad_input(path, reason);
         let (w, h) = (decoder.width(), decoder.height());
         let scaler = software::scaling::Context::get(
@@ -318,7 +322,7 @@ pub(crate) fn redact_video(
     progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
     time_limit: Option<Duration>,
 ) -> Result<()> {
-    let opened = open_video(input)?;
+    let opened = open_video(input, options.encode.codec_threads())?;
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
     let octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
     let (engine, layout) = plan(input, &opened, &octx, options, false)?;
@@ -432,8 +436,10 @@ pub(crate) fn plan(
             // No frame reordering or rate-control look-ahead: each frame leaves the encoder at once.
             opts.set("tune", "zerolatency");
         } else {
-            // Bounded encoder memory: x264 holds a picture per frame of rate-control look-ahead.
+            // Bounded encoder memory: x264 holds a picture per frame of rate-control look-ahead, and pictures
+            // per frame thread.
             opts.set("rc-lookahead", &options.encode.rc_lookahead().to_string());
+            opts.set("threads", &options.encode.codec_threads().to_string());
         }
         let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
 
@@ -1069,6 +1075,9 @@ fn detect_stage(
     // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
     let mut fill: TrackFill<(frame::Video, u64, Instant, bool)> = TrackFill::new(window, 2 * window);
     let mut scaler: Option<(software::scaling::Context, u32, u32)> = None;
+    // The scaler's output, reused from frame to frame (a fresh full-size RGB picture per frame costs its page
+    // faults every time).
+    let mut rgb = frame::Video::empty();
     // The picture size is fixed for the whole stream (the decode stage refuses changes), so the analyser
     // (which tiles apply, and their schedule) is made once, at the first frame.
     let mut analyser: Option<Analyser> = None;
@@ -1104,8 +1113,8 @@ fn detect_stage(
             )
             .map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
             scaler = Some((ctx, sw, sh));
+            rgb = frame::Video::empty();
         }
-        let mut rgb = frame::Video::empty();
         if let Some((ctx, _, _)) = scaler.as_mut() {
             ctx.run(&frame, &mut rgb).map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
         }

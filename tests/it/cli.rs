@@ -176,6 +176,26 @@ fn corrupt_input_fails_with_its_name_and_leaves_no_output() {
 }
 
 #[test]
+fn codec_thread_count_is_a_setting_not_a_change_to_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 12, &lossless_h264(), &[], "");
+    for threads in ["1", "3"] {
+        let output = dir.path().join(format!("out-{threads}.mp4"));
+        let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0", "--codec-threads", threads]);
+        assert!(out.status.success(), "{threads} threads: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(frame_times(&input), frame_times(&output));
+        assert_redacted_and_intact(&input, &output);
+    }
+    let (one, three) =
+        (decode_rgb(&dir.path().join("out-1.mp4"), W, H), decode_rgb(&dir.path().join("out-3.mp4"), W, H));
+    assert!(one == three, "lossless output must not depend on the encoder's thread count");
+    let out = faceveil(os_args!["redact", &input, "-o", &dir.path().join("x.mp4"), "--codec-threads", "65"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("codec threads 65"));
+}
+
+#[test]
 fn missing_input_and_bad_settings() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mp4");
