@@ -316,10 +316,10 @@ impl SettingsArgs {
             let model = find_shipped_model(self.model.as_deref(), &shipped)?;
             CenterFace::load(&model, options.detect.clone(), &session)
         };
-        // ONNX Runtime and both models are found and checked now; each model is loaded when the first file
-        // of its kind needs it.
+        // The still images' model is found and checked now but built only when the first photo needs it:
+        // a video run does not hold its session. The video model is built now, so that a session that cannot
+        // be made (e.g. `--cuda` without a CUDA build) fails before any work.
         let deferred = |shipped| -> faceveil::Result<Deferred<CenterFace>> {
-            faceveil::detect::init_runtime(session.runtime_library.as_deref())?;
             let model = find_shipped_model(None, &shipped)?;
             let sha256 = CenterFace::verify(&model)?;
             let (settings, session) = (options.detect.clone(), session.clone());
@@ -328,7 +328,7 @@ impl SettingsArgs {
         Ok(match self.precision {
             // An explicit --model is used for everything.
             _ if self.model.is_some() => Box::new(load(CENTERFACE_FP32)?),
-            PrecisionArg::Auto => Box::new(PerMedia::new(deferred(CENTERFACE_FP32)?, deferred(CENTERFACE_INT8)?)),
+            PrecisionArg::Auto => Box::new(PerMedia::new(deferred(CENTERFACE_FP32)?, load(CENTERFACE_INT8)?)),
             PrecisionArg::Fp32 => Box::new(load(CENTERFACE_FP32)?),
             PrecisionArg::Int8 => Box::new(load(CENTERFACE_INT8)?),
         })

@@ -106,8 +106,8 @@ impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
 }
 
 /// A detector made when it is first used. Each ONNX session holds its weights and a working arena (tens of
-/// MB for CenterFace), so [`PerMedia`] defers both of its models: a run over video never builds the still
-/// images' model, and the other way round. A failure to build is returned by the first `detect` and by every
+/// MB for CenterFace), so the CLI's [`PerMedia`] defers its still images' model: a run over video never
+/// builds it. A failure to build is returned by the first `detect` and by every
 /// later one (the detector is not tried again).
 pub struct Deferred<D> {
     state: DeferredState<D>,
