@@ -78,7 +78,7 @@ fn preprocessing(c: &mut Criterion) {
     let data: Vec<u8> = (0..PixelLayout::I420.frame_len(w, h)).map(|i| (i % 251) as u8).collect();
     let frame = Frame::new(PixelLayout::I420, w, h, 0, data.clone()).unwrap();
     let mut g = c.benchmark_group("preprocess_1080p_i420");
-    g.bench_function("frame_api_to_rgb_full_size", |b| b.iter(|| black_box(frame.to_rgb())));
+    g.bench_function("frame_api_to_rgb_full_size", |b| b.iter(|| black_box(frame.to_rgb().unwrap())));
     ffmpeg_next::init().unwrap();
     let mut yuv = ffmpeg_next::frame::Video::new(ffmpeg_next::format::Pixel::YUV420P, w, h);
     for p in 0..3 {

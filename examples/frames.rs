@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.frames_pushed, stats.frames_released, stats.frames_with_faces, stats.frames_redacted
     );
     if let Some(frame) = last {
-        frame.to_rgb().save(&output)?;
+        frame.to_rgb()?.save(&output)?;
         println!("last frame saved to {output}");
     }
     Ok(())

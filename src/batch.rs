@@ -269,13 +269,15 @@ pub fn report_path(output: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// True when `output` and its report exist and match this input, these options and this model.
+/// True when `output` and its report exist and match this input, these options, this model and this build's
+/// way of redacting ([`REDACTION_REVISION`](crate::report::REDACTION_REVISION)).
 fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
     let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
     let mut wanted = options.clone();
     wanted.overwrite = report.parameters.overwrite;
     report.parameters == wanted
+        && report.redaction_revision == crate::report::REDACTION_REVISION
         && report.model_sha256.as_deref() == model
         && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
         && sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str())

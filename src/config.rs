@@ -170,6 +170,17 @@ impl Options {
         if self.bridge_frames > 250 {
             return Err(Error::Config(format!("invalid bridge frames {} (expected <= 250)", self.bridge_frames)));
         }
+        // A tile is searched every `tile_period` frames; the frames between its turns are covered only by
+        // bridging, so they must lie within the bridging window of a searched frame.
+        if self.detect.tile_scale > 0.0 && self.tile_period > self.bridge_frames + 1 {
+            return Err(Error::Config(format!(
+                "invalid tile period {} with {} bridge frames (expected <= bridge frames + 1 = {}: the frames \
+                 between a tile's turns are covered only by bridging)",
+                self.tile_period,
+                self.bridge_frames,
+                self.bridge_frames + 1
+            )));
+        }
         Ok(())
     }
 }
@@ -185,6 +196,18 @@ mod tests {
         assert_eq!(EncodeSettings { threads: 3, ..Default::default() }.codec_threads(), 3);
         let e = EncodeSettings { threads: 65, ..Default::default() }.validate().unwrap_err().to_string();
         assert!(e.contains("codec threads 65"), "{e}");
+    }
+
+    #[test]
+    fn tile_period_must_stay_within_the_bridging_window_issue_15() {
+        let o = Options { bridge_frames: 0, ..Default::default() };
+        let e = o.validate().unwrap_err().to_string();
+        assert!(e.contains("invalid tile period 3 with 0 bridge frames"), "{e}");
+        Options { bridge_frames: 0, tile_period: 1, ..Default::default() }.validate().unwrap();
+        Options { bridge_frames: 2, tile_period: 3, ..Default::default() }.validate().unwrap();
+        let mut no_tiles = Options { bridge_frames: 0, ..Default::default() };
+        no_tiles.detect.tile_scale = 0.0;
+        no_tiles.validate().unwrap();
     }
 
     #[test]

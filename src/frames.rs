@@ -120,23 +120,34 @@ pub struct Frame {
 impl Frame {
     /// Checks that `data` holds exactly one frame of this layout and size.
     pub fn new(layout: PixelLayout, width: u32, height: u32, pts: i64, data: Vec<u8>) -> Result<Self> {
+        let frame = Self { layout, width, height, pts, data };
+        frame.check()?;
+        Ok(frame)
+    }
+
+    /// Checks that `data` holds exactly one frame of this layout and size. The fields are public, so a frame
+    /// changed after [`new`](Self::new) is checked again wherever it is read: a buffer that does not fit is an
+    /// error, never a picture with no face in it.
+    pub fn check(&self) -> Result<()> {
+        let (layout, width, height) = (self.layout, self.width, self.height);
         crate::config::check_picture_size(width, height).map_err(Error::Config)?;
         let want = layout.frame_len(width, height);
-        if data.len() != want {
+        if self.data.len() != want {
             return Err(Error::Config(format!(
                 "a {width}x{height} {layout:?} frame has {want} bytes, not {}",
-                data.len()
+                self.data.len()
             )));
         }
-        Ok(Self { layout, width, height, pts, data })
+        Ok(())
     }
 
     /// The frame as RGB (BT.601 limited range for the YUV layouts), for the detector.
-    pub fn to_rgb(&self) -> RgbImage {
+    pub fn to_rgb(&self) -> Result<RgbImage> {
+        self.check()?;
         let (w, h) = (self.width as usize, self.height as usize);
+        let unfit = || Error::Internal(format!("{}x{} frame buffer does not fit", self.width, self.height));
         if self.layout == PixelLayout::Rgb24 {
-            return RgbImage::from_raw(self.width, self.height, self.data.clone())
-                .unwrap_or_else(|| RgbImage::new(self.width, self.height));
+            return RgbImage::from_raw(self.width, self.height, self.data.clone()).ok_or_else(unfit);
         }
         let cw = w.div_ceil(2);
         let chroma = cw * h.div_ceil(2);
@@ -152,7 +163,7 @@ impl Frame {
                 px.copy_from_slice(&yuv_to_rgb(y_plane[y * w + x], u, v));
             }
         }
-        RgbImage::from_raw(self.width, self.height, out).unwrap_or_else(|| RgbImage::new(self.width, self.height))
+        RgbImage::from_raw(self.width, self.height, out).ok_or_else(unfit)
     }
 }
 
@@ -206,6 +217,7 @@ impl<D> std::fmt::Debug for FrameRedactor<D> {
 impl<D: Detector> FrameRedactor<D> {
     pub fn new(detector: D, options: Options) -> Result<Self> {
         options.validate()?;
+        options.redact.require_redaction("frames passed through the frame API")?;
         let window = options.bridge_frames as usize;
         Ok(Self {
             detector,
@@ -247,7 +259,7 @@ impl<D: Detector> FrameRedactor<D> {
         let analyser = self.analyser.get_or_insert_with(|| {
             Analyser::new(options.detect.clone(), options.tile_period, frame.width, frame.height)
         });
-        let attempt = analyser.analyse(&mut self.detector, &frame.to_rgb());
+        let attempt = analyser.analyse(&mut self.detector, &frame.to_rgb()?);
         let (found, blank) = match attempt {
             Ok(found) => (found, false),
             Err(_) if self.options.on_detector_error == OnDetectorError::RedactFrame => (Vec::new(), true),
@@ -325,6 +337,14 @@ mod tests {
     }
 
     #[test]
+    fn the_review_only_outline_style_is_refused_issue_15() {
+        let mut o = no_tiles();
+        o.redact.style = crate::redact::Style::Outline;
+        let e = FrameRedactor::new(ScriptedDetector::new([]), o).unwrap_err().to_string();
+        assert!(e.contains("must be redacted"), "{e}");
+    }
+
+    #[test]
     fn frames_come_back_in_order_after_the_look_ahead_and_flush() {
         let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
         let mut out = Vec::new();
@@ -358,8 +378,8 @@ mod tests {
             r.flush().unwrap();
             for orig in &originals {
                 let red = r.pull().unwrap();
-                let rgb_o = orig.to_rgb();
-                let rgb_r = red.to_rgb();
+                let rgb_o = orig.to_rgb().unwrap();
+                let rgb_r = red.to_rgb().unwrap();
                 assert_ne!(rgb_o.get_pixel(60, 55), rgb_r.get_pixel(60, 55), "{layout:?} pts {} face kept", orig.pts);
                 assert_eq!(rgb_o.get_pixel(600, 400), rgb_r.get_pixel(600, 400), "{layout:?} background changed");
                 assert_eq!(orig.data[..160], red.data[..160], "{layout:?} first row changed");

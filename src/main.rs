@@ -44,6 +44,12 @@ enum PrecisionArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LowLightArg {
+    Auto,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ShapeArg {
     Ellipse,
     Box,
@@ -252,10 +258,15 @@ struct SettingsArgs {
     /// the repository).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Detector precision: the shipped CenterFace as published (fp32), its 8-bit quantisation (int8, about
-    /// 1.5x faster on CPUs), or auto: fp32 for still images, int8 for video (see models/README.md).
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Detector precision: the shipped CenterFace as published (fp32, the default for everything), its 8-bit
+    /// quantisation (int8, about 1.5x faster on CPUs, but it loses dark and tiny faces: see models/README.md),
+    /// or auto: fp32 for still images, int8 for video.
+    #[arg(long, value_enum, default_value = "fp32")]
     precision: PrecisionArg,
+    /// Low light: contrast-equalise dark pictures (median brightness under 80 of 255) for the detector
+    /// (auto), or never (off). Output pixels are not changed by it.
+    #[arg(long, value_enum, default_value = "auto")]
+    low_light: LowLightArg,
     /// Threads for the detector (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -273,6 +284,7 @@ impl SettingsArgs {
                 max_side: self.det_size,
                 min_side: defaults.min_side.min(self.det_size),
                 tile_scale: self.tile_scale,
+                low_light: matches!(self.low_light, LowLightArg::Auto),
                 ..defaults
             },
             redact: RedactSettings {
@@ -590,6 +602,7 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
     use std::sync::{Arc, Mutex};
 
     let mut options = args.settings.options(false);
+    options.redact.require_redaction("a live recording")?;
     if args.settings.preset.is_none() {
         // Live video has to leave the encoder as fast as it arrives.
         options.encode.preset = "veryfast".into();

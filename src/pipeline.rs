@@ -69,6 +69,7 @@ pub fn redact_file_with(
     let mut report = Report {
         tool: "faceveil".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        redaction_revision: crate::report::REDACTION_REVISION,
         input: input.to_path_buf(),
         output: output.to_path_buf(),
         kind: MediaKind::Image,

@@ -13,10 +13,24 @@ pub enum MediaKind {
     Video,
 }
 
+/// Revision of how faceveil turns detections into redacted pixels (region geometry and styles), beyond what
+/// [`Options`] records. A batch redoes outputs made by an earlier revision even when their parameters match:
+/// an output redacted more weakly than today's default is not "up to date". 2: confident faces grown to
+/// their heads, blur flattened to 10 % of its shading without grain (issue 13). Reports without the field
+/// are revision 1.
+pub const REDACTION_REVISION: u32 = 2;
+
+fn first_revision() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub tool: String,
     pub tool_version: String,
+    /// [`REDACTION_REVISION`] of the build that wrote the output.
+    #[serde(default = "first_revision")]
+    pub redaction_revision: u32,
     pub input: PathBuf,
     pub output: PathBuf,
     pub kind: MediaKind,

@@ -151,6 +151,20 @@ pub fn verify_file(
         check(n, pts, tb, &img, orig.as_ref())?;
         n += 1;
     }
+    // A check over fewer frames than the file holds, or over wrongly paired frames, is not a clean result.
+    let refused = |r: &crate::io::video::FrameReader, p: &Path| -> Result<()> {
+        match r.send_errors() {
+            0 => Ok(()),
+            k => Err(Error::bad_input(p, format!("{k} packets could not be decoded: not every frame was checked"))),
+        }
+    };
+    refused(&reader, path)?;
+    if let (Some(r), Some(o)) = (orig_reader.as_mut(), original) {
+        refused(r, o)?;
+        if r.next_frame()?.is_some() {
+            return Err(Error::bad_input(path, "has fewer frames than its original"));
+        }
+    }
     report.frames = n;
     Ok(report)
 }

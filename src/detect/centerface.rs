@@ -221,6 +221,15 @@ impl Detector for CenterFace {
         }
         let pw = w.div_ceil(32) * 32;
         let ph = h.div_ceil(32) * 32;
+        let equalised;
+        let img = if self.settings.low_light && super::lowlight::is_dark(img) {
+            let mut copy = img.clone();
+            super::lowlight::equalise(&mut copy);
+            equalised = copy;
+            &equalised
+        } else {
+            img
+        };
         self.fill_input(img, pw, ph);
         let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &*self.input))
             .map_err(|e| Error::Inference(e.to_string()))?;

@@ -3,6 +3,7 @@
 //! Detectors only report boxes and scores. Nothing here computes embeddings or keeps face pixels.
 
 mod centerface;
+pub mod lowlight;
 mod multiscale;
 mod nms;
 mod runtime;
@@ -202,11 +203,16 @@ pub struct DetectSettings {
     /// factor (0 turns tiling off). Tiles are skipped when the whole-frame pass already sees the frame at
     /// this scale or larger.
     pub tile_scale: f32,
+    /// Low light: a dark detector input (median luma under [`lowlight::DARK_MEDIAN`]) is contrast-equalised
+    /// (CLAHE) before detection, so faces in night and dim footage reach the threshold. Only the detector's
+    /// copy changes. Reports written before this setting existed ran without it (hence `false` when absent).
+    #[serde(default)]
+    pub low_light: bool,
 }
 
 impl Default for DetectSettings {
     fn default() -> Self {
-        Self { threshold: 0.08, max_side: 1280, min_side: 640, nms_iou: 0.3, tile_scale: 2.0 }
+        Self { threshold: 0.08, max_side: 1280, min_side: 640, nms_iou: 0.3, tile_scale: 2.0, low_light: true }
     }
 }
 
@@ -248,7 +254,8 @@ impl DetectSettings {
 }
 
 /// Runs `detector` on `small`, a version of a stored `frame_w × frame_h` frame that was rotated upright by
-/// `rotation` and scaled, and returns the detections in stored-frame pixel coordinates.
+/// `rotation` and scaled, and returns the regions to redact ([`face_regions`]) in stored-frame pixel
+/// coordinates.
 pub fn detect_in_frame<D: Detector + ?Sized>(
     detector: &mut D,
     small: &RgbImage,
@@ -260,14 +267,45 @@ pub fn detect_in_frame<D: Detector + ?Sized>(
     let sx = uw as f32 / small.width().max(1) as f32;
     let sy = uh as f32 / small.height().max(1) as f32;
     let found = detector.detect(small)?;
-    Ok(found
+    let upright = found.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), score: d.score }).collect();
+    Ok(face_regions(upright)
         .into_iter()
         .map(|d| Detection {
-            bbox: rotation.box_to_stored(&d.bbox.rescaled(sx, sy), frame_w, frame_h).clamped(frame_w, frame_h),
+            bbox: rotation.box_to_stored(&d.bbox, frame_w, frame_h).clamped(frame_w, frame_h),
             score: d.score,
         })
         .filter(|d| d.bbox.is_valid())
         .collect())
+}
+
+/// A detection scoring at least this is confidently a face, and (from [`HEAD_MIN_HEIGHT`] up) its region
+/// grows to cover the head. Weaker detections are mostly small faces and textures: growing those would
+/// blur more of the scene for no protection (a recogniser cannot read a head of a few pixels).
+pub const HEAD_SCORE: f32 = 0.3;
+/// Faces at least this tall, in upright frame pixels, are grown to their heads.
+pub const HEAD_MIN_HEIGHT: f32 = 24.0;
+/// The head around a confident face box: the box grows by this share of its height upwards (forehead, hair
+/// line, hair) ...
+pub const HEAD_UP: f32 = 0.2;
+/// ... and by this share of its width to each side (ears, head outline). Recognisers that read the whole head
+/// (FaceNet) link people by what a face-sized mask leaves around it.
+pub const HEAD_SIDE: f32 = 0.1;
+
+/// Turns merged detections of an upright picture into the regions to redact: every confident face
+/// ([`HEAD_SCORE`], [`HEAD_MIN_HEIGHT`]) grows to its head ([`HEAD_UP`], [`HEAD_SIDE`]); the rest are kept as
+/// found. Upright coordinates, so "up" is up whatever the stored rotation.
+pub fn face_regions(found: Vec<Detection>) -> Vec<Detection> {
+    found
+        .into_iter()
+        .map(|d| {
+            let (w, h) = (d.bbox.width(), d.bbox.height());
+            if d.score < HEAD_SCORE || h < HEAD_MIN_HEIGHT {
+                return d;
+            }
+            let b = d.bbox;
+            Detection { bbox: BBox::new(b.x0 - HEAD_SIDE * w, b.y0 - HEAD_UP * h, b.x1 + HEAD_SIDE * w, b.y1), ..d }
+        })
+        .collect()
 }
 
 /// Rotates a stored-orientation picture upright for detection.
@@ -329,11 +367,27 @@ mod tests {
     #[test]
     fn detect_in_frame_maps_back_through_scale_and_rotation() {
         // Stored frame 200x100, rotated 90° for display: upright 100x200; detector sees it at 50x100.
-        let mut det = ScriptedDetector::new([vec![Detection { bbox: BBox::new(10.0, 20.0, 20.0, 30.0), score: 0.9 }]]);
+        let mut det = ScriptedDetector::new([vec![Detection { bbox: BBox::new(10.0, 20.0, 25.0, 35.0), score: 0.9 }]]);
         let small = RgbImage::new(50, 100);
         let found = detect_in_frame(&mut det, &small, Rotation::Cw90, 200, 100).unwrap();
-        // upright box (20,40)-(40,60) at full scale; Cw90 maps (u,v) -> (x=v, y=h-u)
-        assert_eq!(found[0].bbox, BBox::new(40.0, 60.0, 60.0, 80.0));
+        // Upright box (20,40)-(50,70) at full scale, a confident face: its head region grows up by a fifth of
+        // its height and sideways by a tenth of its width, in upright coordinates: (17,34)-(53,70).
+        // Cw90 maps (u,v) -> (x=v, y=h-u): upright "up" is stored "left".
+        assert_eq!(found[0].bbox, BBox::new(34.0, 47.0, 70.0, 83.0));
+    }
+
+    #[test]
+    fn face_regions_grow_confident_faces_to_their_heads_only() {
+        let d = |b: BBox, score: f32| Detection { bbox: b, score };
+        let out = face_regions(vec![
+            d(BBox::new(100.0, 100.0, 140.0, 150.0), 0.9), // confident 50 px face: grown to its head
+            d(BBox::new(300.0, 100.0, 310.0, 112.0), 0.9), // confident but 12 px: kept as found
+            d(BBox::new(400.0, 100.0, 460.0, 170.0), 0.15), // weak: kept as found
+        ]);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[0].bbox, BBox::new(96.0, 90.0, 144.0, 150.0));
+        assert_eq!(out[1].bbox, BBox::new(300.0, 100.0, 310.0, 112.0));
+        assert_eq!(out[2].bbox, BBox::new(400.0, 100.0, 460.0, 170.0));
     }
 
     #[test]

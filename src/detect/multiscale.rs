@@ -132,7 +132,8 @@ pub fn tile_pass<D: Detector + ?Sized>(
 }
 
 /// Detects faces in an upright full-resolution frame: the whole-frame pass at the detector's size, then the
-/// tiles `select` accepts (by index into [`tiles`]). Boxes are in frame pixels.
+/// tiles `select` accepts (by index into [`tiles`]). Returns the regions to redact
+/// ([`face_regions`](super::face_regions)), in frame pixels.
 pub fn detect_multiscale<D: Detector + ?Sized>(
     detector: &mut D,
     frame: &RgbImage,
@@ -146,7 +147,7 @@ pub fn detect_multiscale<D: Detector + ?Sized>(
             all.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
         }
     }
-    Ok(merge(all, settings.nms_iou))
+    Ok(super::face_regions(merge(all, settings.nms_iou)))
 }
 
 /// A tile detection is kept when it is small and not cut by a tile border inside the frame.
@@ -264,7 +265,8 @@ mod tests {
         // reports a 24x28 box at (200,200) in its upscaled picture, i.e. 12x14 at (100,100) in the tile.
         let s = settings(2.0);
         let n = tiles(1000, 700, &s).len();
-        let found = vec![Detection { bbox: BBox::new(200.0, 200.0, 224.0, 228.0), score: 0.6 }];
+        // (A score under HEAD_SCORE: the region is the box as found, not grown to a head.)
+        let found = vec![Detection { bbox: BBox::new(200.0, 200.0, 224.0, 228.0), score: 0.25 }];
         let mut script = vec![vec![]];
         script.extend(std::iter::repeat_n(found, n));
         let mut det = ScriptedDetector::new(script);

@@ -28,6 +28,15 @@ pub const BLOCK: u32 = 8;
 /// noise moves 8×8 block means by about 0.3–1.5 levels (median, on the evaluation videos); a face entering a
 /// block moves it by tens.
 pub const CHANGE_LEVELS: u8 = 8;
+/// The limit in the darkest blocks. In a dark picture a face moves block means by fewer levels (a dark face
+/// over a dark background), so the limit follows the blocks' brightness: an eighth of the brighter of the two
+/// means, between this and [`CHANGE_LEVELS`] (full at 64 and above).
+pub const DARK_CHANGE_LEVELS: u8 = 3;
+
+/// Largest change between two means of one block still counted as the same picture.
+fn change_limit(a: u8, b: u8) -> u8 {
+    (a.max(b) / 8).clamp(DARK_CHANGE_LEVELS, CHANGE_LEVELS)
+}
 /// A pass is searched again at least every this many frames, even over an unchanged region.
 pub const MAX_REUSE: u32 = 50;
 
@@ -81,7 +90,7 @@ impl Region {
     /// The cached result, if the region's pixels are still the ones it was found in.
     fn unchanged(&mut self, grid: &BlockGrid) -> Option<&mut Cached> {
         let blocks = self.blocks(grid);
-        let same = self.last.as_ref()?.blocks.iter().zip(blocks).all(|(&a, b)| a.abs_diff(b) <= CHANGE_LEVELS);
+        let same = self.last.as_ref()?.blocks.iter().zip(blocks).all(|(&a, b)| a.abs_diff(b) <= change_limit(a, b));
         if same {
             self.last.as_mut()
         } else {
@@ -210,7 +219,7 @@ impl Analyser {
             all.extend_from_slice(&found);
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
         }
-        Ok(merge(all, self.settings.nms_iou))
+        Ok(super::face_regions(merge(all, self.settings.nms_iou)))
     }
 }
 
@@ -313,6 +322,33 @@ mod tests {
         let tiles_with_face =
             a.regions[1..].iter().filter(|r| r.tile.is_some_and(|t| t.x + t.w > 1100 && t.y + t.h > 600)).count();
         assert_eq!(det.calls - calls, 1 + tiles_with_face, "only the whole pass and the changed tiles ran");
+    }
+
+    #[test]
+    fn change_limit_follows_brightness() {
+        assert_eq!(change_limit(120, 125), CHANGE_LEVELS);
+        assert_eq!(change_limit(64, 60), CHANGE_LEVELS);
+        assert_eq!(change_limit(40, 36), 5);
+        assert_eq!(change_limit(10, 14), DARK_CHANGE_LEVELS);
+    }
+
+    #[test]
+    fn a_dark_face_moving_over_a_dark_background_is_searched_again() {
+        // Night footage: background at level 12, a dim face at 16 moving in. Its blocks' means change by 4
+        // levels: under the 8 that count as noise in a bright picture, over the dark limit of 3.
+        let mut a = Analyser::new(DetectSettings { tile_scale: 0.0, ..Default::default() }, 1, 640, 360);
+        let mut det = Probe::default();
+        let dark = |spot: Option<u32>| {
+            RgbImage::from_fn(640, 360, |x, y| match spot {
+                Some(sx) if (sx..sx + 16).contains(&x) && (96..136).contains(&y) => image::Rgb([16, 16, 16]),
+                _ => image::Rgb([12, 12, 12]),
+            })
+        };
+        a.analyse(&mut det, &dark(None)).unwrap();
+        a.analyse(&mut det, &dark(None)).unwrap();
+        assert_eq!(det.calls, 1, "unchanged dark picture reused");
+        a.analyse(&mut det, &dark(Some(296))).unwrap();
+        assert_eq!(det.calls, 2, "the dark change is searched");
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub fn redact_stream(
 ) -> std::result::Result<StreamReport, (Error, StreamReport)> {
     let fail = |e: Error| (e, StreamReport { input: input.to_string(), ..Default::default() });
     options.validate().map_err(fail)?;
+    options.redact.require_redaction("a live recording").map_err(fail)?;
     detector.prepare_for(crate::report::MediaKind::Video);
     let started = Instant::now();
     let label = PathBuf::from(if input == "-" { "standard input" } else { input });

@@ -192,6 +192,8 @@ pub(crate) struct FrameReader {
     rotation: Rotation,
     eof: bool,
     count: u64,
+    /// Packets (or the end-of-stream flush) the decoder refused: frames the reader could not return.
+    send_errors: u64,
 }
 
 impl FrameReader {
@@ -219,11 +221,17 @@ impl FrameReader {
             rotation,
             eof: false,
             count: 0,
+            send_errors: 0,
         })
     }
 
     pub(crate) fn time_base(&self) -> (i32, i32) {
         self.time_base
+    }
+
+    /// Packets the decoder refused so far: when not 0, frames of the file were not returned.
+    pub(crate) fn send_errors(&self) -> u64 {
+        self.send_errors
     }
 
     /// The next frame: its pts and upright RGB picture; `None` at the end.
@@ -234,7 +242,7 @@ impl FrameReader {
                 let mut rgb = frame::Video::empty();
                 self.scaler.run(&f, &mut rgb).map_err(|e| Error::bad_input(&self.path, format!("scaler: {e}")))?;
                 self.count += 1;
-                return Ok(Some((f.timestamp().unwrap_or(0), rotate_upright(packed_rgb(&rgb), self.rotation))));
+                return Ok(Some((f.timestamp().unwrap_or(0), rotate_upright(packed_rgb(&rgb)?, self.rotation))));
             }
             if self.eof {
                 return Ok(None);
@@ -243,12 +251,18 @@ impl FrameReader {
             match packet.read(&mut self.ictx) {
                 Ok(()) => {
                     if packet.stream() == self.index {
-                        let _ = self.decoder.send_packet(&packet);
+                        // A packet the decoder refuses loses frames: counted, so that a check over fewer frames
+                        // than the file holds is not reported clean (see `send_errors`).
+                        if self.decoder.send_packet(&packet).is_err() {
+                            self.send_errors += 1;
+                        }
                     }
                 }
                 Err(ff::Error::Eof) => {
                     self.eof = true;
-                    let _ = self.decoder.send_eof();
+                    if self.decoder.send_eof().is_err() {
+                        self.send_errors += 1;
+                    }
                 }
                 Err(ff::Error::InvalidData) => {}
                 Err(e) => return Err(Error::bad_input(&self.path, format!("read error: {e}"))),
@@ -1118,10 +1132,10 @@ fn detect_stage(
         if let Some((ctx, _, _)) = scaler.as_mut() {
             ctx.run(&frame, &mut rgb).map_err(|e| frame_err(Error::bad_input(input, format!("scaler: {e}"))))?;
         }
-        let upright = rotate_upright(packed_rgb(&rgb), rotation);
-        let attempt: Result<Vec<Detection>> = if level >= 3 && index % 2 == 1 {
+        let upright = rotate_upright(packed_rgb(&rgb).map_err(frame_err)?, rotation);
+        let attempt: Result<Vec<Detection>> = if level >= 3 && options.bridge_frames > 0 && index % 2 == 1 {
             // Far behind real time: every other frame is left to the tracker, which bridges it from the frames
-            // on both sides (their masks are enlarged below).
+            // on both sides (their masks are enlarged below). Without bridging no frame is skipped.
             Ok(Vec::new())
         } else if tiled {
             analyser.analyse(detector, &upright).map(|found| {
@@ -1169,15 +1183,20 @@ fn detect_stage(
 }
 
 /// Copies an RGB24 frame (rows padded to its stride) into a tightly packed image.
-fn packed_rgb(f: &frame::Video) -> RgbImage {
+fn packed_rgb(f: &frame::Video) -> Result<RgbImage> {
     let (w, h) = (f.width() as usize, f.height() as usize);
     let stride = f.stride(0);
     let data = f.data(0);
+    // A picture that does not fit its buffer is an error, never a black picture ("no face here").
+    let unfit = || Error::Internal(format!("{w}x{h} RGB picture does not fit its buffer ({} bytes)", data.len()));
+    if h > 0 && (stride < w * 3 || data.len() < (h - 1) * stride + w * 3) {
+        return Err(unfit());
+    }
     let mut buf = Vec::with_capacity(w * h * 3);
     for y in 0..h {
         buf.extend_from_slice(&data[y * stride..y * stride + w * 3]);
     }
-    RgbImage::from_raw(w as u32, h as u32, buf).unwrap_or_else(|| RgbImage::new(w as u32, h as u32))
+    RgbImage::from_raw(w as u32, h as u32, buf).ok_or_else(unfit)
 }
 
 /// Flat mid-grey over every plane (Y, Cb and Cr at 128).
@@ -1257,7 +1276,9 @@ impl Review<'_> {
         if scaler.run(frame, &mut rgb).is_err() {
             return;
         }
-        let thumb = rotate_upright(packed_rgb(&rgb), self.rotation);
+        // A thumbnail that cannot be made is left off the sheet (the sheet only shows redacted pixels).
+        let Ok(picture) = packed_rgb(&rgb) else { return };
+        let thumb = rotate_upright(picture, self.rotation);
         let time = crate::verify::time_code(frame.pts().unwrap_or(0), (tb.numerator(), tb.denominator()));
         self.collector.offer(index, time, faces, &thumb);
     }
@@ -1285,7 +1306,15 @@ fn mux_stage(
                          in_encoder: &mut VecDeque<(i64, u64, Instant)>|
      -> Result<()> {
         let mut pkt = Packet::empty();
-        while encoder.receive_packet(&mut pkt).is_ok() {
+        loop {
+            // "Needs more input" and "flushed" end the loop; any other error is the encoder failing, and the
+            // run fails rather than end with frames missing.
+            match encoder.receive_packet(&mut pkt) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(e) if e == (ff::Error::Other { errno: ff::error::EAGAIN }) => break,
+                Err(e) => return Err(werr(format!("encoder failed: {e}"))),
+            }
             let pts = pkt.pts().unwrap_or(i64::MIN);
             sink.write_video(std::mem::replace(&mut pkt, Packet::empty()))?;
             if let Some(log) = live {

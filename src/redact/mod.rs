@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Style {
-    /// Heavy blur: three box passes with radius ≥ 1/5 of the face (sigma ≈ face size / 5).
+    /// Heavy blur: three box passes with radius ≥ 1/5 of the face (sigma ≈ face size / 5), then flattened to
+    /// 10 % of its remaining shading, so not even the coarse light and shadow of the head is left.
     #[default]
     Blur,
     /// Mosaic of about five cells across the mask.
@@ -60,6 +61,19 @@ impl RedactSettings {
         Ok(())
     }
 
+    /// Refuses the review-only [`Style::Outline`] for an output that is stored or passed on as redacted (live
+    /// recordings, the frame API, the C ABI): a recorder must never be able to keep unredacted footage by a
+    /// setting. `what` names that output in the message.
+    pub fn require_redaction(&self, what: &str) -> Result<()> {
+        if self.style == Style::Outline {
+            return Err(Error::Config(format!(
+                "{what} must be redacted: the outline (overlay) style leaves faces visible and is only for review \
+                 copies of files (`faceveil redact --overlay`)"
+            )));
+        }
+        Ok(())
+    }
+
     /// The region actually redacted for a detected face box.
     pub fn mask_box(&self, face: &BBox) -> BBox {
         face.scaled(self.mask_scale)
@@ -81,8 +95,8 @@ pub struct ChannelLayout {
     /// log2 of horizontal / vertical subsampling relative to frame pixels (1 for 4:2:0 chroma).
     pub shift_x: u8,
     pub shift_y: u8,
-    /// The channel carries brightness (luma, or one of R, G, B): it gets the blur's grain and an outline's
-    /// bright value. Chroma planes do not (grain there would be coloured noise).
+    /// The channel carries brightness (luma, or one of R, G, B): it gets an outline's bright value. Chroma
+    /// planes do not.
     pub intensity: bool,
 }
 

@@ -79,10 +79,8 @@ fn mirrors_tree_reports_every_file_and_resumes() {
             serde_json::from_slice(&std::fs::read(format!("{}.faceveil.json", out.display())).unwrap()).unwrap();
         assert_eq!(report["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input.join(rel)).unwrap());
         assert_eq!(report["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&out).unwrap());
-        // Default precision: the full-precision model for stills, its int8 quantisation for video.
-        let model =
-            if rel.ends_with(".png") { faceveil::detect::CENTERFACE_FP32 } else { faceveil::detect::CENTERFACE_INT8 };
-        assert_eq!(report["model_sha256"], model.sha256, "{rel}");
+        // Default precision: the full-precision model for stills and video alike (issue 13).
+        assert_eq!(report["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "{rel}");
     }
     assert_eq!(frame_times(&input.join(MEDIA[0])), frame_times(&output.join(MEDIA[0])));
     assert!(!output.join("cam2/escape.mp4").exists() && !output.join("cam2/corrupt.mp4").exists());
@@ -103,6 +101,17 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     let s = summary(&output.join("faceveil-summary.json"));
     assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
     assert_eq!(frame_times(&input.join(MEDIA[0])), frame_times(&damaged));
+
+    // An output redacted by an earlier revision of faceveil's masks and styles (a report without
+    // `redaction_revision`, as written before issue 13) is redone although its parameters match.
+    let old_report = format!("{}.faceveil.json", output.join(MEDIA[1]).display());
+    let mut r: Value = serde_json::from_slice(&std::fs::read(&old_report).unwrap()).unwrap();
+    assert_eq!(r["redaction_revision"], faceveil::report::REDACTION_REVISION);
+    r.as_object_mut().unwrap().remove("redaction_revision");
+    std::fs::write(&old_report, serde_json::to_vec(&r).unwrap()).unwrap();
+    let (_, _) = batch(&input, &output, &[]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
 
     // Changed parameters make every output stale.
     let (_, _) = batch(&input, &output, &["--style", "pixelate"]);

@@ -38,7 +38,7 @@ fn redacts_real_face_keeps_frames_timestamps_and_audio() {
     assert_eq!(r["frames_with_faces"], 30, "the real detector must find the face in every frame");
     let area = r["redacted_area_fraction"].as_f64().unwrap();
     assert!(area > 0.01 && area < 0.5, "redacted area {area}");
-    assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_INT8.sha256, "video is analysed with the int8 model");
+    assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "video is analysed with the fp32 model");
     assert_eq!(r["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input).unwrap());
     assert_eq!(r["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&output).unwrap());
     assert_eq!(list_dir(dir.path()), vec!["in.mp4", "out.json", "out.mp4"], "temporary files left behind");

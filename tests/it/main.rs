@@ -9,4 +9,5 @@ mod common;
 mod faults;
 mod fuzz_regressions;
 mod library;
+mod lowlight;
 mod stream;

@@ -286,3 +286,19 @@ fn raw_frames_with_an_input_format() {
     }
     assert_eq!(frames, 50);
 }
+
+#[test]
+fn overlay_is_refused_for_live_recordings_issue_15() {
+    // A recorder must never be able to store unoutlined-but-unredacted footage by a flag.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 10);
+    let pattern = dir.path().join("cam-{n}.mkv");
+    let out = faceveil_command()
+        .args(["stream", clip.to_str().unwrap(), "--overlay", "-o", pattern.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a live recording must be redacted"), "{err}");
+    assert_eq!(list_dir(dir.path()), vec!["camera.ts"], "nothing written");
+}

@@ -1,0 +1,206 @@
+//! Low light: contrast-limited adaptive histogram equalisation (CLAHE) of the detector's input luma, applied
+//! only to dark pictures.
+//!
+//! CenterFace was trained on daylight photos; in a picture 3.5–5 stops under (night CCTV, a dark hall) its
+//! response to faces drops below the threshold although their structure is still there. Spreading the
+//! brightness of each region of a dark picture over the full range restores that response without changing
+//! the detector or its threshold. The clip limit keeps flat, noisy regions from being stretched into
+//! texture (which would invent faces in sensor noise). Only the detector's copy of the picture is changed:
+//! output pixels are untouched. Bright pictures are left exactly as they are.
+
+use image::RgbImage;
+
+/// A picture whose median luma (BT.601, 0–255) is below this is dark and gets equalised. Daylight photos and
+/// video sit well above it (the dev photo sets: 108–134), a dim copy of them (3.5 stops under) at 7–41.
+pub const DARK_MEDIAN: u8 = 80;
+/// Tiles across each axis of the picture (each has its own mapping; pixels blend the four nearest).
+const GRID: usize = 8;
+/// Contrast limit: no brightness level gets more than this multiple of its uniform share of a tile.
+const CLIP: f32 = 2.0;
+
+/// BT.601 luma of an RGB pixel, rounded.
+#[inline]
+fn luma(p: &[u8]) -> u8 {
+    ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32 + 128) >> 8) as u8
+}
+
+/// Median luma of `img` (0 for an empty picture).
+pub fn median_luma(img: &RgbImage) -> u8 {
+    let mut hist = [0u32; 256];
+    for p in img.as_raw().chunks_exact(3) {
+        hist[luma(p) as usize] += 1;
+    }
+    let half = (img.width() as u64 * img.height() as u64).div_ceil(2);
+    let mut seen = 0u64;
+    for (v, &n) in hist.iter().enumerate() {
+        seen += n as u64;
+        if seen >= half && n > 0 {
+            return v as u8;
+        }
+    }
+    0
+}
+
+/// True when `img` is dark enough to be equalised for detection.
+pub fn is_dark(img: &RgbImage) -> bool {
+    img.width() > 0 && img.height() > 0 && median_luma(img) < DARK_MEDIAN
+}
+
+/// Equalises `img` in place when it is dark (see the module docs); returns whether it did.
+pub fn equalise_if_dark(img: &mut RgbImage) -> bool {
+    if !is_dark(img) {
+        return false;
+    }
+    equalise(img);
+    true
+}
+
+/// CLAHE on the luma of `img`: every pixel's R, G and B move by the same amount as its luma (its colour
+/// difference is kept, as when only Y of YCbCr is replaced).
+pub fn equalise(img: &mut RgbImage) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return;
+    }
+    let (tw, th) = (w.div_ceil(GRID).max(1), h.div_ceil(GRID).max(1));
+    let (gx, gy) = (w.div_ceil(tw), h.div_ceil(th));
+    let raw: &mut [u8] = img;
+    let mut y_plane = Vec::with_capacity(w * h);
+    y_plane.extend(raw.chunks_exact(3).map(luma));
+
+    // One 256-entry mapping per tile.
+    let mut luts = vec![[0u8; 256]; gx * gy];
+    for ty in 0..gy {
+        for tx in 0..gx {
+            let (x0, y0) = (tx * tw, ty * th);
+            let (x1, y1) = ((x0 + tw).min(w), (y0 + th).min(h));
+            let mut hist = [0u32; 256];
+            for row in y_plane[y0 * w..y1 * w].chunks_exact(w) {
+                for &v in &row[x0..x1] {
+                    hist[v as usize] += 1;
+                }
+            }
+            luts[ty * gx + tx] = tile_mapping(&hist, ((x1 - x0) * (y1 - y0)) as u32);
+        }
+    }
+
+    // Each pixel blends the mappings of the four tiles whose centres surround it.
+    let axis = |i: usize, tile: usize, count: usize| -> (usize, usize, f32) {
+        let c = (i as f32 + 0.5) / tile as f32 - 0.5;
+        if c <= 0.0 {
+            return (0, 0, 0.0);
+        }
+        let a = (c.floor() as usize).min(count - 1);
+        let b = (a + 1).min(count - 1);
+        (a, b, if a == b { 0.0 } else { c - a as f32 })
+    };
+    let xs: Vec<(usize, usize, f32)> = (0..w).map(|x| axis(x, tw, gx)).collect();
+    for y in 0..h {
+        let (ya, yb, fy) = axis(y, th, gy);
+        for (x, &(xa, xb, fx)) in xs.iter().enumerate() {
+            let v = y_plane[y * w + x] as usize;
+            let top = luts[ya * gx + xa][v] as f32 * (1.0 - fx) + luts[ya * gx + xb][v] as f32 * fx;
+            let bottom = luts[yb * gx + xa][v] as f32 * (1.0 - fx) + luts[yb * gx + xb][v] as f32 * fx;
+            let mapped = (top * (1.0 - fy) + bottom * fy).round() as i32;
+            let delta = mapped - v as i32;
+            let px = &mut raw[(y * w + x) * 3..(y * w + x) * 3 + 3];
+            for c in px.iter_mut() {
+                *c = (*c as i32 + delta).clamp(0, 255) as u8;
+            }
+        }
+    }
+}
+
+/// The equalising mapping of one tile's histogram (`n` samples): counts above the clip limit are cut and
+/// their excess spread evenly over all levels, then the cumulative share is scaled to 0–255.
+fn tile_mapping(hist: &[u32; 256], n: u32) -> [u8; 256] {
+    let mut lut = [0u8; 256];
+    if n == 0 {
+        for (i, v) in lut.iter_mut().enumerate() {
+            *v = i as u8;
+        }
+        return lut;
+    }
+    let limit = ((CLIP * n as f32 / 256.0).ceil() as u32).max(1);
+    let mut clipped = [0u32; 256];
+    let mut excess = 0u32;
+    for (c, &v) in clipped.iter_mut().zip(hist.iter()) {
+        *c = v.min(limit);
+        excess += v - *c;
+    }
+    let (each, rest) = (excess / 256, (excess % 256) as usize);
+    let mut sum = 0u32;
+    for (i, c) in clipped.iter().enumerate() {
+        sum += c + each + u32::from(i < rest);
+        lut[i] = ((sum as u64 * 255 + n as u64 / 2) / n as u64).min(255) as u8;
+    }
+    lut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    /// A hash-based noise value in `-amp..=amp`, deterministic.
+    fn noise(x: u32, y: u32, amp: i32) -> i32 {
+        let mut h = x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77);
+        h ^= h >> 15;
+        h = h.wrapping_mul(0x2C1B_3C6D);
+        h ^= h >> 13;
+        (h % (2 * amp as u32 + 1)) as i32 - amp
+    }
+
+    #[test]
+    fn bright_pictures_are_left_alone() {
+        let mut img = RgbImage::from_fn(64, 48, |x, y| Rgb([(100 + x) as u8, (90 + y) as u8, 120]));
+        let before = img.clone();
+        assert!(!equalise_if_dark(&mut img));
+        assert_eq!(img, before);
+    }
+
+    #[test]
+    fn dark_structure_is_stretched_to_full_contrast() {
+        // A dark picture whose shading spans levels 8–40 in every region (a dim, lit-from-one-side scene).
+        let mut img = RgbImage::from_fn(128, 96, |x, y| {
+            let v = (8 + (x % 16) * 2 + (y % 8) / 4) as u8;
+            Rgb([v, v, v])
+        });
+        assert!(equalise_if_dark(&mut img));
+        let (lo, hi) = img.pixels().fold((255, 0), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+        assert!(hi - lo > 3 * 32, "contrast 8..40 should at least triple; after equalisation {lo}..{hi}");
+    }
+
+    #[test]
+    fn flat_noise_is_not_stretched_into_texture() {
+        // A flat dark patch with ±3 levels of sensor noise keeps a small spread: the clip limit stops CLAHE
+        // from turning noise into structure.
+        let mut img = RgbImage::from_fn(128, 96, |x, y| {
+            let v = (25 + noise(x, y, 3)) as u8;
+            Rgb([v, v, v])
+        });
+        assert!(equalise_if_dark(&mut img));
+        let mean = img.pixels().map(|p| p[0] as f64).sum::<f64>() / (128.0 * 96.0);
+        let sd = (img.pixels().map(|p| (p[0] as f64 - mean).powi(2)).sum::<f64>() / (128.0 * 96.0)).sqrt();
+        // Uniform ±3 noise has sd 2; a full histogram equalisation would spread it to ~70.
+        assert!(sd < 20.0, "noise spread after equalisation: sd {sd:.1}");
+    }
+
+    #[test]
+    fn colour_differences_are_kept() {
+        let mut img = RgbImage::from_fn(32, 32, |x, _| Rgb([(20 + x) as u8, 10, 5]));
+        equalise(&mut img);
+        for p in img.pixels() {
+            if p[0] < 255 && p[1] > 0 && p[2] > 0 {
+                assert!(p[0] > p[1] && p[1] > p[2], "order of channels changed: {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn median_is_of_luma() {
+        let img = RgbImage::from_fn(10, 10, |x, _| if x < 6 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) });
+        assert_eq!(median_luma(&img), 0);
+        assert_eq!(median_luma(&RgbImage::from_pixel(3, 3, Rgb([100, 100, 100]))), 100);
+    }
+}
