@@ -9,7 +9,7 @@
 #
 # Configurations (libx264 preset medium, crf 18, audio copied in all of them):
 #   faceveil-default   faceveil with its default settings: small-face tiles, whole frame at half resolution,
-#                      int8 model for video, x264 look-ahead capped at 10 frames, one decoder and one encoder
+#                      fp32 model (int8 until 2026-12-01), x264 look-ahead capped at 10 frames, one decoder and one encoder
 #                      thread per four cores (one here)
 #   ffmpeg-floor       a plain decode + encode with faceveil's default encoder settings (rc-lookahead=10) and
 #                      FFmpeg's own thread counts (3 decoder, 3 x264 threads here, the fastest): what any

@@ -996,6 +996,9 @@ fn decode_stage(
 
     let stopped = || watch.is_some_and(Watch::stop_requested);
     let mut packet = Packet::empty();
+    // Time spent waiting for the input since the last video packet (not time blocked on a full pipeline): a
+    // live input's video must keep coming, see below.
+    let mut waiting_for_video = Duration::ZERO;
     loop {
         if stopped() {
             stats.stopped = true;
@@ -1005,8 +1008,10 @@ fn decode_stage(
         if let Some(w) = watch {
             w.touch();
         }
+        let asked = Instant::now();
         let result = packet.read(&mut ictx);
         read_at = Instant::now();
+        waiting_for_video += read_at - asked;
         match result {
             Ok(()) => {
                 if let Some(w) = watch {
@@ -1045,6 +1050,16 @@ fn decode_stage(
             }
         }
         let si = packet.stream();
+        if si == video_index {
+            waiting_for_video = Duration::ZERO;
+        } else if let Some(w) = watch.filter(|w| waiting_for_video.as_millis() > w.stall_ms as u128) {
+            // Audio (or another stream) still flows but the video stopped: that is a stall too. Without this the
+            // other stream's packets would keep the stall clock going and pile up in the sink unboundedly.
+            w.stalled.store(true, Ordering::Relaxed);
+            stats.input_error =
+                Some(format!("no video for {} s while other streams continue: the input stalled", w.stall_ms / 1000));
+            break;
+        }
         if si == video_index {
             if let Err(e) = decoder.send_packet(&packet) {
                 if e == (ff::Error::Other { errno: ff::error::EAGAIN }) {

@@ -323,3 +323,60 @@ fn standard_input_is_left_blocking_as_it_was_found_issue_15() {
     assert!(flags >= 0);
     assert_eq!(flags & libc::O_NONBLOCK, 0, "standard input left non-blocking");
 }
+
+#[test]
+fn video_that_stops_while_audio_flows_is_a_stall_issue_15() {
+    // A source whose picture stops while its sound keeps coming: 3 s of video and 25 s of audio fed at their
+    // own pace (FFmpeg's real-time feeder sends the audio on and holds the rest of the video back). Audio alone
+    // must not keep the stream alive, nor pile up in memory waiting for video: the run ends as stalled after
+    // the timeout, long before the audio ends, with the segment written so far finished and valid.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("dying.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=3",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=25",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        clip.to_str().unwrap(),
+    ]);
+    let mut feeder = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy", "-max_interleave_delta", "100000", "-flush_packets", "1", "-f", "mpegts", "-"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pattern = dir.path().join("cam-{n}.mkv");
+    let rep = dir.path().join("r.json");
+    let started = Instant::now();
+    let mut child = faceveil_command()
+        .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--tile-scale", "0", "--stall-timeout", "3"])
+        .args(["--realtime", "off", "--report", rep.to_str().unwrap()])
+        .stdin(feeder.stdout.take().unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    let took = started.elapsed();
+    let _ = feeder.kill();
+    let _ = feeder.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("no video for 3 s while other streams continue"), "{err}");
+    assert!(took < Duration::from_secs(15), "ended after {took:?}, not at the stall (audio runs 25 s)");
+    let segs = segments(dir.path(), "cam-");
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let frames = frame_times(&segs[0]).len();
+    assert!(frames > 0 && frames as u64 == report(&rep)["frames"].as_u64().unwrap(), "{frames} frames written");
+}
