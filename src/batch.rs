@@ -117,15 +117,21 @@ pub struct Summary {
     /// Files done or up to date whose input was damaged.
     #[serde(default)]
     pub damaged: usize,
+    /// The run was interrupted ([`BatchSettings::cancel`]): files not listed were not started.
+    #[serde(default)]
+    pub interrupted: bool,
     pub seconds: f64,
     pub files: Vec<FileResult>,
 }
 
 impl Summary {
-    /// 0 every media file is redacted (now or before); 3 some files failed or were skipped; 5 all redacted,
-    /// but some inputs were damaged (their outputs hold every frame that could be decoded).
+    /// 0 every media file is redacted (now or before); 1 the run was interrupted; 3 some files failed or were
+    /// skipped; 5 all redacted, but some inputs were damaged (their outputs hold every frame that could be
+    /// decoded).
     pub fn exit_code(&self) -> u8 {
-        if self.failed > 0 || self.skipped > 0 {
+        if self.interrupted {
+            1
+        } else if self.failed > 0 || self.skipped > 0 {
             3
         } else if self.damaged > 0 {
             5
@@ -169,6 +175,9 @@ pub struct BatchSettings {
     pub review_sheets: bool,
     /// Give up on a file not finished within this time (it is reported failed, with no output).
     pub time_limit: Option<std::time::Duration>,
+    /// Set by the caller (e.g. on Ctrl-C): no new file is started, videos being redacted stop without output,
+    /// and the summary says `interrupted`. A rerun of the same command resumes.
+    pub cancel: Option<std::sync::Arc<AtomicBool>>,
 }
 
 /// A file found in the input tree.
@@ -346,6 +355,7 @@ pub fn run_batch(
     let queue = Mutex::new(entries.iter().enumerate());
     let results: Mutex<Vec<(usize, FileResult)>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
+    let cancelled = || settings.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     let done_count = std::sync::atomic::AtomicUsize::new(0);
     let worker_error: Mutex<Option<Error>> = Mutex::new(None);
 
@@ -354,7 +364,7 @@ pub fn run_batch(
             s.spawn(|| {
                 let mut detector: Option<Box<dyn Detector>> = None;
                 loop {
-                    if stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) || cancelled() {
                         break;
                     }
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
@@ -397,6 +407,7 @@ pub fn run_batch(
         failed: count(Status::Failed),
         skipped: count(Status::Skipped),
         damaged: files.iter().filter(|f| f.input_damaged).count(),
+        interrupted: cancelled(),
         seconds: started.elapsed().as_secs_f64(),
         files,
     })
@@ -467,6 +478,7 @@ fn process(
             }),
             progress: None,
             time_limit: settings.time_limit,
+            cancel: settings.cancel.clone(),
         };
         let mut report = crate::redact_file_with(&input, &output, &opts, &mut **detector, &extras)?;
         report.parameters.overwrite = options.overwrite;

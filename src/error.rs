@@ -90,6 +90,10 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 
+    /// The caller asked the run to stop (e.g. Ctrl-C); no output was written.
+    #[error("{path}: interrupted; no output written")]
+    Interrupted { path: PathBuf },
+
     /// A file took longer than the time limit set for it; no output was written.
     #[error("{path}: not finished within the time limit of {seconds} s; no output written")]
     TimeLimit { path: PathBuf, seconds: u64 },

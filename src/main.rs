@@ -391,6 +391,7 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         review_sheet: args.review_sheet.clone(),
         progress: Some(&tick),
         time_limit: args.time_limit.map(std::time::Duration::from_secs),
+        cancel: Some(interrupt_flag()?),
     };
     let report = faceveil::redact_file_with(&args.input, &args.output, &options, &mut detector, &extras);
     if let Some(b) = &bar {
@@ -418,6 +419,19 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         return Err(Failure::Damaged);
     }
     Ok(())
+}
+
+/// A flag set by the first SIGINT or SIGTERM, for the library to stop cleanly (no output, no temporary file
+/// left; a stream finishes its segment). A second signal ends the process at once.
+fn interrupt_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, Failure> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // In this order: the second signal finds the flag set and exits; the first only sets it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, std::sync::Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(signal, std::sync::Arc::clone(&flag)))
+            .map_err(|e| Failure::Run(anyhow::anyhow!("signal handler: {e}")))?;
+    }
+    Ok(flag)
 }
 
 /// A frames bar with fps and ETA, only when standard error is a terminal.
@@ -454,6 +468,7 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
         images_as_png: args.images_as_png,
         review_sheets: args.review_sheets,
         time_limit: args.time_limit.map(std::time::Duration::from_secs),
+        cancel: Some(interrupt_flag()?),
     };
     let make = |threads: usize| -> faceveil::Result<Box<dyn faceveil::Detector>> {
         let threads = if args.settings.threads > 0 { args.settings.threads } else { threads };
@@ -546,6 +561,9 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
     }
     match summary.exit_code() {
         0 => Ok(()),
+        1 => Err(Failure::Run(anyhow::anyhow!(
+            "interrupted: files not started are left for a rerun of the same command, which resumes"
+        ))),
         5 => Err(Failure::Damaged),
         _ => Err(Failure::Partial),
     }
@@ -598,8 +616,7 @@ struct StreamSummary<'a> {
 fn stream(args: &StreamArgs) -> Result<(), Failure> {
     use faceveil::io::live::{redact_stream, LiveSettings, StreamOutput};
     use faceveil::io::LiveEvent;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     let mut options = args.settings.options(false);
     options.redact.require_redaction("a live recording")?;
@@ -637,11 +654,7 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| Failure::Run(anyhow::anyhow!("signal handler: {e}")))?;
-    }
+    let stop = interrupt_flag()?;
     let mut detector = args.settings.load_detector(&options, args.settings.threads)?;
     let latency = Mutex::new(LatencyHistogram::new());
     let log = |event: LiveEvent| match event {

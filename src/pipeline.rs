@@ -26,6 +26,9 @@ pub struct Extras<'a> {
     pub progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
     /// Give up on a video that is not finished within this time ([`Error::TimeLimit`], no output).
     pub time_limit: Option<std::time::Duration>,
+    /// Set by the caller (e.g. on Ctrl-C) to stop a video run: it ends with [`Error::Interrupted`], no output
+    /// and no temporary file left behind.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for Extras<'_> {
@@ -34,6 +37,7 @@ impl std::fmt::Debug for Extras<'_> {
             .field("review_sheet", &self.review_sheet)
             .field("progress", &self.progress.is_some())
             .field("time_limit", &self.time_limit)
+            .field("cancel", &self.cancel)
             .finish()
     }
 }
@@ -148,6 +152,7 @@ pub fn redact_file_with(
             collector.as_mut(),
             extras.progress,
             extras.time_limit,
+            extras.cancel.clone(),
         )
         .map_err(|e| name_output(e, tmp.path(), output))?;
     }

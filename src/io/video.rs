@@ -335,17 +335,27 @@ pub(crate) fn redact_video(
     review: Option<&mut crate::review::ReviewCollector>,
     progress: Option<&(dyn Fn(u64, Option<u64>) + Sync)>,
     time_limit: Option<Duration>,
+    cancel: Option<std::sync::Arc<AtomicBool>>,
 ) -> Result<()> {
     let opened = open_video(input, options.encode.codec_threads())?;
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
     let octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
     let (engine, layout) = plan(input, &opened, &octx, options, false)?;
     let mut sink = FileSink::open(tmp, octx, &layout)?;
-    let watch =
-        time_limit.map(|limit| Watch::new(std::sync::Arc::new(AtomicBool::new(false)), Duration::MAX).until(limit));
+    let watch = (time_limit.is_some() || cancel.is_some()).then(|| {
+        let stop = cancel.clone().unwrap_or_else(|| std::sync::Arc::new(AtomicBool::new(false)));
+        let w = Watch::new(stop, Duration::MAX);
+        match time_limit {
+            Some(limit) => w.until(limit),
+            None => w,
+        }
+    });
     let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress };
     let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
     if outcome.decode.stopped {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Interrupted { path: input.to_path_buf() });
+        }
         let seconds = time_limit.map(|d| d.as_secs()).unwrap_or_default();
         return Err(Error::TimeLimit { path: input.to_path_buf(), seconds });
     }

@@ -258,3 +258,63 @@ fn time_limit_gives_up_without_output() {
     assert_eq!(list_dir(dir.path()), vec!["long.mp4"], "temporary output left");
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "the limit did not stop the run");
 }
+
+/// Starts `faceveil ARGS`, waits until a hidden temporary output appears in `dir` (the run is writing), sends
+/// SIGINT and returns the exit status and standard error.
+fn interrupt_when_writing(dir: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    use std::time::{Duration, Instant};
+    let mut child = faceveil_command().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writing =
+        || walkdir_names(dir).iter().any(|n| n.starts_with('.') && n.contains(".mp4") && !n.ends_with(".json"));
+    while !writing() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(writing(), "the run never started writing");
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Every file name under `dir`, recursively.
+fn walkdir_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir_names(&p));
+        } else {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn ctrl_c_stops_redact_and_batch_without_output_or_temporary_files_issue_15() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 250, &["-c:v", "libx264", "-preset", "ultrafast"], &["-c:a", "aac"], "");
+    let output = dir.path().join("out.mp4");
+    let (code, err) = interrupt_when_writing(dir.path(), os_args!["redact", &input, "-o", &output]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("interrupted; no output written"), "{err}");
+    assert_eq!(list_dir(dir.path()), vec!["in.mp4"], "output or temporary file left");
+
+    // batch: the file being redacted stops without output; the summary says interrupted; a rerun resumes.
+    let archive = dir.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    std::fs::rename(&input, archive.join("cam.mp4")).unwrap();
+    let out_dir = dir.path().join("redacted");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (code, err) = interrupt_when_writing(&out_dir, os_args!["batch", &archive, "-o", &out_dir]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let names = walkdir_names(&out_dir);
+    assert!(!names.iter().any(|n| n.starts_with('.') || n == "cam.mp4"), "{names:?}");
+    let s: Value = serde_json::from_slice(&std::fs::read(out_dir.join("faceveil-summary.json")).unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true, "{s}");
+    let again = faceveil(os_args!["batch", &archive, "-o", &out_dir, "--tile-scale", "0"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(out_dir.join("cam.mp4").exists());
+}
