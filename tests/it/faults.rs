@@ -263,7 +263,7 @@ fn time_limit_gives_up_without_output() {
 /// SIGINT and returns the exit status and standard error.
 fn interrupt_when_writing(dir: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
     use std::time::{Duration, Instant};
-    let mut child = faceveil_command().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = faceveil_command().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let writing =
         || walkdir_names(dir).iter().any(|n| n.starts_with('.') && n.contains(".mp4") && !n.ends_with(".json"));
