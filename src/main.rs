@@ -770,6 +770,7 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
+    faceveil::io::quiet_ffmpeg_log();
     let result = match &cli.command {
         Command::Redact(args) => redact(args),
         Command::Batch(args) => batch(args),

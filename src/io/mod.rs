@@ -8,7 +8,7 @@ pub(crate) mod still;
 #[cfg(feature = "ffmpeg")]
 pub(crate) mod video;
 #[cfg(feature = "ffmpeg")]
-pub use video::LiveEvent;
+pub use video::{quiet_ffmpeg_log, LiveEvent};
 
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};

@@ -43,9 +43,14 @@ pub(crate) fn init() -> Result<()> {
     let mut result = Ok(());
     INIT.call_once(|| {
         result = ff::init().map_err(|e| Error::Config(format!("FFmpeg initialisation failed: {e}")));
-        ff::util::log::set_level(ff::util::log::Level::Fatal);
     });
     result
+}
+
+/// Silences FFmpeg's own log lines (process-wide: FFmpeg has one log level). faceveil reports what matters in
+/// its errors, warnings and reports; the CLI calls this, a library user decides for their process.
+pub fn quiet_ffmpeg_log() {
+    ff::util::log::set_level(ff::util::log::Level::Fatal);
 }
 
 /// FFmpeg demuxers that turn text into pictures (ANSI art and the like): not footage.
