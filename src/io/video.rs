@@ -880,7 +880,8 @@ pub(crate) fn run_stages(
         out.warnings
             .push(format!("about {} frame(s) missing from the input (gaps in its timestamps)", dec.frames_missing));
     }
-    if dec.frames == 0 {
+    // A run stopped (interrupted, out of time) before its first frame says so, not "nothing decodable".
+    if dec.frames == 0 && !dec.stopped {
         return Err(Error::bad_input(input, "no video frame could be decoded"));
     }
     out.decode = dec;
