@@ -1,7 +1,7 @@
 //! Checking already-redacted outputs: scan every frame at high sensitivity and list where a face still seems
 //! detectable. A second opinion for reviewers, not a proof: the same detector family made the output.
 
-use crate::detect::{detect_multiscale, DetectSettings, Detector};
+use crate::detect::{faces_multiscale, DetectSettings, Detector};
 use crate::geom::BBox;
 use crate::io::still;
 use crate::{Error, Result};
@@ -98,7 +98,7 @@ pub fn verify_file(
     let mut report = VerifyReport { file: path.to_path_buf(), frames: 0, frames_flagged: 0, findings: Vec::new() };
     let mut check =
         |frame: u64, pts: i64, tb: (i32, i32), img: &image::RgbImage, orig: Option<&image::RgbImage>| -> Result<()> {
-            let found = detect_multiscale(detector, img, settings, |_| true).map_err(|e| Error::Frame {
+            let found = faces_multiscale(detector, img, settings, |_| true).map_err(|e| Error::Frame {
                 path: path.to_path_buf(),
                 frame,
                 source: Box::new(e),

@@ -34,7 +34,7 @@ pub fn median_luma(img: &RgbImage) -> u8 {
     let mut seen = 0u64;
     for (v, &n) in hist.iter().enumerate() {
         seen += n as u64;
-        if seen >= half && n > 0 {
+        if seen >= half {
             return v as u8;
         }
     }

@@ -14,7 +14,8 @@ pub use centerface::{
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
 pub use multiscale::{
-    detect_multiscale, merge, tile_pass, tiles, whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT,
+    detect_multiscale, faces_multiscale, merge, tile_pass, tiles, whole_input_size_with_tiles, whole_pass, Tile,
+    TILE_INPUT,
 };
 pub use nms::nms;
 pub use runtime::{find_model, find_runtime_library, find_shipped_model, init_runtime};

@@ -131,10 +131,21 @@ pub fn tile_pass<D: Detector + ?Sized>(
     Ok(out)
 }
 
-/// Detects faces in an upright full-resolution frame: the whole-frame pass at the detector's size, then the
-/// tiles `select` accepts (by index into [`tiles`]). Returns the regions to redact
-/// ([`face_regions`](super::face_regions)), in frame pixels.
+/// The regions to redact in an upright full-resolution frame ([`face_regions`](super::face_regions) of
+/// [`faces_multiscale`]), in frame pixels.
 pub fn detect_multiscale<D: Detector + ?Sized>(
+    detector: &mut D,
+    frame: &RgbImage,
+    settings: &DetectSettings,
+    select: impl Fn(usize) -> bool,
+) -> Result<Vec<Detection>> {
+    Ok(super::face_regions(faces_multiscale(detector, frame, settings, select)?))
+}
+
+/// Detects faces in an upright full-resolution frame: the whole-frame pass at the detector's size, then the
+/// tiles `select` accepts (by index into [`tiles`]). Boxes are the faces as found, in frame pixels (`verify`
+/// measures surviving detail over them, as the judge does over face boxes).
+pub fn faces_multiscale<D: Detector + ?Sized>(
     detector: &mut D,
     frame: &RgbImage,
     settings: &DetectSettings,
@@ -147,7 +158,7 @@ pub fn detect_multiscale<D: Detector + ?Sized>(
             all.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
         }
     }
-    Ok(super::face_regions(merge(all, settings.nms_iou)))
+    Ok(merge(all, settings.nms_iou))
 }
 
 /// A tile detection is kept when it is small and not cut by a tile border inside the frame.
@@ -257,6 +268,18 @@ mod tests {
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(out[0].bbox, BBox::new(0.0, 0.0, 20.0, 20.0), "the larger box is kept");
         assert_eq!(out[0].score, 0.95, "with the better score");
+    }
+
+    #[test]
+    fn faces_are_reported_as_found_and_redacted_as_heads() {
+        // `faces_multiscale` (verify) gives the face box; `detect_multiscale` (redaction) its head region.
+        let s = settings(0.0);
+        let face = || vec![Detection { bbox: BBox::new(100.0, 100.0, 140.0, 150.0), score: 0.9 }];
+        let frame = RgbImage::new(640, 480);
+        let raw = faces_multiscale(&mut ScriptedDetector::new([face()]), &frame, &s, |_| true).unwrap();
+        assert_eq!(raw[0].bbox, BBox::new(100.0, 100.0, 140.0, 150.0));
+        let region = detect_multiscale(&mut ScriptedDetector::new([face()]), &frame, &s, |_| true).unwrap();
+        assert_eq!(region[0].bbox, BBox::new(96.0, 90.0, 144.0, 150.0));
     }
 
     #[test]

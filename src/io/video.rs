@@ -1068,15 +1068,6 @@ fn decode_stage(
         let si = packet.stream();
         if si == video_index {
             waiting_for_video = Duration::ZERO;
-        } else if let Some(w) = watch.filter(|w| waiting_for_video.as_millis() > w.stall_ms as u128) {
-            // Audio (or another stream) still flows but the video stopped: that is a stall too. Without this the
-            // other stream's packets would keep the stall clock going and pile up in the sink unboundedly.
-            w.stalled.store(true, Ordering::Relaxed);
-            stats.input_error =
-                Some(format!("no video for {} s while other streams continue: the input stalled", w.stall_ms / 1000));
-            break;
-        }
-        if si == video_index {
             if let Err(e) = decoder.send_packet(&packet) {
                 if e == (ff::Error::Other { errno: ff::error::EAGAIN }) {
                     drain(&mut decoder, &mut stats, read_at)?;
@@ -1088,6 +1079,13 @@ fn decode_stage(
                 }
             }
             drain(&mut decoder, &mut stats, read_at)?;
+        } else if let Some(w) = watch.filter(|w| waiting_for_video.as_millis() > w.stall_ms as u128) {
+            // Audio (or another stream) still flows but the video stopped: that is a stall too. Without this the
+            // other stream's packets would keep the stall clock going and pile up in the sink unboundedly.
+            w.stalled.store(true, Ordering::Relaxed);
+            stats.input_error =
+                Some(format!("no video for {} s while other streams continue: the input stalled", w.stall_ms / 1000));
+            break;
         } else if copied.get(si).copied().unwrap_or(false) {
             pkt_tx.send(packet).map_err(|_| Error::Cancelled)?;
         }
