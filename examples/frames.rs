@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = redactor.stats();
     println!(
         "{} frames in, {} out, faces detected in {}, {} redacted",
-        stats.frames_pushed, stats.frames_released, stats.frames_with_faces, stats.frames_redacted
+        stats.frames, stats.frames_released, stats.frames_with_faces, stats.frames_redacted
     );
     if let Some(frame) = last {
         frame.to_rgb()?.save(&output)?;

@@ -3,7 +3,7 @@
 
 use crate::config::Options;
 use crate::detect::Detector;
-use crate::io::{sha256_file, still};
+use crate::io::{sha256_file, still, write_json_atomic};
 use crate::report::{MediaKind, Report};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -104,6 +104,20 @@ pub struct FileResult {
     pub seconds: f64,
 }
 
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Every media file is redacted (now or before).
+    Complete,
+    /// The run was interrupted: files not started are left for a rerun, which resumes.
+    Interrupted,
+    /// Some files failed or were skipped.
+    Incomplete,
+    /// Every file is redacted, but some inputs were damaged (their outputs hold every frame that could be
+    /// decoded).
+    Damaged,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub tool_version: String,
@@ -125,19 +139,30 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// 0 every media file is redacted (now or before); 1 the run was interrupted; 3 some files failed or were
-    /// skipped; 5 all redacted, but some inputs were damaged (their outputs hold every frame that could be
-    /// decoded).
-    pub fn exit_code(&self) -> u8 {
+    /// How the batch ended, most serious first.
+    pub fn outcome(&self) -> BatchOutcome {
         if self.interrupted {
-            1
+            BatchOutcome::Interrupted
         } else if self.failed > 0 || self.skipped > 0 {
-            3
+            BatchOutcome::Incomplete
         } else if self.damaged > 0 {
-            5
+            BatchOutcome::Damaged
         } else {
-            0
+            BatchOutcome::Complete
         }
+    }
+
+    /// Writes the summary as JSON and CSV into the output folder (`faceveil-summary[-shard-I-of-N].json` and
+    /// `.csv`, atomically); returns the JSON's path.
+    pub fn write(&self) -> Result<PathBuf> {
+        let stem = match self.shard {
+            Some(s) => format!("faceveil-summary-shard-{}-of-{}", s.index, s.count),
+            None => "faceveil-summary".into(),
+        };
+        let json = self.output_dir.join(format!("{stem}.json"));
+        write_json_atomic(&json, self)?;
+        crate::io::write_atomic(&self.output_dir.join(format!("{stem}.csv")), self.to_csv().as_bytes())?;
+        Ok(json)
     }
 
     /// The summary as CSV (one row per file).
@@ -236,7 +261,7 @@ fn classify(path: &Path) -> EntryKind {
     match still::probe(path) {
         Ok(Some(_)) => EntryKind::Image,
         Ok(None) => {
-            if crate::io::video::has_video_stream(path) {
+            if crate::io::ffmpeg::input::has_video_stream(path) {
                 EntryKind::Video
             } else if looks_like_media(path) {
                 EntryKind::Broken("named like a video or image, but FFmpeg cannot read a picture from it".into())
@@ -283,34 +308,11 @@ pub fn report_path(output: &Path) -> PathBuf {
 fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
     let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
-    let mut wanted = options.clone();
-    wanted.overwrite = report.parameters.overwrite;
-    report.parameters == wanted
+    report.parameters == *options
         && report.redaction_revision == crate::report::REDACTION_REVISION
         && report.model_sha256.as_deref() == model
         && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
         && sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str())
-}
-
-/// Writes `value` as pretty JSON to `path` atomically.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Config(format!("JSON: {e}")))?;
-    write_atomic(path, &text)
-}
-
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::temp_in(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
-    }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
 }
 
 /// Progress events, for a terminal or a scheduler's log.
@@ -469,8 +471,8 @@ fn process(
         // A stale or partial output from an earlier run is replaced; its old report first, so a crash in
         // between never leaves a report vouching for the wrong file.
         let _ = std::fs::remove_file(report_path(&output));
-        let opts = Options { overwrite: true, ..options.clone() };
         let extras = crate::Extras {
+            overwrite: true,
             review_sheet: settings.review_sheets.then(|| {
                 let mut p = output.as_os_str().to_owned();
                 p.push(".review.png");
@@ -480,8 +482,7 @@ fn process(
             time_limit: settings.time_limit,
             cancel: settings.cancel.clone(),
         };
-        let mut report = crate::redact_file_with(&input, &output, &opts, &mut **detector, &extras)?;
-        report.parameters.overwrite = options.overwrite;
+        let report = crate::redact_file_with(&input, &output, options, &mut **detector, &extras)?;
         write_json_atomic(&report_path(&output), &report)?;
         Ok(report)
     })();

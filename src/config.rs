@@ -123,7 +123,9 @@ impl EncodeSettings {
     }
 }
 
-/// Everything that decides what a run does to a file. Serialised into reports.
+/// Everything that decides what a run does to a file's content: detection, redaction, bridging, streams
+/// kept, encoding. Serialised into reports, and a batch's resume key (an output made with other options is
+/// redone). How a run goes (replacing outputs, progress, limits) is in [`Extras`](crate::Extras).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Options {
     pub detect: DetectSettings,
@@ -139,8 +141,6 @@ pub struct Options {
     /// Keep container and stream metadata (titles, dates, locations, device names). Off by default.
     pub keep_metadata: bool,
     pub encode: EncodeSettings,
-    /// Replace an existing output.
-    pub overwrite: bool,
 }
 
 impl Default for Options {
@@ -154,7 +154,6 @@ impl Default for Options {
             on_detector_error: OnDetectorError::Fail,
             keep_metadata: false,
             encode: EncodeSettings::default(),
-            overwrite: false,
         }
     }
 }

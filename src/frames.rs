@@ -41,7 +41,7 @@
 //! pull from one thread at a time. Use one redactor per camera; they are independent. Detection runs on the
 //! calling thread (ONNX Runtime uses its own threads inside).
 //!
-//! **Detection** follows the video schedule of [`Analyser`](crate::detect::Analyser): small-face tiles spread
+//! **Detection** is the video path's own per-frame core ([`analyse::Core`](crate::analyse::Core)) on the schedule of [`Analyser`](crate::detect::Analyser): small-face tiles spread
 //! over `tile_period` frames, the whole frame at half resolution where tiles apply, and results reused for
 //! regions whose pixels did not change (a fixed camera mostly pays for what moves). On a small CPU, load the
 //! int8 model (`CenterFace::load(&find_shipped_model(None, &CENTERFACE_INT8)?, ..)`): about 1.5× faster.
@@ -50,11 +50,11 @@
 //! never released unredacted; with [`OnDetectorError::RedactFrame`](crate::OnDetectorError) the frame is
 //! released flat grey instead.
 
-use crate::detect::{Analyser, Detector};
-use crate::geom::BBox;
-use crate::redact::{redact_channel, ChannelLayout};
-use crate::track::TrackFill;
-use crate::{Error, OnDetectorError, Options, Result};
+use crate::analyse::{Core, Effort, Verdict};
+use crate::detect::Detector;
+use crate::geom::Rotation;
+use crate::redact::ChannelLayout;
+use crate::{Error, Options, Result};
 use image::RgbImage;
 use std::collections::VecDeque;
 
@@ -175,42 +175,26 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     [clamp(c + 104_597 * e), clamp(c - 25_675 * d - 53_279 * e), clamp(c + 132_201 * d)]
 }
 
-/// What a [`FrameRedactor`] has counted so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FrameStats {
-    pub frames_pushed: u64,
-    pub frames_released: u64,
-    /// Frames in which the detector found a face.
-    pub frames_with_faces: u64,
-    /// Frames released with at least one region redacted (detected, bridged or blanked).
-    pub frames_redacted: u64,
-    pub detections: u64,
-    /// Frames released flat grey because the detector failed on them.
-    pub frames_blanked: u64,
-}
-
-struct Pending {
-    frame: Frame,
-    blank: bool,
-}
+/// What a [`FrameRedactor`] has counted so far: the core's counts ([`Stats`](crate::analyse::Stats)), shared
+/// with every other path. `frames` is the frames pushed, `frames_released` those made ready to pull.
+pub type FrameStats = crate::analyse::Stats;
 
 /// Detects, tracks and redacts faces in a stream of raw frames. See the [module documentation](self).
 pub struct FrameRedactor<D> {
     detector: D,
     options: Options,
-    fill: TrackFill<Pending>,
+    /// The per-frame core, made for the stream's layout and size at its first frame.
+    core: Option<(PixelLayout, u32, u32, Core<Frame>)>,
     ready: VecDeque<Frame>,
-    /// Layout and size of the stream, fixed by its first frame.
-    format: Option<(PixelLayout, u32, u32)>,
-    /// Detection schedule, made for the stream's picture size at its first frame.
-    analyser: Option<Analyser>,
     last_pts: Option<i64>,
-    stats: FrameStats,
+    /// Counts of the streams before the current one (a flush starts a new one).
+    done: FrameStats,
 }
 
 impl<D> std::fmt::Debug for FrameRedactor<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameRedactor").field("format", &self.format).field("stats", &self.stats).finish()
+        let format = self.core.as_ref().map(|(l, w, h, _)| (*l, *w, *h));
+        f.debug_struct("FrameRedactor").field("format", &format).field("ready", &self.ready.len()).finish()
     }
 }
 
@@ -218,26 +202,17 @@ impl<D: Detector> FrameRedactor<D> {
     pub fn new(detector: D, options: Options) -> Result<Self> {
         options.validate()?;
         options.redact.require_redaction("frames passed through the frame API")?;
-        let window = options.bridge_frames as usize;
-        Ok(Self {
-            detector,
-            fill: TrackFill::new(window, 2 * window),
-            options,
-            ready: VecDeque::new(),
-            format: None,
-            analyser: None,
-            last_pts: None,
-            stats: FrameStats::default(),
-        })
+        Ok(Self { detector, options, core: None, ready: VecDeque::new(), last_pts: None, done: FrameStats::default() })
     }
 
     /// Frames a pushed frame is held back for the look-ahead.
     pub fn delay_frames(&self) -> usize {
-        self.fill.delay()
+        self.options.bridge_frames as usize
     }
 
     pub fn stats(&self) -> FrameStats {
-        self.stats
+        let current = self.core.as_ref().map(|(.., c)| c.stats()).unwrap_or_default();
+        add_stats(self.done, current)
     }
 
     /// Analyses `frame` and queues it. Every frame of a stream must have the same layout and size, and
@@ -245,33 +220,27 @@ impl<D: Detector> FrameRedactor<D> {
     /// with `OnDetectorError::RedactFrame`, it is queued to be released flat grey).
     pub fn push(&mut self, frame: Frame) -> Result<()> {
         let format = (frame.layout, frame.width, frame.height);
-        match self.format {
-            None => self.format = Some(format),
-            Some(f) if f != format => {
-                return Err(Error::Config(format!("frame format changed from {f:?} to {format:?} mid-stream")))
+        if let Some((l, w, h, _)) = &self.core {
+            if (*l, *w, *h) != format {
+                return Err(Error::Config(format!(
+                    "frame format changed from {:?} to {format:?} mid-stream",
+                    (l, w, h)
+                )));
             }
-            Some(_) => {}
         }
         if let Some(last) = self.last_pts.filter(|&l| frame.pts <= l) {
             return Err(Error::Config(format!("frame timestamps must increase: {} after {last}", frame.pts)));
         }
+        let rgb = frame.to_rgb()?;
         let options = &self.options;
-        let analyser = self.analyser.get_or_insert_with(|| {
-            Analyser::new(options.detect.clone(), options.tile_period, frame.width, frame.height)
+        let (.., core) = self.core.get_or_insert_with(|| {
+            (frame.layout, frame.width, frame.height, Core::new(options, frame.width, frame.height, Rotation::None))
         });
-        let attempt = analyser.analyse(&mut self.detector, &frame.to_rgb()?);
-        let (found, blank) = match attempt {
-            Ok(found) => (found, false),
-            Err(_) if self.options.on_detector_error == OnDetectorError::RedactFrame => (Vec::new(), true),
-            Err(e) => return Err(e),
-        };
-        self.last_pts = Some(frame.pts);
-        self.stats.frames_pushed += 1;
-        self.stats.detections += found.len() as u64;
-        self.stats.frames_with_faces += u64::from(!found.is_empty());
-        let boxes = found.iter().map(|d| d.bbox).collect();
-        if let Some((pending, boxes)) = self.fill.push(Pending { frame, blank }, boxes) {
-            self.release(pending, &boxes)?;
+        let pts = frame.pts;
+        let released = core.push(&mut self.detector, &rgb, Effort::Full, frame)?;
+        self.last_pts = Some(pts);
+        if let Some((frame, verdict)) = released {
+            self.release(frame, &verdict)?;
         }
         Ok(())
     }
@@ -289,28 +258,40 @@ impl<D: Detector> FrameRedactor<D> {
     /// End of stream: every frame still held is redacted and made ready to pull. The redactor can then
     /// take a new stream (timestamps continue to have to increase).
     pub fn flush(&mut self) -> Result<()> {
-        for (pending, boxes) in self.fill.finish() {
-            self.release(pending, &boxes)?;
+        let Some((.., mut core)) = self.core.take() else { return Ok(()) };
+        for (frame, verdict) in core.finish() {
+            self.release(frame, &verdict)?;
         }
-        let window = self.options.bridge_frames as usize;
-        self.fill = TrackFill::new(window, 2 * window);
+        self.done = add_stats(self.done, core.stats());
         Ok(())
     }
 
-    fn release(&mut self, pending: Pending, boxes: &[BBox]) -> Result<()> {
-        let Pending { mut frame, blank } = pending;
-        if blank {
-            frame.data.fill(128);
-            self.stats.frames_blanked += 1;
-        } else if !boxes.is_empty() {
+    fn release(&mut self, mut frame: Frame, verdict: &Verdict) -> Result<()> {
+        if verdict.changes_pixels() {
             for (range, layout) in frame.layout.channels(frame.width, frame.height) {
-                redact_channel(&mut frame.data[range], &layout, boxes, &self.options.redact)?;
+                verdict.apply(&mut frame.data[range], &layout, &self.options.redact)?;
             }
         }
-        self.stats.frames_redacted += u64::from(blank || !boxes.is_empty());
-        self.stats.frames_released += 1;
         self.ready.push_back(frame);
         Ok(())
+    }
+}
+
+/// Counts of two streams together.
+fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
+    FrameStats {
+        frames: a.frames + b.frames,
+        frames_released: a.frames_released + b.frames_released,
+        frames_with_faces: a.frames_with_faces + b.frames_with_faces,
+        detections: a.detections + b.detections,
+        max_faces_in_frame: a.max_faces_in_frame.max(b.max_faces_in_frame),
+        frames_redacted: a.frames_redacted + b.frames_redacted,
+        frames_blanked: a.frames_blanked + b.frames_blanked,
+        frames_degraded: a.frames_degraded + b.frames_degraded,
+        tracks: a.tracks + b.tracks,
+        passes_run: a.passes_run + b.passes_run,
+        passes_reused: a.passes_reused + b.passes_reused,
+        masked_area: a.masked_area + b.masked_area,
     }
 }
 
@@ -318,6 +299,8 @@ impl<D: Detector> FrameRedactor<D> {
 mod tests {
     use super::*;
     use crate::detect::{Detection, ScriptedDetector};
+    use crate::geom::BBox;
+    use crate::OnDetectorError;
 
     fn textured(layout: PixelLayout, w: u32, h: u32, pts: i64) -> Frame {
         // A moving camera: every frame differs, so every frame is searched (unchanged pictures reuse results).

@@ -124,7 +124,7 @@ pub fn report_json(data: &[u8]) {
     #[cfg(feature = "ffmpeg")]
     if let Ok(summary) = serde_json::from_slice::<crate::batch::Summary>(data) {
         let _ = summary.to_csv();
-        let _ = summary.exit_code();
+        let _ = summary.outcome();
     }
     if let Ok(options) = serde_json::from_slice::<crate::Options>(data) {
         let _ = options.validate();

@@ -136,6 +136,16 @@ impl Rotation {
     }
 
     /// Size of the upright picture for a stored `w × h` frame.
+    /// Clockwise degrees (0, 90, 180, 270).
+    pub fn degrees(self) -> u32 {
+        match self {
+            Rotation::None => 0,
+            Rotation::Cw90 => 90,
+            Rotation::Cw180 => 180,
+            Rotation::Cw270 => 270,
+        }
+    }
+
     pub fn upright_size(self, w: u32, h: u32) -> (u32, u32) {
         match self {
             Rotation::Cw90 | Rotation::Cw270 => (h, w),

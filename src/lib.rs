@@ -25,6 +25,7 @@
 //! No detector is perfect: faceveil errs toward redacting too much (enlarged masks, a low threshold, and
 //! temporal bridging of misses), and stops rather than write a frame it could not analyse.
 
+pub mod analyse;
 #[cfg(feature = "ffmpeg")]
 pub mod batch;
 pub mod config;
@@ -35,12 +36,12 @@ pub mod frames;
 pub mod fuzzing;
 pub mod geom;
 pub mod io;
+pub mod media;
 #[cfg(feature = "ffmpeg")]
 mod pipeline;
 pub mod redact;
 pub mod redactor;
 pub mod report;
-#[cfg(feature = "ffmpeg")]
 pub mod review;
 pub mod track;
 #[cfg(feature = "ffmpeg")]
@@ -50,11 +51,12 @@ pub use config::{AudioMode, EncodeSettings, OnDetectorError, Options};
 pub use detect::{DetectSettings, Detection, Detector};
 pub use error::{Error, Result};
 pub use geom::BBox;
+pub use media::MediaKind;
 #[cfg(feature = "ffmpeg")]
-pub use pipeline::{redact_file, redact_file_with, Extras};
+pub use pipeline::{live, redact_file, redact_file_with, Extras, LatencyHistogram, LiveEvent};
 pub use redact::{RedactSettings, Shape, Style};
 pub use redactor::Redactor;
-pub use report::{MediaKind, Report};
+pub use report::Report;
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -1,17 +1,12 @@
 //! The JSON summary of one redacted file. It holds counts and parameters only: no face pixels, crops,
 //! embeddings or anything derived from identity. Box coordinates are not stored either.
 
+use crate::analyse::Stats;
 use crate::config::Options;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// What kind of media a file was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediaKind {
-    Image,
-    Video,
-}
+pub use crate::media::MediaKind;
 
 /// Revision of how faceveil turns detections into redacted pixels (region geometry and styles), beyond what
 /// [`Options`] records. A batch redoes outputs made by an earlier revision even when their parameters match:
@@ -87,6 +82,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// Takes the per-frame core's counts (the one mapping from [`Stats`] to the report, for every path).
+    pub fn record(&mut self, s: &Stats) {
+        self.frames_with_faces = s.frames_with_faces;
+        self.frames_redacted = s.frames_redacted;
+        self.redacted_area_fraction = s.redacted_area_fraction();
+        self.detections = s.detections;
+        self.tracks = s.tracks;
+        self.max_faces_in_frame = s.max_faces_in_frame;
+        self.frames_blanked = s.frames_blanked;
+        self.detector_passes = s.passes_run;
+        self.detector_passes_reused = s.passes_reused;
+    }
+
     /// The input was damaged: some of it could not be decoded or was concealed by the decoder. The output
     /// holds every frame that could be decoded, redacted; this says it is not the whole recording. Gaps in
     /// the timestamps alone (`frames_missing`) do not count: edited and variable-rate files have them too.

@@ -101,7 +101,7 @@ pub fn save_sheet(sheet: &RgbImage, path: &Path) -> Result<()> {
     sheet
         .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
         .map_err(|e| Error::Encode { path: path.to_path_buf(), reason: e.to_string() })?;
-    crate::batch::write_atomic(path, &bytes)
+    crate::io::write_atomic(path, &bytes)
 }
 
 /// 3×5 glyphs for time codes and counts; each row is 3 bits, most significant on the left.

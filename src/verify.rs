@@ -4,6 +4,7 @@
 use crate::detect::{faces_multiscale, DetectSettings, Detector};
 use crate::geom::BBox;
 use crate::io::still;
+pub use crate::media::time_code;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -36,13 +37,6 @@ impl VerifyReport {
     pub fn clean(&self) -> bool {
         self.frames_flagged == 0
     }
-}
-
-/// Formats `pts × num/den` seconds as `HH:MM:SS.mmm` with integer arithmetic.
-pub fn time_code(pts: i64, time_base: (i32, i32)) -> String {
-    let (num, den) = (time_base.0 as i128, time_base.1.max(1) as i128);
-    let ms = (pts as i128 * num * 1000).div_euclid(den).max(0);
-    format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 
 /// Share of the original's fine detail inside `b` that survives in `red` (the judge's criterion):
@@ -136,8 +130,8 @@ pub fn verify_file(
         report.frames = 1;
         return Ok(report);
     }
-    let mut reader = crate::io::video::FrameReader::open(path)?;
-    let mut orig_reader = original.map(crate::io::video::FrameReader::open).transpose()?;
+    let mut reader = crate::io::ffmpeg::input::FrameReader::open(path)?;
+    let mut orig_reader = original.map(crate::io::ffmpeg::input::FrameReader::open).transpose()?;
     let tb = reader.time_base();
     let mut n = 0u64;
     while let Some((pts, img)) = reader.next_frame()? {
@@ -152,7 +146,7 @@ pub fn verify_file(
         n += 1;
     }
     // A check over fewer frames than the file holds, or over wrongly paired frames, is not a clean result.
-    let refused = |r: &crate::io::video::FrameReader, p: &Path| -> Result<()> {
+    let refused = |r: &crate::io::ffmpeg::input::FrameReader, p: &Path| -> Result<()> {
         match r.send_errors() {
             0 => Ok(()),
             k => Err(Error::bad_input(p, format!("{k} packets could not be decoded: not every frame was checked"))),
@@ -167,16 +161,4 @@ pub fn verify_file(
     }
     report.frames = n;
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_codes_use_integer_time_bases() {
-        assert_eq!(time_code(0, (1, 25)), "00:00:00.000");
-        assert_eq!(time_code(3601 * 90000 + 45000, (1, 90000)), "01:00:01.500");
-        assert_eq!(time_code(1001, (1001, 30000)), "00:00:33.400");
-    }
 }

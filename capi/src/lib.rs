@@ -2,7 +2,7 @@
 //! its pointers and buffer sizes, catches panics at the boundary, and reports failures as return codes with
 //! a message kept per redactor.
 
-use faceveil::detect::{find_model, CenterFace, SessionOptions};
+use faceveil::detect::{load_detector, Detector, DetectorChoice};
 use faceveil::frames::{Frame, FrameRedactor, PixelLayout};
 use faceveil::Options;
 use std::ffi::{c_char, c_int, CStr, CString};
@@ -16,7 +16,7 @@ const BAD_ARGUMENT: c_int = -2;
 
 /// Opaque to C.
 pub struct Redactor {
-    inner: FrameRedactor<CenterFace>,
+    inner: FrameRedactor<Box<dyn Detector>>,
     last_error: CString,
 }
 
@@ -86,8 +86,7 @@ pub unsafe extern "C" fn faceveil_redactor_new(
     };
     let made = catch_unwind(|| -> faceveil::Result<Redactor> {
         let options = Options::default();
-        let path = find_model(model.as_deref())?;
-        let detector = CenterFace::load(&path, options.detect.clone(), &SessionOptions::default())?;
+        let detector = load_detector(&DetectorChoice { model, ..Default::default() }, &options.detect)?;
         Ok(Redactor { inner: FrameRedactor::new(detector, options)?, last_error: CString::default() })
     });
     match made {

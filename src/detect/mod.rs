@@ -8,6 +8,7 @@ mod multiscale;
 mod nms;
 mod runtime;
 mod schedule;
+mod select;
 
 pub use centerface::{
     decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, ShippedModel, CENTERFACE_FP32, CENTERFACE_INT8,
@@ -20,9 +21,10 @@ pub use multiscale::{
 pub use nms::nms;
 pub use runtime::{find_model, find_runtime_library, find_shipped_model, init_runtime};
 pub use schedule::{Analyser, AnalyserStats, BLOCK, CHANGE_LEVELS, MAX_REUSE};
+pub use select::{load_detector, DetectorChoice, Precision};
 
 use crate::geom::{BBox, Rotation};
-use crate::report::MediaKind;
+use crate::media::MediaKind;
 use crate::Result;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};

@@ -167,6 +167,13 @@ impl Analyser {
         }
     }
 
+    /// An analyser for one still `w × h` picture: every pass on its first frame (no tile spreading), the
+    /// whole frame at the full detector size. Its first answer is [`detect_multiscale`](super::detect_multiscale)'s.
+    pub fn exhaustive(settings: DetectSettings, w: u32, h: u32) -> Self {
+        let whole_input = settings.input_size(w, h);
+        Self { whole_input, ..Self::new(settings, 1, w, h) }
+    }
+
     pub fn stats(&self) -> AnalyserStats {
         self.stats
     }

@@ -1,14 +1,15 @@
-//! Media input and output: still images through `image`, video through FFmpeg.
+//! Media input and output: still images through `image`, video through FFmpeg ([`ffmpeg`]), and durable,
+//! atomic file writes. Nothing here decides what happens to a frame.
 
-// Without FFmpeg the file-level paths that use these are compiled out.
 #[cfg(feature = "ffmpeg")]
-pub mod live;
+pub(crate) mod ffmpeg;
+// Without FFmpeg the file-level paths that use these are compiled out.
 #[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
 pub(crate) mod still;
 #[cfg(feature = "ffmpeg")]
-pub(crate) mod video;
-#[cfg(feature = "ffmpeg")]
-pub use video::{quiet_ffmpeg_log, LiveEvent};
+pub use ffmpeg::quiet_ffmpeg_log;
+
+use serde::Serialize;
 
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -26,6 +27,29 @@ pub(crate) fn seal(path: &Path) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
     }
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path` atomically.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Config(format!("JSON: {e}")))?;
+    write_atomic(path, &text)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, flushed to disk, made readable (0644),
+/// then renamed over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::temp_in(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 

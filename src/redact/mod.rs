@@ -156,6 +156,17 @@ pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], se
     Ok(())
 }
 
+/// Sets every sample of one channel to `value` (a blanked frame).
+pub fn fill_channel(buf: &mut [u8], layout: &ChannelLayout, value: u8) -> Result<()> {
+    layout.check(buf.len())?;
+    for y in 0..layout.height {
+        for x in 0..layout.width {
+            buf[layout.index(x, y)] = value;
+        }
+    }
+    Ok(())
+}
+
 /// Share of a `width × height` frame covered by the masks of `faces` (overlaps counted once per box, so
 /// an upper bound when masks overlap; capped at 1).
 pub fn mask_area_fraction(faces: &[BBox], settings: &RedactSettings, width: u32, height: u32) -> f64 {

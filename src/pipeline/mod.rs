@@ -1,9 +1,25 @@
-//! One file in, one redacted file out: checks, dispatch to the image or video path, atomic output, report.
+//! The pipeline: one file in, one redacted file out (checks, dispatch to the image or video path, atomic
+//! output, report), and the live stream entry point ([`live`]). A video runs as three stage threads
+//! (decode → analyse → encode); every path decides each frame with the shared core in
+//! [`analyse`](crate::analyse).
+
+mod analyse;
+mod decode;
+mod encode;
+pub mod live;
+pub(crate) mod pace;
+mod still;
+mod thumbs;
+mod video;
+
+pub use pace::{LatencyHistogram, LiveEvent};
 
 use crate::config::Options;
 use crate::detect::Detector;
-use crate::io::{sha256_file, still};
-use crate::report::{MediaKind, Report};
+use crate::io::{sha256_file, still as still_io};
+use crate::media::MediaKind;
+use crate::report::Report;
+use crate::review::{thumbnail, ReviewCollector};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,9 +33,13 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
     redact_file_with(input, output, options, detector, &Extras::default())
 }
 
-/// Optional products of a run besides the output and its report.
+/// How a run goes, besides what it does to pixels ([`Options`]): replacing outputs, optional products, progress,
+/// limits and cancellation. Nothing here changes the output's pixels, so none of it is in the report's
+/// parameters or in a batch's resume key.
 #[derive(Clone, Default)]
 pub struct Extras<'a> {
+    /// Replace an existing output (otherwise an existing output is an error and is left as it was).
+    pub overwrite: bool,
     /// Write a review sheet (PNG contact sheet of redacted frames with time codes) here.
     pub review_sheet: Option<PathBuf>,
     /// Called as frames are written: (frames written, estimated total frames if the container says).
@@ -34,6 +54,7 @@ pub struct Extras<'a> {
 impl std::fmt::Debug for Extras<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Extras")
+            .field("overwrite", &self.overwrite)
             .field("review_sheet", &self.review_sheet)
             .field("progress", &self.progress.is_some())
             .field("time_limit", &self.time_limit)
@@ -50,18 +71,18 @@ pub fn redact_file_with(
     detector: &mut dyn Detector,
     extras: &Extras,
 ) -> Result<Report> {
-    let mut collector = extras.review_sheet.as_ref().map(|_| crate::review::ReviewCollector::new(6));
+    let mut collector = extras.review_sheet.as_ref().map(|_| ReviewCollector::new(6));
     let started = Instant::now();
     options.validate()?;
-    check_paths(input, output, options.overwrite)?;
+    check_paths(input, output, extras.overwrite)?;
     let out_dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("output");
     let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let image_format = still::probe(input)?;
-    let out_image_format = still::output_format(output);
+    let image_format = still_io::probe(input)?;
+    let out_image_format = still_io::output_format(output);
     detector.prepare_for(if image_format.is_some() { MediaKind::Image } else { MediaKind::Video });
 
     let tmp = tempfile::Builder::new()
@@ -113,27 +134,14 @@ pub fn redact_file_with(
         let o = still::redact_still(input, in_format, tmp.path(), format, options, detector)
             .map_err(|e| name_output(e, tmp.path(), output))?;
         if let Some(c) = collector.as_mut() {
-            if let Ok(img) = image::open(tmp.path()) {
-                c.offer(0, "00:00:00.000".into(), o.detections.len(), &crate::review::thumbnail(&img.to_rgb8()));
-            }
+            let faces = o.stats.detections as usize;
+            c.offer(0, "00:00:00.000".into(), faces, &thumbnail(&o.redacted.to_rgb8()));
         }
-        let n = o.detections.len() as u64;
+        report.record(&o.stats);
         report.width = o.width;
         report.height = o.height;
         report.frames = 1;
         report.frames_written = 1;
-        report.frames_with_faces = u64::from(n > 0);
-        report.frames_redacted = u64::from(n > 0);
-        report.redacted_area_fraction = if o.blanked {
-            1.0
-        } else {
-            let boxes: Vec<_> = o.detections.iter().map(|d| d.bbox).collect();
-            crate::redact::mask_area_fraction(&boxes, &options.redact, o.width, o.height)
-        };
-        report.detections = n;
-        report.tracks = n;
-        report.max_faces_in_frame = n;
-        report.frames_blanked = u64::from(o.blanked);
         report.warnings = o.warnings;
     } else {
         report.kind = MediaKind::Video;
@@ -143,24 +151,16 @@ pub fn redact_file_with(
                 reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
             });
         }
-        crate::io::video::redact_video(
-            input,
-            tmp.path(),
-            options,
-            detector,
-            &mut report,
-            collector.as_mut(),
-            extras.progress,
-            extras.time_limit,
-            extras.cancel.clone(),
-        )
-        .map_err(|e| name_output(e, tmp.path(), output))?;
+        let review = collector.as_mut();
+        video::redact_video(input, tmp.path(), options, detector, extras, review)
+            .map_err(|e| name_output(e, tmp.path(), output))?
+            .fill_report(&mut report);
     }
 
     crate::io::seal(tmp.path())?;
     report.input_sha256 = sha256_file(input)?;
     report.output_sha256 = sha256_file(tmp.path())?;
-    let persisted = if options.overwrite { tmp.persist(output) } else { tmp.persist_noclobber(output) };
+    let persisted = if extras.overwrite { tmp.persist(output) } else { tmp.persist_noclobber(output) };
     persisted.map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             Error::OutputExists { path: output.to_path_buf() }

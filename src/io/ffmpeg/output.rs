@@ -1,0 +1,354 @@
+//! The output side: what the encoder and the copied streams will be ([`plan`]), how an output container is
+//! started, and where encoded packets go ([`Sink`]: one file here, segments in [`super::segments`]).
+
+use super::input::OpenedVideo;
+use crate::config::{AudioMode, Options};
+use crate::geom::Rotation;
+use crate::{Error, Result};
+use ff::format::Pixel;
+use ff::{codec, encoder, format, media, Packet, Rational, Rescale};
+use ffmpeg_next as ff;
+use std::path::{Path, PathBuf};
+
+/// Pixel formats redacted in place and accepted by libx264. Anything else is converted to yuv420p.
+const IN_PLACE: &[Pixel] =
+    &[Pixel::YUV420P, Pixel::YUVJ420P, Pixel::YUV422P, Pixel::YUVJ422P, Pixel::YUV444P, Pixel::YUVJ444P];
+
+/// What the stages need besides the input: the open encoder and what was decided about the picture.
+pub(crate) struct Engine {
+    pub(crate) encoder: encoder::Video,
+    pub(crate) enc_tb: Rational,
+    pub(crate) work_format: Pixel,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) rotation: Rotation,
+    pub(crate) total_estimate: Option<u64>,
+    /// Per input stream: copied to the output.
+    pub(crate) copied: Vec<bool>,
+}
+
+/// The output's streams, enough to start any number of outputs (one file, or one segment after another).
+pub(crate) struct Layout {
+    pub(crate) video_params: codec::Parameters,
+    pub(crate) enc_tb: Rational,
+    pub(crate) frame_rate: Rational,
+    pub(crate) display_matrix: Option<Vec<u8>>,
+    pub(crate) video_metadata: ff::Dictionary<'static>,
+    pub(crate) global_metadata: ff::Dictionary<'static>,
+    pub(crate) copies: Vec<CopySpec>,
+    pub(crate) n_inputs: usize,
+}
+
+/// A stream copied unchanged (audio, subtitles).
+pub(crate) struct CopySpec {
+    pub(crate) input: usize,
+    pub(crate) params: codec::Parameters,
+    pub(crate) time_base: Rational,
+    pub(crate) metadata: ff::Dictionary<'static>,
+}
+
+/// Decides, before the stages start, the encoder and which streams are copied or dropped. `container` is the
+/// output (or the first segment) this is for: it decides which streams can be carried and whether the
+/// encoder needs global headers. `live` tunes the encoder for low latency.
+pub(crate) fn plan(
+    input: &Path,
+    opened: &OpenedVideo,
+    container: &format::context::Output,
+    options: &Options,
+    live: bool,
+) -> Result<(Engine, Layout)> {
+    {
+        let OpenedVideo { ictx, index: video_index, time_base: in_tb, display_matrix, rotation, decoder } = opened;
+        let werr = |reason: String| Error::Encode { path: PathBuf::new(), reason };
+        let ist = ictx.stream(*video_index).ok_or_else(|| Error::bad_input(input, "video stream vanished"))?;
+        let total_estimate = match ist.frames() {
+            n if n > 0 => Some(n as u64),
+            _ => None,
+        };
+        let frame_rate = [ist.avg_frame_rate(), ist.rate()]
+            .into_iter()
+            .find(|r| r.numerator() > 0 && r.denominator() > 0)
+            .unwrap_or(Rational(25, 1));
+        let (width, height) = (decoder.width(), decoder.height());
+        let work_format = work_format(decoder.format(), width, height);
+        let global_header = container.format().flags().contains(format::Flags::GLOBAL_HEADER);
+        let x264 = encoder::find_by_name("libx264").ok_or_else(|| werr("FFmpeg has no libx264 encoder".into()))?;
+        let mut enc = codec::context::Context::new_with_codec(x264)
+            .encoder()
+            .video()
+            .map_err(|e| werr(format!("libx264: {e}")))?;
+        enc.set_width(width);
+        enc.set_height(height);
+        enc.set_format(work_format);
+        enc.set_aspect_ratio(decoder.aspect_ratio());
+        enc.set_time_base(*in_tb);
+        enc.set_frame_rate(Some(frame_rate));
+        if global_header {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        // SAFETY: both pointers are valid, open codec contexts owned here; only plain enum fields are copied.
+        unsafe {
+            let (d, e) = (decoder.as_ptr(), enc.as_mut_ptr());
+            (*e).color_range = (*d).color_range;
+            (*e).color_primaries = (*d).color_primaries;
+            (*e).color_trc = (*d).color_trc;
+            (*e).colorspace = (*d).colorspace;
+            (*e).chroma_sample_location = (*d).chroma_sample_location;
+        }
+        let mut opts = ff::Dictionary::new();
+        opts.set("crf", &options.encode.crf.to_string());
+        opts.set("preset", &options.encode.preset);
+        // A frame marked as a keyframe becomes an IDR picture: segments start with one.
+        opts.set("forced-idr", "1");
+        if live {
+            // No frame reordering or rate-control look-ahead: each frame leaves the encoder at once.
+            opts.set("tune", "zerolatency");
+        } else {
+            // Bounded encoder memory: x264 holds a picture per frame of rate-control look-ahead, and pictures
+            // per frame thread.
+            opts.set("rc-lookahead", &options.encode.rc_lookahead().to_string());
+            opts.set("threads", &options.encode.codec_threads().to_string());
+        }
+        let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
+
+        let mut copies = Vec::new();
+        let mut warnings = Vec::new();
+        for st in ictx.streams() {
+            if st.index() == *video_index {
+                continue;
+            }
+            let medium = st.parameters().medium();
+            let codec_id = st.parameters().id();
+            match medium {
+                media::Type::Audio if options.audio == AudioMode::Drop => continue,
+                media::Type::Audio | media::Type::Subtitle => {
+                    // SAFETY: the output format pointer is valid for the life of `container`.
+                    let supported = unsafe {
+                        ff::ffi::avformat_query_codec(
+                            container.format().as_ptr(),
+                            codec_id.into(),
+                            ff::ffi::FF_COMPLIANCE_NORMAL,
+                        )
+                    };
+                    if supported == 0 {
+                        let what = format!("{medium:?} stream {} ({codec_id:?})", st.index()).to_lowercase();
+                        if medium == media::Type::Audio {
+                            return Err(Error::StreamNotCarried {
+                                path: input.to_path_buf(),
+                                reason: format!(
+                                    "{what} cannot be stored in the output container; choose another output format or pass --audio drop"
+                                ),
+                            });
+                        }
+                        warnings.push(format!("{what} dropped: the output container cannot hold it"));
+                        continue;
+                    }
+                    copies.push(CopySpec {
+                        input: st.index(),
+                        params: st.parameters(),
+                        time_base: st.time_base(),
+                        metadata: stream_metadata(&st.metadata(), options.keep_metadata),
+                    });
+                }
+                media::Type::Video => warnings.push(format!(
+                    "extra video stream {} dropped: faceveil redacts one video stream per file",
+                    st.index()
+                )),
+                _ => warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
+            }
+        }
+        let mut copied = vec![false; ictx.nb_streams() as usize];
+        for c in &copies {
+            copied[c.input] = true;
+        }
+        let layout = Layout {
+            video_params: codec::Parameters::from(&encoder),
+            enc_tb: *in_tb,
+            frame_rate,
+            display_matrix: display_matrix.clone(),
+            video_metadata: stream_metadata(&ist.metadata(), options.keep_metadata),
+            global_metadata: if options.keep_metadata { ictx.metadata().to_owned() } else { ff::Dictionary::new() },
+            copies,
+            n_inputs: ictx.nb_streams() as usize,
+        };
+        let engine = Engine {
+            encoder,
+            enc_tb: *in_tb,
+            work_format,
+            warnings,
+            width,
+            height,
+            rotation: *rotation,
+            total_estimate,
+            copied,
+        };
+        Ok((engine, layout))
+    }
+}
+
+impl Layout {
+    /// Adds the planned streams to `octx` and writes its header. Returns, per input stream, the output
+    /// stream it goes to, and the output streams' time bases.
+    pub(crate) fn start_output(&self, octx: &mut format::context::Output, path: &Path) -> Result<OutputStreams> {
+        let werr = |reason: String| Error::Encode { path: path.to_path_buf(), reason };
+        let mut ost = octx
+            .add_stream(encoder::find(codec::Id::None))
+            .map_err(|e| werr(format!("cannot add video stream: {e}")))?;
+        let video = ost.index();
+        ost.set_parameters(self.video_params.clone());
+        ost.set_time_base(self.enc_tb);
+        ost.set_avg_frame_rate(self.frame_rate);
+        if let Some(dm) = &self.display_matrix {
+            copy_side_data(&mut ost, dm);
+        }
+        ost.set_metadata(self.video_metadata.clone());
+        let mut map = vec![None; self.n_inputs];
+        for c in &self.copies {
+            let mut ost =
+                octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| werr(format!("cannot add stream: {e}")))?;
+            ost.set_parameters(c.params.clone());
+            // SAFETY: the parameters belong to the stream just added; codec_tag 0 lets the muxer choose.
+            unsafe {
+                (*ost.parameters().as_mut_ptr()).codec_tag = 0;
+            }
+            ost.set_time_base(c.time_base);
+            ost.set_metadata(c.metadata.clone());
+            if let Some(slot) = map.get_mut(c.input) {
+                *slot = Some((ost.index(), c.time_base));
+            }
+        }
+        octx.set_metadata(self.global_metadata.clone());
+        octx.write_header().map_err(|e| werr(format!("cannot write container header: {e}")))?;
+        let tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
+        Ok(OutputStreams {
+            video,
+            video_tb: tbs[video],
+            map: map.into_iter().map(|m| m.map(|(o, itb)| (o, itb, tbs[o]))).collect(),
+        })
+    }
+}
+
+/// Where a started output's streams are: the video stream and, per input stream, (output index, input time
+/// base, output time base) for the copied ones.
+pub(crate) struct OutputStreams {
+    pub(crate) video: usize,
+    pub(crate) video_tb: Rational,
+    pub(crate) map: Vec<Option<(usize, Rational, Rational)>>,
+}
+
+/// Where encoded packets go: one file, or a series of segments.
+pub(crate) trait Sink {
+    /// Asked for every frame before it is encoded (pts in the encoder's time base): true makes it a keyframe,
+    /// where a new segment can start.
+    fn wants_keyframe(&mut self, _pts: i64) -> bool {
+        false
+    }
+    /// An encoded video packet (time base of the encoder).
+    fn write_video(&mut self, pkt: Packet) -> Result<()>;
+    /// A packet of a copied stream, with its input stream index and input time base.
+    fn write_copy(&mut self, pkt: Packet) -> Result<()>;
+    /// End of the run: the output is completed.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// One output file (the caller's temporary path, or a pipe).
+pub(crate) struct FileSink {
+    path: PathBuf,
+    octx: format::context::Output,
+    streams: OutputStreams,
+    enc_tb: Rational,
+}
+
+impl FileSink {
+    pub(crate) fn open(path: &Path, mut octx: format::context::Output, layout: &Layout) -> Result<Self> {
+        let streams = layout.start_output(&mut octx, path)?;
+        Ok(Self { path: path.to_path_buf(), octx, streams, enc_tb: layout.enc_tb })
+    }
+}
+
+impl Sink for FileSink {
+    fn write_video(&mut self, mut pkt: Packet) -> Result<()> {
+        pkt.set_stream(self.streams.video);
+        pkt.rescale_ts(self.enc_tb, self.streams.video_tb);
+        pkt.write_interleaved(&mut self.octx)
+            .map_err(|e| Error::Encode { path: self.path.clone(), reason: format!("cannot write video packet: {e}") })
+    }
+
+    fn write_copy(&mut self, pkt: Packet) -> Result<()> {
+        write_copied(&mut self.octx, &self.streams, pkt, 0, &self.path)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.octx
+            .write_trailer()
+            .map_err(|e| Error::Encode { path: self.path.clone(), reason: format!("cannot finish container: {e}") })
+    }
+}
+
+/// Writes a copied packet into `octx`, shifted back by `offset` (output video time base) for a segment that
+/// starts later than the stream.
+pub(crate) fn write_copied(
+    octx: &mut format::context::Output,
+    streams: &OutputStreams,
+    mut pkt: Packet,
+    offset: i64,
+    path: &Path,
+) -> Result<()> {
+    let Some(Some((out, itb, otb))) = streams.map.get(pkt.stream()).copied() else { return Ok(()) };
+    pkt.rescale_ts(itb, otb);
+    if offset != 0 {
+        let shift = offset.rescale(streams.video_tb, otb);
+        pkt.set_pts(pkt.pts().map(|t| t - shift));
+        pkt.set_dts(pkt.dts().map(|t| t - shift));
+    }
+    pkt.set_position(-1);
+    pkt.set_stream(out);
+    pkt.write_interleaved(octx)
+        .map_err(|e| Error::Encode { path: path.to_path_buf(), reason: format!("cannot write packet: {e}") })
+}
+
+/// The pixel format frames are redacted and encoded in: the decoded one when libx264 takes it, else 8-bit
+/// 4:2:0, or 4:4:4 where the picture has an odd size that subsampled chroma cannot encode.
+pub(crate) fn work_format(src: Pixel, width: u32, height: u32) -> Pixel {
+    let odd_w = width % 2 == 1;
+    let odd_h = height % 2 == 1;
+    let candidate = if IN_PLACE.contains(&src) { src } else { Pixel::YUV420P };
+    let fits = match candidate {
+        Pixel::YUV420P | Pixel::YUVJ420P => !odd_w && !odd_h,
+        Pixel::YUV422P | Pixel::YUVJ422P => !odd_w,
+        _ => true,
+    };
+    if fits {
+        candidate
+    } else if matches!(candidate, Pixel::YUVJ420P | Pixel::YUVJ422P) {
+        Pixel::YUVJ444P
+    } else {
+        Pixel::YUV444P
+    }
+}
+
+fn copy_side_data(ost: &mut format::stream::StreamMut<'_>, data: &[u8]) {
+    // SAFETY: av_stream_new_side_data allocates `data.len()` bytes owned by the stream, which we fill.
+    unsafe {
+        let dst = ff::ffi::av_stream_new_side_data(
+            ost.as_mut_ptr(),
+            ff::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+            data.len() as _,
+        );
+        if !dst.is_null() {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+        }
+    }
+}
+
+/// Stream metadata to carry: everything with --keep-metadata, otherwise only the language tag.
+fn stream_metadata(src: &ff::DictionaryRef<'_>, keep_all: bool) -> ff::Dictionary<'static> {
+    let mut d = ff::Dictionary::new();
+    for (k, v) in src.iter() {
+        if keep_all || k == "language" {
+            d.set(k, v);
+        }
+    }
+    d
+}

@@ -1,0 +1,52 @@
+//! The analysis stage: each decoded frame turned upright into RGB for the shared per-frame core
+//! ([`analyse::Core`](crate::analyse::Core)), at the effort the live pacer allows, and passed on with its
+//! verdict once the core's look-ahead has seen past it.
+
+use super::decode::Decoded;
+use super::pace::Pacer;
+use crate::analyse::{Core, Effort, Stats, Verdict};
+use crate::detect::Detector;
+use crate::geom::Rotation;
+use crate::io::ffmpeg::picture::UprightRgb;
+use crate::{Error, Result};
+use crossbeam_channel::{Receiver, Sender};
+use std::path::Path;
+
+/// A frame with what is to be done to it.
+pub(crate) struct Analysed {
+    pub(crate) decoded: Decoded,
+    pub(crate) verdict: Verdict,
+}
+
+pub(crate) struct AnalyseStage<'a> {
+    pub(crate) input: &'a Path,
+    pub(crate) detector: &'a mut dyn Detector,
+    pub(crate) core: Core<Decoded>,
+    pub(crate) rotation: Rotation,
+    /// Live runs only: lowers the effort when the run falls behind real time.
+    pub(crate) pacer: Option<Pacer<'a>>,
+}
+
+impl AnalyseStage<'_> {
+    pub(crate) fn run(self, frame_rx: Receiver<Decoded>, done_tx: Sender<Analysed>) -> Result<Stats> {
+        let AnalyseStage { input, detector, mut core, rotation, mut pacer } = self;
+        let mut rgb = UprightRgb::new(rotation);
+        let send = |(decoded, verdict)| done_tx.send(Analysed { decoded, verdict }).map_err(|_| Error::Cancelled);
+        for decoded in frame_rx {
+            let index = decoded.index;
+            let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: index, source: Box::new(e) };
+            let effort = match pacer.as_mut() {
+                Some(p) => Effort::from_level(p.level(decoded.frame.pts().unwrap_or(0), decoded.read_at, index)),
+                None => Effort::Full,
+            };
+            let upright = rgb.convert(&decoded.frame).map_err(frame_err)?;
+            if let Some(done) = core.push(detector, &upright, effort, decoded).map_err(frame_err)? {
+                send(done)?;
+            }
+        }
+        for done in core.finish() {
+            send(done)?;
+        }
+        Ok(core.stats())
+    }
+}

@@ -1,0 +1,109 @@
+//! The encode stage: applies each frame's verdict to its planes, offers it to the review sheet, encodes it and
+//! hands the packets, with the copied streams' packets, to the sink.
+
+use super::analyse::Analysed;
+use super::pace::LiveEvent;
+use super::thumbs::Thumbnails;
+use crate::io::ffmpeg::output::Sink;
+use crate::io::ffmpeg::picture::apply_verdict;
+use crate::redact::RedactSettings;
+use crate::{Error, Result};
+use crossbeam_channel::Receiver;
+use ff::{encoder, picture, Packet};
+use ffmpeg_next as ff;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub(crate) struct EncodeStage<'a, 'r> {
+    pub(crate) sink: &'a mut dyn Sink,
+    pub(crate) encoder: encoder::Video,
+    pub(crate) redact: &'a RedactSettings,
+    pub(crate) thumbnails: Option<Thumbnails<'r>>,
+    /// Called with the number of frames written so far.
+    pub(crate) progress: &'a dyn Fn(u64),
+    /// Live runs: each frame's end-to-end latency is logged.
+    pub(crate) live: Option<&'a (dyn Fn(LiveEvent) + Sync)>,
+}
+
+/// What the encode stage did.
+pub(crate) struct Encoded {
+    pub(crate) written: u64,
+    /// When the last frame was handed to the output.
+    pub(crate) finished_at: Instant,
+}
+
+impl EncodeStage<'_, '_> {
+    /// Runs until both the analysed frames and the copied packets have ended, then flushes the encoder and
+    /// finishes the sink.
+    pub(crate) fn run(self, done_rx: Receiver<Analysed>, pkt_rx: Receiver<Packet>) -> Result<Encoded> {
+        let EncodeStage { sink, mut encoder, redact, mut thumbnails, progress, live } = self;
+        let werr = |reason: String| Error::Encode { path: PathBuf::new(), reason };
+        let mut written = 0u64;
+        // Frames inside the encoder, for live latency: (pts, frame index, read at).
+        let mut in_encoder: VecDeque<(i64, u64, Instant)> = VecDeque::new();
+        let write_encoded = |encoder: &mut encoder::Video,
+                             sink: &mut dyn Sink,
+                             in_encoder: &mut VecDeque<(i64, u64, Instant)>|
+         -> Result<()> {
+            let mut pkt = Packet::empty();
+            loop {
+                // "Needs more input" and "flushed" end the loop; any other error is the encoder failing, and the
+                // run fails rather than end with frames missing.
+                match encoder.receive_packet(&mut pkt) {
+                    Ok(()) => {}
+                    Err(ff::Error::Eof) => break,
+                    Err(e) if e == (ff::Error::Other { errno: ff::error::EAGAIN }) => break,
+                    Err(e) => return Err(werr(format!("encoder failed: {e}"))),
+                }
+                let pts = pkt.pts().unwrap_or(i64::MIN);
+                sink.write_video(std::mem::replace(&mut pkt, Packet::empty()))?;
+                if let Some(log) = live {
+                    while in_encoder.front().is_some_and(|(p, _, _)| *p <= pts) {
+                        if let Some((_, frame, read_at)) = in_encoder.pop_front() {
+                            log(LiveEvent::Latency { frame, ms: read_at.elapsed().as_secs_f64() * 1000.0 });
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        let (mut video_open, mut pkts_open) = (true, true);
+        let never = crossbeam_channel::never::<Packet>();
+        while video_open || pkts_open {
+            crossbeam_channel::select! {
+                recv(done_rx) -> msg => match msg {
+                    Ok(Analysed { decoded, verdict }) => {
+                        let (mut frame, index, read_at) = (decoded.frame, decoded.index, decoded.read_at);
+                        let frame_err =
+                            |e: Error| Error::Frame { path: PathBuf::new(), frame: index, source: Box::new(e) };
+                        apply_verdict(&mut frame, &verdict, redact).map_err(frame_err)?;
+                        if let Some(t) = thumbnails.as_mut() {
+                            t.offer(&frame, index, verdict.boxes.len());
+                        }
+                        let pts = frame.pts().unwrap_or(0);
+                        if sink.wants_keyframe(pts) {
+                            frame.set_kind(picture::Type::I);
+                        }
+                        encoder.send_frame(&frame).map_err(|e| werr(format!("encoder rejected frame {index}: {e}")))?;
+                        if live.is_some() {
+                            in_encoder.push_back((pts, index, read_at));
+                        }
+                        written += 1;
+                        progress(written);
+                        write_encoded(&mut encoder, sink, &mut in_encoder)?;
+                    }
+                    Err(_) => { video_open = false; }
+                },
+                recv(if pkts_open { &pkt_rx } else { &never }) -> msg => match msg {
+                    Ok(pkt) => sink.write_copy(pkt)?,
+                    Err(_) => { pkts_open = false; }
+                },
+            }
+        }
+        encoder.send_eof().map_err(|e| werr(format!("encoder flush: {e}")))?;
+        write_encoded(&mut encoder, sink, &mut in_encoder)?;
+        sink.finish()?;
+        Ok(Encoded { written, finished_at: Instant::now() })
+    }
+}

@@ -1,0 +1,176 @@
+//! Time in a run: the stop flag and stall clock a live input (or a time limit) is watched with, the pacer
+//! that lowers detection effort when a live run falls behind real time, and the latency histogram.
+
+use ff::{Rational, Rescale};
+use ffmpeg_next as ff;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A live input's stop flag and stall clock, shared with FFmpeg's interrupt callback.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    pub(crate) stop: std::sync::Arc<AtomicBool>,
+    pub(crate) stalled: AtomicBool,
+    pub(crate) stall_ms: u64,
+    start: Instant,
+    /// Give up (as if stopped) at this time.
+    deadline: Option<Instant>,
+    /// Milliseconds from `start` to the last packet read.
+    last_data: std::sync::atomic::AtomicU64,
+}
+
+impl Watch {
+    pub(crate) fn new(stop: std::sync::Arc<AtomicBool>, stall: std::time::Duration) -> Self {
+        Self {
+            stop,
+            stalled: AtomicBool::new(false),
+            stall_ms: stall.as_millis() as u64,
+            start: Instant::now(),
+            deadline: None,
+            last_data: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Stops the run once `limit` has passed from now.
+    pub(crate) fn until(mut self, limit: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(limit);
+        self
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    pub(crate) fn touch(&self) {
+        self.last_data.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// For FFmpeg's interrupt callback: true aborts the wait (a stop was asked for, or no data came for the
+    /// stall timeout).
+    pub(crate) fn should_abort(&self) -> bool {
+        if self.stop_requested() {
+            return true;
+        }
+        let idle = (self.start.elapsed().as_millis() as u64).saturating_sub(self.last_data.load(Ordering::Relaxed));
+        if idle > self.stall_ms {
+            self.stalled.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// What happened in a live run, for its log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// Detection changed its level of effort; `lag_ms` is how far behind real time the frame was.
+    Degraded { frame: u64, level: u8, lag_ms: i64, what: &'static str },
+    /// A frame left the encoder: its end-to-end latency (read from the input to written out).
+    Latency { frame: u64, ms: f64 },
+}
+
+/// Paces detection in a live run against the wall clock. A frame's lag is how long after its due time (the
+/// first frame's arrival plus its timestamp's distance from the first) the detector gets to it. As the lag
+/// passes 1, 2 and 3 seconds, effort drops a level: 1 skips the small-face tiles, 2 also searches the whole
+/// frame at 640 pixels, 3 also leaves every other frame to the tracker (bridged from its neighbours). Masks
+/// grow by a quarter on every such frame. Effort comes back one level at a time once the lag is under
+/// 300 ms. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls
+/// behind the input instead (a pipe writer waits; a network input may drop data, which is reported).
+pub(crate) struct Pacer<'a> {
+    tb: Rational,
+    start: Option<(Instant, i64)>,
+    level: u8,
+    log: &'a (dyn Fn(LiveEvent) + Sync),
+}
+
+impl<'a> Pacer<'a> {
+    const STEP_MS: i64 = 1000;
+    const CAUGHT_UP_MS: i64 = 300;
+    const MAX_LEVEL: u8 = 3;
+
+    pub(crate) fn new(tb: Rational, log: &'a (dyn Fn(LiveEvent) + Sync)) -> Self {
+        Self { tb, start: None, level: 0, log }
+    }
+
+    /// The effort level for this frame (0 full).
+    pub(crate) fn level(&mut self, pts: i64, read_at: Instant, frame: u64) -> u8 {
+        let (t0, p0) = *self.start.get_or_insert((read_at, pts));
+        let media_ms = (pts - p0).rescale(self.tb, Rational(1, 1000));
+        let lag = t0.elapsed().as_millis() as i64 - media_ms;
+        let wanted = (lag / Self::STEP_MS).clamp(0, i64::from(Self::MAX_LEVEL)) as u8;
+        let level = if wanted > self.level {
+            wanted
+        } else if self.level > 0 && lag < Self::CAUGHT_UP_MS {
+            self.level - 1
+        } else {
+            self.level
+        };
+        if level != self.level {
+            self.level = level;
+            let what = match level {
+                0 => "full detection restored",
+                1 => "small-face tiles skipped, masks enlarged",
+                2 => "whole frame searched at 640 px, no tiles, masks enlarged",
+                _ => "detecting every other frame at 640 px, bridged by tracking, masks enlarged",
+            };
+            (self.log)(LiveEvent::Degraded { frame, level, lag_ms: lag, what });
+        }
+        level
+    }
+}
+
+/// End-to-end frame latencies in 1 ms buckets (bounded memory however long the stream runs).
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    max_ms: f64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self { buckets: vec![0; Self::LIMIT_MS + 1], count: 0, max_ms: 0.0 }
+    }
+}
+
+impl LatencyHistogram {
+    const LIMIT_MS: usize = 120_000;
+
+    pub fn add(&mut self, ms: f64) {
+        self.buckets[(ms.max(0.0) as usize).min(Self::LIMIT_MS)] += 1;
+        self.count += 1;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    /// The latency at or below which a share `p` (0..1) of the frames left, in whole milliseconds.
+    pub fn percentile(&self, p: f64) -> Option<u64> {
+        let rank = ((self.count as f64 * p).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (ms, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(ms as u64);
+            }
+        }
+        None
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.max_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_come_from_the_buckets() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.percentile(0.5), None);
+        for ms in 1..=100 {
+            h.add(ms as f64);
+        }
+        assert_eq!((h.percentile(0.5), h.percentile(0.95), h.max_ms()), (Some(50), Some(95), 100.0));
+    }
+}

@@ -1,0 +1,229 @@
+//! One video through the stages: decode → analyse (detect, track, verdict) → encode/mux, on three scoped
+//! threads joined by bounded queues, so memory stays bounded whatever the length of the input.
+
+use super::analyse::{AnalyseStage, Analysed};
+use super::decode::{DecodeStage, DecodeStats, Decoded};
+use super::encode::{EncodeStage, Encoded};
+use super::pace::{LiveEvent, Pacer, Watch};
+use super::thumbs::Thumbnails;
+use super::Extras;
+use crate::analyse::{Core, Stats};
+use crate::config::Options;
+use crate::detect::Detector;
+use crate::geom::Rotation;
+use crate::io::ffmpeg::input::{open_video, OpenedVideo};
+use crate::io::ffmpeg::output::{plan, Engine, FileSink, Sink};
+use crate::report::Report;
+use crate::review::ReviewCollector;
+use crate::{Error, Result};
+use crossbeam_channel::{bounded, unbounded};
+use ff::{format, Packet};
+use ffmpeg_next as ff;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Frames queued between two stages. Memory is bounded by this × 2 + the look-ahead, in frames.
+const QUEUE: usize = 4;
+
+/// Settings of a run that are not redaction options.
+pub(crate) struct Run<'a, 'r> {
+    pub(crate) input: &'a Path,
+    pub(crate) options: &'a Options,
+    /// Live input: pace detection against the wall clock (see [`Pacer`]).
+    pub(crate) live: Option<&'a (dyn Fn(LiveEvent) + Sync)>,
+    /// A live input's stop flag and stall clock; a stop ends the input early and what was read is finished
+    /// normally.
+    pub(crate) watch: Option<&'a Watch>,
+    pub(crate) review: Option<&'r mut ReviewCollector>,
+    pub(crate) progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
+}
+
+/// What the stages counted.
+pub(crate) struct Outcome {
+    pub(crate) decode: DecodeStats,
+    pub(crate) core: Stats,
+    pub(crate) written: u64,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) rotation: Rotation,
+    pub(crate) streams_copied: u32,
+    /// When the last frame was handed to the output.
+    pub(crate) finished_at: Instant,
+}
+
+impl Outcome {
+    pub(crate) fn fill_report(&self, out: &mut Report) {
+        let dec = &self.decode;
+        out.record(&self.core);
+        out.width = self.width;
+        out.height = self.height;
+        out.rotation_degrees = self.rotation.degrees();
+        out.streams_copied = self.streams_copied;
+        out.frames = dec.frames;
+        out.decode_errors = dec.decode_errors;
+        out.frames_written = self.written;
+        out.damaged_frames = dec.damaged_frames;
+        out.corrupt_packets = dec.corrupt_packets;
+        out.frames_missing = dec.frames_missing;
+        out.warnings = self.warnings.clone();
+    }
+}
+
+/// Redacts the video `input` into `tmp` (a path whose extension names the container).
+pub(crate) fn redact_video(
+    input: &Path,
+    tmp: &Path,
+    options: &Options,
+    detector: &mut dyn Detector,
+    extras: &Extras,
+    review: Option<&mut ReviewCollector>,
+) -> Result<Outcome> {
+    let opened = open_video(input, options.encode.codec_threads())?;
+    let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
+    let octx = format::output(tmp).map_err(|e| werr(format!("cannot create output container: {e}")))?;
+    let (engine, layout) = plan(input, &opened, &octx, options, false)?;
+    let mut sink = FileSink::open(tmp, octx, &layout)?;
+    let watch = (extras.time_limit.is_some() || extras.cancel.is_some()).then(|| {
+        let stop = extras.cancel.clone().unwrap_or_else(|| Arc::new(AtomicBool::new(false)));
+        let w = Watch::new(stop, Duration::MAX);
+        match extras.time_limit {
+            Some(limit) => w.until(limit),
+            None => w,
+        }
+    });
+    let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress: extras.progress };
+    let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
+    if outcome.decode.stopped {
+        if extras.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Interrupted { path: input.to_path_buf() });
+        }
+        let seconds = extras.time_limit.map(|d| d.as_secs()).unwrap_or_default();
+        return Err(Error::TimeLimit { path: input.to_path_buf(), seconds });
+    }
+    if let Some(e) = &outcome.decode.input_error {
+        return Err(Error::bad_input(input, format!("read error: {e}")));
+    }
+    if outcome.written != outcome.decode.frames {
+        return Err(werr(format!("{} frames decoded but {} written", outcome.decode.frames, outcome.written)));
+    }
+    Ok(outcome)
+}
+
+/// Runs decode → analyse → encode/mux on three threads and returns what they counted. The first real error
+/// wins over the "cancelled" that the other stages see as its consequence.
+pub(crate) fn run_stages(
+    mut run: Run<'_, '_>,
+    opened: OpenedVideo,
+    engine: Engine,
+    sink: &mut dyn Sink,
+    detector: &mut dyn Detector,
+) -> Result<Outcome> {
+    let OpenedVideo { ictx, index: video_index, decoder, .. } = opened;
+    let Engine { encoder, enc_tb, work_format, rotation, total_estimate, copied, mut warnings, width, height } = engine;
+    let (frame_tx, frame_rx) = bounded::<Decoded>(QUEUE);
+    let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
+    let (pkt_tx, pkt_rx) = unbounded::<Packet>();
+    let (input, options) = (run.input, run.options);
+    let core = Core::new(options, width, height, rotation);
+    let pacer = run.live.map(|log| Pacer::new(enc_tb, log));
+    let decode = DecodeStage { input, ictx, decoder, video_index, work_format, copied: &copied, watch: run.watch };
+    let analyse = AnalyseStage { input, detector, core, rotation, pacer };
+    let report_progress = |n: u64| {
+        if let Some(p) = run.progress {
+            p(n, total_estimate)
+        }
+    };
+    let encode = EncodeStage {
+        sink,
+        encoder,
+        redact: &options.redact,
+        thumbnails: run.review.take().map(|c| Thumbnails::new(c, rotation, enc_tb)),
+        progress: &report_progress,
+        live: run.live,
+    };
+
+    let (dec_res, det_res, mux_res) = std::thread::scope(|s| {
+        let dec = std::thread::Builder::new()
+            .name("faceveil-decode".into())
+            .spawn_scoped(s, move || decode.run(frame_tx, pkt_tx));
+        let det = std::thread::Builder::new()
+            .name("faceveil-detect".into())
+            .spawn_scoped(s, move || analyse.run(frame_rx, done_tx));
+        let mux = encode.run(done_rx, pkt_rx);
+        (join_stage(dec), join_stage(det), mux)
+    });
+    let (dec, core, Encoded { written, finished_at }) = match (dec_res, det_res, mux_res) {
+        (Ok(d), Ok(t), Ok(m)) => (d, t, m),
+        (d, t, m) => {
+            let errors = [d.err(), t.err(), m.err()].into_iter().flatten();
+            let mut cancelled = None;
+            for e in errors {
+                if matches!(e, Error::Cancelled) {
+                    cancelled = Some(e);
+                } else {
+                    return Err(e);
+                }
+            }
+            return Err(cancelled.unwrap_or(Error::Cancelled));
+        }
+    };
+    warnings.extend(stage_warnings(&dec, &core, work_format));
+    // A run stopped (interrupted, out of time) before its first frame says so, not "nothing decodable".
+    if dec.frames == 0 && !dec.stopped {
+        return Err(Error::bad_input(input, "no video frame could be decoded"));
+    }
+    Ok(Outcome {
+        decode: dec,
+        core,
+        written,
+        warnings,
+        width,
+        height,
+        rotation,
+        streams_copied: copied.iter().filter(|&&c| c).count() as u32,
+        finished_at,
+    })
+}
+
+/// What the user is told about a run besides its counts.
+fn stage_warnings(dec: &DecodeStats, core: &Stats, work_format: ff::format::Pixel) -> Vec<String> {
+    let mut out = Vec::new();
+    if core.frames_blanked > 0 {
+        out.push(format!("detector failed on {} frame(s); they were blanked", core.frames_blanked));
+    }
+    if core.frames_degraded > 0 {
+        out.push(format!(
+            "{} frame(s) analysed with reduced detection (the machine fell behind real time); their masks were enlarged",
+            core.frames_degraded
+        ));
+    }
+    if let Some(f) = dec.converted_from {
+        out.push(format!("pixel format {f:?} converted to {work_format:?} for redaction and encoding").to_lowercase());
+    }
+    if dec.decode_errors > 0 {
+        out.push(format!(
+            "{} corrupt packets could not be decoded; their frames are not in the output",
+            dec.decode_errors
+        ));
+    }
+    if dec.damaged_frames + dec.corrupt_packets > 0 {
+        out.push(format!(
+            "damaged input: {} frame(s) decoded with concealed errors, {} packet(s) marked corrupt",
+            dec.damaged_frames, dec.corrupt_packets
+        ));
+    }
+    if dec.frames_missing > 0 {
+        out.push(format!("about {} frame(s) missing from the input (gaps in its timestamps)", dec.frames_missing));
+    }
+    out
+}
+
+fn join_stage<T>(h: std::io::Result<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Result<T> {
+    match h {
+        Ok(h) => h.join().unwrap_or_else(|_| Err(Error::Internal("a pipeline thread panicked".into()))),
+        Err(e) => Err(Error::io("thread", e)),
+    }
+}
