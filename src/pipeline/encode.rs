@@ -5,7 +5,7 @@ use super::analyse::Analysed;
 use super::pace::LiveEvent;
 use super::thumbs::Thumbnails;
 use crate::io::ffmpeg::output::Sink;
-use crate::io::ffmpeg::picture::apply_verdict;
+use crate::io::ffmpeg::picture::for_each_plane;
 use crate::redact::RedactSettings;
 use crate::{Error, Result};
 use crossbeam_channel::Receiver;
@@ -77,7 +77,10 @@ impl EncodeStage<'_, '_> {
                         let (mut frame, index, read_at) = (decoded.frame, decoded.index, decoded.read_at);
                         let frame_err =
                             |e: Error| Error::Frame { path: PathBuf::new(), frame: index, source: Box::new(e) };
-                        apply_verdict(&mut frame, &verdict, redact).map_err(frame_err)?;
+                        if verdict.changes_pixels() {
+                            for_each_plane(&mut frame, |plane, layout| verdict.apply(plane, layout, redact))
+                                .map_err(frame_err)?;
+                        }
                         if let Some(t) = thumbnails.as_mut() {
                             t.offer(&frame, index, verdict.boxes.len());
                         }

@@ -108,3 +108,46 @@ fn model_with_wrong_checksum_is_refused() {
     assert!(matches!(err, faceveil::Error::ModelChecksum { .. }), "{err}");
     assert!(err.to_string().contains("model.onnx"));
 }
+
+/// Records the size of every picture it is given; finds nothing.
+#[derive(Clone, Default)]
+struct SizeRecorder {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(u32, u32)>>>,
+}
+
+impl faceveil::Detector for SizeRecorder {
+    fn detect(&mut self, image: &image::RgbImage) -> faceveil::Result<Vec<Detection>> {
+        self.calls.lock().unwrap().push(image.dimensions());
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn file_and_frame_api_run_the_same_detection_schedule_issue_15() {
+    // Both paths go through the one per-frame core: the same passes (whole frame and small-face tiles, spread
+    // over frames) at the same detector input sizes, frame by frame.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 9, &lossless_h264(), &[], "");
+    let options = Options::default();
+    let file_det = SizeRecorder::default();
+    faceveil::redact_file(&input, &dir.path().join("out.mp4"), &options, &mut file_det.clone()).unwrap();
+
+    let raw = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(&input)
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    let frame_det = SizeRecorder::default();
+    let mut redactor = faceveil::frames::FrameRedactor::new(frame_det.clone(), options).unwrap();
+    let layout = faceveil::frames::PixelLayout::I420;
+    for (i, chunk) in raw.chunks(layout.frame_len(W, H)).enumerate() {
+        redactor.push(faceveil::frames::Frame::new(layout, W, H, i as i64, chunk.to_vec()).unwrap()).unwrap();
+    }
+    redactor.flush().unwrap();
+    let (by_file, by_frames) = (file_det.calls.lock().unwrap().clone(), frame_det.calls.lock().unwrap().clone());
+    assert!(by_file.len() > 9, "tiles ran besides the whole frame: {by_file:?}");
+    assert_eq!(by_file, by_frames);
+}

@@ -1,10 +1,9 @@
-//! Pixel access to decoded frames: the upright full-resolution RGB copy the detector gets, and a verdict
-//! written into the frame's own planes (redaction happens in the stored picture, never in a copy).
+//! Pixel access to decoded frames: the upright RGB copy the detector (or a thumbnail) gets, and the frame's
+//! own planes, where redaction happens (in the stored picture, never in a copy).
 
-use crate::analyse::Verdict;
 use crate::detect::rotate_upright;
 use crate::geom::Rotation;
-use crate::redact::{ChannelLayout, RedactSettings};
+use crate::redact::ChannelLayout;
 use crate::{Error, Result};
 use ff::format::Pixel;
 use ff::{frame, software};
@@ -76,13 +75,13 @@ fn packed_rgb(f: &frame::Video) -> Result<RgbImage> {
     RgbImage::from_raw(w as u32, h as u32, buf).ok_or_else(unfit)
 }
 
-/// Writes `verdict` into the planes of a decoded (planar YUV) frame: redacted regions, or flat grey.
-pub(crate) fn apply_verdict(frame: &mut frame::Video, verdict: &Verdict, settings: &RedactSettings) -> Result<()> {
-    if !verdict.changes_pixels() {
-        return Ok(());
-    }
-    // SAFETY: the frame is valid; make_writable copies its buffers if the decoder still references them, so
-    // redaction never alters the decoder's reference pictures.
+/// Calls `f` with each of the (up to three) planes of a decoded planar YUV frame and where its samples are,
+/// after making the frame writable: the decoder's reference pictures are never changed.
+pub(crate) fn for_each_plane(
+    frame: &mut frame::Video,
+    mut f: impl FnMut(&mut [u8], &ChannelLayout) -> Result<()>,
+) -> Result<()> {
+    // SAFETY: the frame is valid; make_writable copies its buffers if the decoder still references them.
     let rc = unsafe { ff::ffi::av_frame_make_writable(frame.as_mut_ptr()) };
     if rc < 0 {
         return Err(Error::Internal(format!("cannot make frame writable: {}", ff::Error::from(rc))));
@@ -98,7 +97,7 @@ pub(crate) fn apply_verdict(frame: &mut frame::Video, verdict: &Verdict, setting
             shy,
             plane == 0,
         );
-        verdict.apply(frame.data_mut(plane), &layout, settings)?;
+        f(frame.data_mut(plane), &layout)?;
     }
     Ok(())
 }
