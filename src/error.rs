@@ -53,6 +53,10 @@ pub enum Error {
     #[error("ONNX Runtime library not found; searched: {}. Run scripts/setup.sh or set FACEVEIL_ORT_LIB to libonnxruntime.so", display_paths(.searched))]
     RuntimeNotFound { searched: Vec<PathBuf> },
 
+    /// `--runtime openvino` was asked for, but the OpenVINO build of ONNX Runtime is not installed.
+    #[error("the OpenVINO build of ONNX Runtime was not found; searched: {}. Install it with FACEVEIL_OPENVINO=1 bash scripts/setup.sh or set FACEVEIL_ORT_OPENVINO_LIB", display_paths(.searched))]
+    OpenVinoNotFound { searched: Vec<PathBuf> },
+
     /// The ONNX Runtime library exists but could not be loaded.
     #[error("{path}: cannot load ONNX Runtime: {reason}")]
     RuntimeLoad { path: PathBuf, reason: String },

@@ -33,6 +33,9 @@ pub struct Report {
     pub output_sha256: String,
     /// SHA-256 of the detector model, when the detector is a model file.
     pub model_sha256: Option<String>,
+    /// The inference runtime, provider and precision that ran the model (e.g. "ONNX Runtime CPU fp32 (…)").
+    #[serde(default)]
+    pub runtime: Option<String>,
     pub parameters: Options,
     pub width: u32,
     pub height: u32,

@@ -115,6 +115,7 @@ pub struct CenterFace {
     input: Vec<f32>,
     model_path: PathBuf,
     sha256: String,
+    info: super::RuntimeInfo,
 }
 
 impl std::fmt::Debug for CenterFace {
@@ -132,13 +133,20 @@ pub struct SessionOptions {
     pub runtime_library: Option<PathBuf>,
     /// Use the CUDA execution provider (needs the `cuda` feature and a CUDA build of ONNX Runtime).
     pub cuda: bool,
+    /// Which ONNX Runtime build and provider run the model on the CPU (ignored with `cuda`).
+    pub runtime: super::Runtime,
 }
 
 impl CenterFace {
     /// Loads the model at `model`, which must be one of [`SHIPPED_MODELS`] (checked by SHA-256).
     pub fn load(model: &Path, settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
         settings.validate()?;
-        let environment = super::init_runtime(options.runtime_library.as_deref())?;
+        let (runtime, library) = if options.cuda {
+            (super::Runtime::Cpu, super::find_runtime_library(options.runtime_library.as_deref())?)
+        } else {
+            super::resolve_runtime(options.runtime, options.runtime_library.as_deref())?
+        };
+        let environment = super::init_runtime_at(&library)?;
         let (bytes, actual) = read_shipped(model)?;
         let ort_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Inference(e.to_string());
         let mut builder = Session::builder(&environment).map_err(|e| Error::Inference(e.to_string()))?;
@@ -153,8 +161,23 @@ impl CenterFace {
         if options.cuda {
             builder = cuda_provider(builder)?;
         }
+        let openvino = runtime == super::Runtime::OpenVino;
+        if openvino {
+            builder = openvino_provider(builder, options.intra_threads)?;
+        }
         let session = builder.commit_from_memory(&bytes).map_err(|e| Error::Inference(e.to_string()))?;
-        Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf(), sha256: actual })
+        let info = super::RuntimeInfo {
+            provider: if openvino {
+                "openvino"
+            } else if options.cuda {
+                "cuda"
+            } else {
+                "cpu"
+            },
+            precision: if openvino { "bf16" } else { "fp32" },
+            library,
+        };
+        Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf(), sha256: actual, info })
     }
 
     /// Checks that `model` is one of [`SHIPPED_MODELS`] without loading it; returns its SHA-256. For callers
@@ -199,6 +222,23 @@ fn read_shipped(model: &Path) -> Result<(Vec<u8>, String)> {
         return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: expected.join(" or "), actual });
     }
     Ok((bytes, actual))
+}
+
+/// OpenVINO on the CPU with bf16 inference (OpenVINO runs fp32 without the hint, no faster than the CPU
+/// provider). `threads` 0: one per core.
+fn openvino_provider(
+    builder: ort::session::builder::SessionBuilder,
+    threads: usize,
+) -> Result<ort::session::builder::SessionBuilder> {
+    use ort::ep::ArbitrarilyConfigurableExecutionProvider;
+    let threads = if threads > 0 { threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    let ep = ort::ep::OpenVINO::default()
+        .with_device_type("CPU")
+        .with_num_threads(threads)
+        .with_arbitrary_config("load_config", r#"{"CPU":{"INFERENCE_PRECISION_HINT":"bf16"}}"#)
+        .build()
+        .error_on_failure();
+    builder.with_execution_providers([ep]).map_err(|e| Error::Inference(format!("OpenVINO execution provider: {e}")))
 }
 
 #[cfg(feature = "cuda")]
@@ -257,6 +297,10 @@ impl Detector for CenterFace {
 
     fn model_sha256(&self) -> Option<String> {
         Some(self.sha256.clone())
+    }
+
+    fn runtime(&self) -> Option<super::RuntimeInfo> {
+        Some(self.info.clone())
     }
 }
 

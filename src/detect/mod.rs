@@ -19,7 +19,10 @@ pub use multiscale::{
     TILE_INPUT,
 };
 pub use nms::nms;
-pub use runtime::{find_model, find_runtime_library, find_shipped_model, init_runtime};
+pub use runtime::{
+    find_model, find_openvino_library, find_runtime_library, find_shipped_model, init_runtime, init_runtime_at,
+    resolve_runtime, Runtime, RuntimeInfo,
+};
 pub use schedule::{Analyser, AnalyserStats, BLOCK, CHANGE_LEVELS, MAX_REUSE};
 pub use select::{load_detector, DetectorChoice, Precision};
 
@@ -50,6 +53,11 @@ pub trait Detector: Send {
         None
     }
 
+    /// The inference runtime behind this detector, for reports; `None` for detectors without one.
+    fn runtime(&self) -> Option<RuntimeInfo> {
+        None
+    }
+
     /// Called before each file with its kind of media, so that a detector can choose how to work for it
     /// (see [`PerMedia`]). The default does nothing.
     fn prepare_for(&mut self, _kind: MediaKind) {}
@@ -62,6 +70,10 @@ impl<D: Detector + ?Sized> Detector for Box<D> {
 
     fn model_sha256(&self) -> Option<String> {
         (**self).model_sha256()
+    }
+
+    fn runtime(&self) -> Option<RuntimeInfo> {
+        (**self).runtime()
     }
 
     fn prepare_for(&mut self, kind: MediaKind) {
@@ -102,6 +114,10 @@ impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
 
     fn model_sha256(&self) -> Option<String> {
         self.active().model_sha256()
+    }
+
+    fn runtime(&self) -> Option<RuntimeInfo> {
+        self.active().runtime()
     }
 
     fn prepare_for(&mut self, kind: MediaKind) {
@@ -180,6 +196,13 @@ impl<D: Detector> Detector for Deferred<D> {
         match &self.state {
             DeferredState::Made(d) => d.model_sha256(),
             _ => self.sha256.clone(),
+        }
+    }
+
+    fn runtime(&self) -> Option<RuntimeInfo> {
+        match &self.state {
+            DeferredState::Made(d) => d.runtime(),
+            _ => None,
         }
     }
 

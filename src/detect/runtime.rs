@@ -11,6 +11,79 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 const LIB_NAME: &str = "libonnxruntime.so";
+/// Folder of the OpenVINO build of ONNX Runtime (its library, the OpenVINO provider and OpenVINO's own
+/// libraries, kept together), beside the binary or under `.ort/` in the repository.
+const OPENVINO_DIR: &str = "openvino";
+
+/// Which ONNX Runtime build and execution provider run the detector.
+///
+/// The default is chosen by the judge, not by speed alone: OpenVINO's bf16 inference (1.7× faster than the
+/// CPU provider on CPUs with AMX, shared/RUNTIMES.md) loses a night face the CPU provider finds (wider_dev
+/// night, faces under 10 px: 16/19 against 17/19) and blurs more that is not a face (bright over-redaction
+/// 2.5 % against 1.5 %); on CPUs without AMX it is also slower (93.8 against 72.3 ms at 1280×736, 2 threads).
+/// OpenVINO at fp32 gives the CPU provider's output at its speed, so it is not offered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// ONNX Runtime's CPU provider at full precision: every platform.
+    #[default]
+    Cpu,
+    /// ONNX Runtime's OpenVINO provider on the CPU with bf16 inference (x86-64; install it with
+    /// `FACEVEIL_OPENVINO=1 bash scripts/setup.sh`). Faster only on CPUs with AMX, and it loses faces the
+    /// default finds: opt in knowingly.
+    OpenVino,
+}
+
+/// What actually ran, for reports and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    /// `cpu` or `openvino`.
+    pub provider: &'static str,
+    /// Arithmetic inside the model: `fp32` (int8 models: as stored) or `bf16`.
+    pub precision: &'static str,
+    pub library: PathBuf,
+}
+
+impl std::fmt::Display for RuntimeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let provider = match self.provider {
+            "openvino" => "ONNX Runtime OpenVINO provider",
+            "cuda" => "ONNX Runtime CUDA provider",
+            _ => "ONNX Runtime CPU provider",
+        };
+        // The library's own file name carries its version (the well-known names are links to it).
+        let real = std::fs::canonicalize(&self.library).unwrap_or_else(|_| self.library.clone());
+        let file = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        write!(f, "{provider}, {}, {file}", self.precision)
+    }
+}
+
+/// The places searched for the OpenVINO build of libonnxruntime, in order.
+fn openvino_candidates() -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    c.extend(env_path("FACEVEIL_ORT_OPENVINO_LIB"));
+    if let Some(d) = exe_dir() {
+        c.push(d.join(OPENVINO_DIR).join(LIB_NAME));
+        c.push(d.join("../lib/faceveil").join(OPENVINO_DIR).join(LIB_NAME));
+    }
+    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ort").join(OPENVINO_DIR).join(LIB_NAME));
+    c
+}
+
+/// The OpenVINO build of libonnxruntime, if installed.
+pub fn find_openvino_library() -> Option<PathBuf> {
+    openvino_candidates().into_iter().find(|p| p.is_file())
+}
+
+/// The library to load for `wanted` (`explicit` overrides the library search for the CPU provider).
+pub fn resolve_runtime(wanted: Runtime, explicit: Option<&Path>) -> Result<(Runtime, PathBuf)> {
+    match wanted {
+        Runtime::Cpu => Ok((Runtime::Cpu, find_runtime_library(explicit)?)),
+        Runtime::OpenVino => match find_openvino_library() {
+            Some(p) => Ok((Runtime::OpenVino, p)),
+            None => Err(Error::OpenVinoNotFound { searched: openvino_candidates() }),
+        },
+    }
+}
 
 fn exe_dir() -> Option<PathBuf> {
     std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf))
@@ -76,16 +149,30 @@ fn first_existing(explicit: Option<&Path>, candidates: Vec<PathBuf>) -> std::res
     }
 }
 
-static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
+static ENVIRONMENT: Mutex<Option<(Environment, PathBuf)>> = Mutex::new(None);
 
 /// Loads ONNX Runtime (once per process; ONNX Runtime allows one environment) and returns its environment.
 /// The library is checked to exist first, so a missing library is a clear error naming what was searched.
 pub fn init_runtime(explicit: Option<&Path>) -> Result<Environment> {
+    let path = find_runtime_library(explicit)?;
+    init_runtime_at(&path)
+}
+
+/// [`init_runtime`] with the library at `path`. A process holds one ONNX Runtime: asking for another library
+/// once one is loaded is an error (the OpenVINO build also runs the CPU provider, so load it first when a
+/// process needs both).
+pub fn init_runtime_at(path: &Path) -> Result<Environment> {
     let mut guard = ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(env) = guard.as_ref() {
+    if let Some((env, loaded)) = guard.as_ref() {
+        if loaded.as_path() != path {
+            return Err(Error::RuntimeLoad {
+                path: path.to_path_buf(),
+                reason: format!("this process already loaded ONNX Runtime from {}", loaded.display()),
+            });
+        }
         return Ok(env.clone());
     }
-    let path = find_runtime_library(explicit)?;
+    let path = path.to_path_buf();
     let builder =
         ort::init_from(&path).map_err(|e| Error::RuntimeLoad { path: path.clone(), reason: e.to_string() })?;
     let env = builder
@@ -93,7 +180,7 @@ pub fn init_runtime(explicit: Option<&Path>) -> Result<Environment> {
         .with_telemetry(false)
         .build()
         .map_err(|e| Error::RuntimeLoad { path: path.clone(), reason: e.to_string() })?;
-    *guard = Some(env.clone());
+    *guard = Some((env.clone(), path));
     Ok(env)
 }
 

@@ -114,6 +114,8 @@ pub struct StreamReport {
     pub latency_ms_p50: Option<u64>,
     pub latency_ms_p95: Option<u64>,
     pub latency_ms_max: f64,
+    /// The inference runtime, provider and precision that ran the model.
+    pub runtime: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -252,6 +254,7 @@ pub fn redact_stream(
         report.latency_ms_max = h.max_ms();
     }
     report.stopped = dec.stopped;
+    report.runtime = detector.runtime().map(|r| r.to_string());
     report.warnings = outcome.warnings.clone();
     match &dec.input_error {
         Some(e) if !(live.follow && watch.stalled.load(Ordering::Relaxed)) => {

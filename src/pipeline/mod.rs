@@ -101,6 +101,7 @@ pub fn redact_file_with(
         input_sha256: String::new(),
         output_sha256: String::new(),
         model_sha256: detector.model_sha256(),
+        runtime: None,
         parameters: options.clone(),
         width: 0,
         height: 0,
@@ -173,6 +174,7 @@ pub fn redact_file_with(
             crate::review::save_sheet(&sheet, path)?;
         }
     }
+    report.runtime = detector.runtime().map(|r| r.to_string());
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }

@@ -39,6 +39,8 @@ fn redacts_real_face_keeps_frames_timestamps_and_audio() {
     let area = r["redacted_area_fraction"].as_f64().unwrap();
     assert!(area > 0.01 && area < 0.5, "redacted area {area}");
     assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "video is analysed with the fp32 model");
+    let runtime = r["runtime"].as_str().unwrap_or_default();
+    assert!(runtime.contains("CPU provider, fp32"), "the default runtime is reported: {runtime}");
     assert_eq!(r["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input).unwrap());
     assert_eq!(r["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&output).unwrap());
     assert_eq!(list_dir(dir.path()), vec!["in.mp4", "out.json", "out.mp4"], "temporary files left behind");
@@ -360,5 +362,20 @@ fn static_camera_reuses_unchanged_regions_and_keeps_the_face_redacted() {
     for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
         let kept = detail_kept(fa, fb, W, FACE_INNER);
         assert!(kept.abs() < 0.3, "frame {i}: {kept:.2} of the face's detail kept");
+    }
+}
+
+#[test]
+fn openvino_runtime_runs_where_installed_and_is_named_where_not_issue_14() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.png");
+    let out = faceveil(os_args!["redact", &astronaut(), "-o", &output, "--runtime", "openvino"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        assert!(stderr.contains("OpenVINO provider, bf16"), "{stderr}");
+        assert!(output.exists());
+    } else {
+        assert!(stderr.contains("FACEVEIL_OPENVINO=1 bash scripts/setup.sh"), "{stderr}");
+        assert!(!output.exists());
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use faceveil::batch::{BatchSettings, Shard};
-use faceveil::detect::{load_detector, Detector, DetectorChoice, Precision, SessionOptions};
+use faceveil::detect::{load_detector, Detector, DetectorChoice, Precision, Runtime, SessionOptions};
 use faceveil::live::LiveSettings;
 use faceveil::{AudioMode, DetectSettings, EncodeSettings, OnDetectorError, Options, RedactSettings, Shape, Style};
 use std::path::PathBuf;
@@ -44,6 +44,12 @@ pub(crate) enum PrecisionArg {
     Auto,
     Fp32,
     Int8,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RuntimeArg {
+    Cpu,
+    Openvino,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -273,6 +279,11 @@ pub(crate) struct SettingsArgs {
     /// Threads for the detector (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
+    /// Inference runtime: cpu (ONNX Runtime's CPU provider, full precision), or openvino (OpenVINO with bf16:
+    /// faster on CPUs with AMX only, and it loses some faces the default finds; install it with
+    /// `FACEVEIL_OPENVINO=1 bash scripts/setup.sh`).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub(crate) runtime: RuntimeArg,
     /// Run the detector on the GPU through ONNX Runtime's CUDA provider (needs the `cuda` build).
     #[arg(long)]
     pub(crate) cuda: bool,
@@ -332,7 +343,15 @@ impl SettingsArgs {
                 PrecisionArg::Fp32 => Precision::Fp32,
                 PrecisionArg::Int8 => Precision::Int8,
             },
-            session: SessionOptions { intra_threads: threads, runtime_library: None, cuda: self.cuda },
+            session: SessionOptions {
+                intra_threads: threads,
+                runtime_library: None,
+                cuda: self.cuda,
+                runtime: match self.runtime {
+                    RuntimeArg::Cpu => Runtime::Cpu,
+                    RuntimeArg::Openvino => Runtime::OpenVino,
+                },
+            },
         };
         load_detector(&choice, &options.detect)
     }

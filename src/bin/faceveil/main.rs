@@ -71,13 +71,14 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
         write_json_atomic(path, &report)?;
     }
     eprintln!(
-        "faceveil: {} -> {}: {} frame(s), faces in {}, {} detection(s), {} frame(s) redacted{}",
+        "faceveil: {} -> {}: {} frame(s), faces in {}, {} detection(s), {} frame(s) redacted; detector on {}{}",
         args.input.display(),
         args.output.display(),
         report.frames,
         report.frames_with_faces,
         report.detections,
         report.frames_redacted,
+        report.runtime.as_deref().unwrap_or("a custom detector"),
         if report.warnings.is_empty() { String::new() } else { format!("; warnings: {}", report.warnings.join("; ")) }
     );
     if report.input_damaged() {
