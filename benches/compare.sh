@@ -6,6 +6,7 @@
 #   RUNS=5 SECONDS_=30 bash benches/compare.sh
 #   SLOW_RUNS=1 bash benches/compare.sh     # faceveil's default settings only once per clip
 #   STATIC=1 bash benches/compare.sh        # also a fixed-camera 720p clip (frozen background, same faces)
+#   CLIPS= REAL=1 bash benches/compare.sh   # the real clip only (CLIPS lists generated ones: "1280x720:720p")
 #   REAL=1 bash benches/compare.sh          # also a fixed-camera clip of real footage: the MOT20 dev clip
 #                                           # (826x540, pedestrians seen from a fixed camera) looped to the
 #                                           # clip length, read from ../shared/eval at run time (never copied)
@@ -47,13 +48,14 @@ fi
 
 REAL_SRC=../shared/eval/video/MOT20-05-raw_even_shorter_dlib.mp4
 make_clip() { # size name: the background is the animated test pattern, or for *-static one frozen frame of it
-  local size=$1 name=$2 face=$(( ${1#*x} / 2 )) bg="[0:v]null[bg]"
+  local size=$1 name=$2 face bg="[0:v]null[bg]"
   [ -s "$OUT/$name.mp4" ] && return
   if [ "$size" = real ]; then # real fixed-camera footage, looped, with a tone for audio
     ffmpeg -nostdin -loglevel error -y -stream_loop -1 -i "$REAL_SRC" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
       -map 0:v -map 1:a -t "$SECS" -c:v libx264 -preset veryfast -crf 16 -pix_fmt yuv420p -c:a aac "$OUT/$name.mp4"
     return
   fi
+  face=$(( ${size#*x} / 2 ))
   case "$name" in *static*) bg="[0:v]trim=end_frame=1,loop=loop=-1:size=1:start=0,setpts=N/25/TB[bg]" ;; esac
   ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=$size:rate=25" -loop 1 -i assets/astronaut.png \
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -filter_complex \
@@ -77,7 +79,7 @@ run() { # label clip command...
 }
 
 echo "clip,config,seconds,max_rss_kb,runtime" > "$OUT/results.csv"
-SPECS="1280x720:720p 1920x1080:1080p"
+SPECS=${CLIPS-"1280x720:720p 1920x1080:1080p"}   # CLIPS="" with REAL=1: the real clip only
 [ -n "${STATIC:-}" ] && SPECS="$SPECS 1280x720:720p-static"
 [ -n "${REAL:-}" ] && [ -f "$REAL_SRC" ] && SPECS="$SPECS real:mot20-static"
 for spec in $SPECS; do

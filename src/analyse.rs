@@ -8,6 +8,7 @@
 
 use crate::config::{OnDetectorError, Options};
 use crate::detect::{face_regions, merge, whole_pass, Analyser, DetectSettings, Detection, Detector};
+use crate::edits::Edits;
 use crate::geom::{BBox, Rotation};
 use crate::redact::{fill_channel, mask_area_fraction, redact_channel, ChannelLayout, RedactSettings};
 use crate::track::TrackFill;
@@ -50,10 +51,12 @@ impl Effort {
 }
 
 /// What happens to one frame's pixels.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Verdict {
     /// Regions to redact, in stored-frame pixels (detected, grown and bridged), before mask enlargement.
     pub boxes: Vec<BBox>,
+    /// Regions a reviewer's edits add, each with its own settings (stored-frame pixels).
+    pub added: Vec<(BBox, RedactSettings)>,
     /// The detector failed on this frame and the policy is to blank it: every channel becomes flat grey.
     pub blank: bool,
 }
@@ -61,16 +64,29 @@ pub struct Verdict {
 impl Verdict {
     /// True when the frame's pixels change.
     pub fn changes_pixels(&self) -> bool {
-        self.blank || !self.boxes.is_empty()
+        self.blank || !self.boxes.is_empty() || !self.added.is_empty()
     }
 
     /// Applies the verdict to one 8-bit channel of the frame.
     pub fn apply(&self, buf: &mut [u8], layout: &ChannelLayout, settings: &RedactSettings) -> Result<()> {
         if self.blank {
-            fill_channel(buf, layout, BLANK)
-        } else {
-            redact_channel(buf, layout, &self.boxes, settings)
+            return fill_channel(buf, layout, BLANK);
         }
+        redact_channel(buf, layout, &self.boxes, settings)?;
+        for (b, own) in &self.added {
+            redact_channel(buf, layout, std::slice::from_ref(b), own)?;
+        }
+        Ok(())
+    }
+
+    /// Share of a `width × height` frame masked.
+    fn masked_area(&self, settings: &RedactSettings, width: u32, height: u32) -> f64 {
+        if self.blank {
+            return 1.0;
+        }
+        let added: f64 =
+            self.added.iter().map(|(b, s)| mask_area_fraction(std::slice::from_ref(b), s, width, height)).sum();
+        (mask_area_fraction(&self.boxes, settings, width, height) + added).min(1.0)
     }
 }
 
@@ -114,6 +130,9 @@ impl Stats {
 struct Held<T> {
     item: T,
     blank: bool,
+    /// Frame number and time from the first frame, for edits.
+    index: u64,
+    ms: i64,
 }
 
 /// Detection schedule, fail-closed policy, degrade rules, tracking and counting for one stream of frames of
@@ -134,6 +153,8 @@ pub struct Core<T> {
     extra_passes: u64,
     /// The last detector error a frame was blanked for.
     last_error: Option<String>,
+    /// A reviewer's edits: regions added, frames redacted whole, detections kept.
+    edits: Option<Edits>,
 }
 
 impl<T> std::fmt::Debug for Core<T> {
@@ -172,7 +193,18 @@ impl<T> Core<T> {
             stats: Stats::default(),
             extra_passes: 0,
             last_error: None,
+            edits: None,
         }
+    }
+
+    /// Applies a reviewer's edits (parsed for this stream's upright size) to every frame from now on.
+    pub fn set_edits(&mut self, edits: Edits) {
+        self.edits = Some(edits);
+    }
+
+    /// The edits, after the run: for the report, and to check that every edit was reached.
+    pub fn edits(&self) -> Option<&Edits> {
+        self.edits.as_ref()
     }
 
     /// Frames a pushed frame is held back for the look-ahead.
@@ -213,6 +245,19 @@ impl<T> Core<T> {
         effort: Effort,
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
+        self.push_at(detector, upright, effort, 0, item)
+    }
+
+    /// [`push`](Self::push) for a frame `ms` milliseconds after the stream's first (edits given by time need
+    /// it).
+    pub fn push_at<D: Detector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        upright: &RgbImage,
+        effort: Effort,
+        ms: i64,
+        item: T,
+    ) -> Result<Option<(T, Verdict)>> {
         let index = self.stats.frames;
         let attempt = self.detect(detector, upright, effort, index);
         let (found, blank) = match attempt {
@@ -240,7 +285,7 @@ impl<T> Core<T> {
         if effort != Effort::Full {
             self.stats.frames_degraded += 1;
         }
-        Ok(self.fill.push(Held { item, blank }, boxes).map(|(held, boxes)| self.release(held, boxes)))
+        Ok(self.fill.push(Held { item, blank, index, ms }, boxes).map(|(held, boxes)| self.release(held, boxes)))
     }
 
     /// End of stream: every frame still held, with its verdict. The core can then take a new stream of the
@@ -251,12 +296,16 @@ impl<T> Core<T> {
     }
 
     fn release(&mut self, held: Held<T>, boxes: Vec<BBox>) -> (T, Verdict) {
-        let verdict = Verdict { boxes, blank: held.blank };
+        let mut verdict = Verdict { boxes, blank: held.blank, ..Verdict::default() };
+        if let Some(edits) = self.edits.as_mut() {
+            let boxes = std::mem::take(&mut verdict.boxes);
+            verdict.boxes = edits.filter_detections(held.index, held.ms, self.rotation, self.size, boxes);
+            verdict.added = edits.frame(held.index, held.ms, self.rotation, self.size, &self.redact).regions;
+        }
         let (w, h) = self.size;
         self.stats.frames_released += 1;
         self.stats.frames_redacted += u64::from(verdict.changes_pixels());
-        self.stats.masked_area +=
-            if verdict.blank { 1.0 } else { mask_area_fraction(&verdict.boxes, &self.redact, w, h) };
+        self.stats.masked_area += verdict.masked_area(&self.redact, w, h);
         (held.item, verdict)
     }
 
@@ -391,7 +440,7 @@ mod tests {
             ..ChannelLayout::planar(2, 2, 6, 0, 0, true)
         };
         let mut buf = vec![7u8; 12];
-        Verdict { boxes: vec![], blank: true }.apply(&mut buf, &layout, &RedactSettings::default()).unwrap();
+        Verdict { blank: true, ..Verdict::default() }.apply(&mut buf, &layout, &RedactSettings::default()).unwrap();
         assert_eq!(buf, vec![7, BLANK, 7, BLANK, 7, 7, 7, BLANK, 7, BLANK, 7, 7]);
     }
 }

@@ -14,6 +14,17 @@ use std::time::Instant;
 
 /// Suffix of the per-file report written beside each output.
 pub const REPORT_SUFFIX: &str = ".faceveil.json";
+/// A reviewer's edit file for an input sits beside it under the input's name plus this suffix
+/// (`clip.mp4.faceveil-edits.json`); batch applies it, and redoes the output when it changes.
+pub const EDITS_SUFFIX: &str = ".faceveil-edits.json";
+
+/// The edit file beside `input`, if there is one.
+pub fn edits_path(input: &Path) -> Option<PathBuf> {
+    let mut s = input.as_os_str().to_owned();
+    s.push(EDITS_SUFFIX);
+    let p = PathBuf::from(s);
+    p.is_file().then_some(p)
+}
 
 /// One shard of `count` (index 0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +214,8 @@ pub struct BatchSettings {
     /// Set by the caller (e.g. on Ctrl-C): no new file is started, videos being redacted stop without output,
     /// and the summary says `interrupted`. A rerun of the same command resumes.
     pub cancel: Option<std::sync::Arc<AtomicBool>>,
+    /// Let edit files keep regions unredacted (refused otherwise: the file fails).
+    pub allow_keep_regions: bool,
 }
 
 /// A file found in the input tree.
@@ -245,6 +258,10 @@ pub fn scan(input_dir: &Path) -> Result<Vec<Entry>> {
             continue;
         }
         let Ok(rel) = item.path().strip_prefix(input_dir).map(Path::to_path_buf) else { continue };
+        // Reviewers' edit files belong to the input beside them; they are not inputs themselves.
+        if rel.to_string_lossy().ends_with(EDITS_SUFFIX) {
+            continue;
+        }
         let kind = if ft.is_symlink() {
             EntryKind::Other("symbolic link (not followed)".into())
         } else if !ft.is_file() {
@@ -308,7 +325,13 @@ pub fn report_path(output: &Path) -> PathBuf {
 fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
     let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
+    let edits = match edits_path(input).map(|p| sha256_file(&p)) {
+        None => None,
+        Some(Ok(sha)) => Some(sha),
+        Some(Err(_)) => return false,
+    };
     report.parameters == *options
+        && report.edits_sha256 == edits
         && report.redaction_revision == crate::report::REDACTION_REVISION
         && report.model_sha256.as_deref() == model
         && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
@@ -473,6 +496,8 @@ fn process(
         let _ = std::fs::remove_file(report_path(&output));
         let extras = crate::Extras {
             overwrite: true,
+            edits: edits_path(&input),
+            allow_keep_regions: settings.allow_keep_regions,
             review_sheet: settings.review_sheets.then(|| {
                 let mut p = output.as_os_str().to_owned();
                 p.push(".review.png");

@@ -11,6 +11,10 @@ pub enum Error {
     #[error("invalid setting: {0}")]
     Config(String),
 
+    /// A reviewer's edit file is malformed, does not fit the picture, or names frames the clip does not have.
+    #[error("{path}: edit file: {reason}")]
+    Edits { path: PathBuf, reason: String },
+
     /// The output would overwrite the input.
     #[error("{path}: output is the input file; faceveil never writes to its input")]
     OutputIsInput { path: PathBuf },
@@ -127,6 +131,7 @@ impl Error {
         matches!(
             self,
             Error::Config(_)
+                | Error::Edits { .. }
                 | Error::OutputIsInput { .. }
                 | Error::OutputExists { .. }
                 | Error::UnsupportedOutput { .. }

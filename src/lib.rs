@@ -30,6 +30,7 @@ pub mod analyse;
 pub mod batch;
 pub mod config;
 pub mod detect;
+pub mod edits;
 pub mod error;
 pub mod frames;
 #[doc(hidden)]

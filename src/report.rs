@@ -33,6 +33,12 @@ pub struct Report {
     pub output_sha256: String,
     /// SHA-256 of the detector model, when the detector is a model file.
     pub model_sha256: Option<String>,
+    /// SHA-256 of the reviewer's edit file applied, if any (part of a batch's resume key).
+    #[serde(default)]
+    pub edits_sha256: Option<String>,
+    /// Regions the edit file kept unredacted, with how many automatic detections each left unredacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_regions: Vec<crate::edits::KeptRegion>,
     /// The inference runtime, provider and precision that ran the model (e.g. "ONNX Runtime CPU fp32 (…)").
     #[serde(default)]
     pub runtime: Option<String>,
@@ -86,6 +92,12 @@ pub struct Report {
 
 impl Report {
     /// Takes the per-frame core's counts (the one mapping from [`Stats`] to the report, for every path).
+    /// Takes what a reviewer's edits did.
+    pub fn record_edits(&mut self, edits: Option<&crate::edits::Edits>) {
+        self.edits_sha256 = edits.map(|e| e.sha256().to_string());
+        self.kept_regions = edits.map(|e| e.kept_regions()).unwrap_or_default();
+    }
+
     pub fn record(&mut self, s: &Stats) {
         self.frames_with_faces = s.frames_with_faces;
         self.frames_redacted = s.frames_redacted;

@@ -174,7 +174,13 @@ impl CenterFace {
             } else {
                 "cpu"
             },
-            precision: if openvino { "bf16" } else { "fp32" },
+            precision: if openvino {
+                "bf16"
+            } else if actual == CENTERFACE_INT8.sha256 {
+                "int8"
+            } else {
+                "fp32"
+            },
             library,
         };
         Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf(), sha256: actual, info })

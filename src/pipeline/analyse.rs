@@ -6,10 +6,13 @@ use super::decode::Decoded;
 use super::pace::Pacer;
 use crate::analyse::{Core, Effort, Stats, Verdict};
 use crate::detect::Detector;
+use crate::edits::Edits;
 use crate::geom::Rotation;
 use crate::io::ffmpeg::picture::UprightRgb;
 use crate::{Error, Result};
 use crossbeam_channel::{Receiver, Sender};
+use ff::{Rational, Rescale};
+use ffmpeg_next as ff;
 use std::path::Path;
 
 /// A frame with what is to be done to it.
@@ -23,13 +26,17 @@ pub(crate) struct AnalyseStage<'a> {
     pub(crate) detector: &'a mut dyn Detector,
     pub(crate) core: Core<Decoded>,
     pub(crate) rotation: Rotation,
+    /// The stream's time base (frame times for edits given by time).
+    pub(crate) time_base: Rational,
     /// Live runs only: lowers the effort when the run falls behind real time.
     pub(crate) pacer: Option<Pacer<'a>>,
 }
 
 impl AnalyseStage<'_> {
-    pub(crate) fn run(self, frame_rx: Receiver<Decoded>, done_tx: Sender<Analysed>) -> Result<Stats> {
-        let AnalyseStage { input, detector, mut core, rotation, mut pacer } = self;
+    /// Returns the core's counts and the edits as applied.
+    pub(crate) fn run(self, frame_rx: Receiver<Decoded>, done_tx: Sender<Analysed>) -> Result<(Stats, Option<Edits>)> {
+        let AnalyseStage { input, detector, mut core, rotation, time_base, mut pacer } = self;
+        let mut first_pts = None;
         let mut rgb = UprightRgb::new(rotation);
         let send = |(decoded, verdict)| done_tx.send(Analysed { decoded, verdict }).map_err(|_| Error::Cancelled);
         for decoded in frame_rx {
@@ -40,13 +47,15 @@ impl AnalyseStage<'_> {
                 None => Effort::Full,
             };
             let upright = rgb.convert(&decoded.frame).map_err(frame_err)?;
-            if let Some(done) = core.push(detector, &upright, effort, decoded).map_err(frame_err)? {
+            let pts = decoded.frame.pts().unwrap_or(0);
+            let ms = (pts - *first_pts.get_or_insert(pts)).rescale(time_base, Rational(1, 1000));
+            if let Some(done) = core.push_at(detector, &upright, effort, ms, decoded).map_err(frame_err)? {
                 send(done)?;
             }
         }
         for done in core.finish() {
             send(done)?;
         }
-        Ok(core.stats())
+        Ok((core.stats(), core.edits().cloned()))
     }
 }

@@ -225,6 +225,7 @@ pub fn redact_stream(
             watch: Some(&watch),
             review: None,
             progress: None,
+            edits: None,
         };
         run_stages(run, opened, engine, sink.as_mut(), detector)
     };

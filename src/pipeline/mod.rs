@@ -40,6 +40,11 @@ pub fn redact_file(input: &Path, output: &Path, options: &Options, detector: &mu
 pub struct Extras<'a> {
     /// Replace an existing output (otherwise an existing output is an error and is left as it was).
     pub overwrite: bool,
+    /// A reviewer's edit file ([`edits`](crate::edits)): regions added, frames redacted whole, regions kept.
+    /// Its SHA-256 goes into the report.
+    pub edits: Option<PathBuf>,
+    /// Let the edit file keep regions unredacted (otherwise an edit file with keep regions is refused).
+    pub allow_keep_regions: bool,
     /// Write a review sheet (PNG contact sheet of redacted frames with time codes) here.
     pub review_sheet: Option<PathBuf>,
     /// Called as frames are written: (frames written, estimated total frames if the container says).
@@ -55,6 +60,8 @@ impl std::fmt::Debug for Extras<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Extras")
             .field("overwrite", &self.overwrite)
+            .field("edits", &self.edits)
+            .field("allow_keep_regions", &self.allow_keep_regions)
             .field("review_sheet", &self.review_sheet)
             .field("progress", &self.progress.is_some())
             .field("time_limit", &self.time_limit)
@@ -81,6 +88,7 @@ pub fn redact_file_with(
     };
     let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("output");
     let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let edits = extras.edits.as_deref().map(EditSource::read).transpose()?;
     let image_format = still_io::probe(input)?;
     let out_image_format = still_io::output_format(output);
     detector.prepare_for(if image_format.is_some() { MediaKind::Image } else { MediaKind::Video });
@@ -102,6 +110,8 @@ pub fn redact_file_with(
         output_sha256: String::new(),
         model_sha256: detector.model_sha256(),
         runtime: None,
+        edits_sha256: None,
+        kept_regions: Vec::new(),
         parameters: options.clone(),
         width: 0,
         height: 0,
@@ -132,7 +142,8 @@ pub fn redact_file_with(
             path: output.to_path_buf(),
             reason: "an image input needs an image output ending in .jpg, .jpeg, .png or .webp".into(),
         })?;
-        let o = still::redact_still(input, in_format, tmp.path(), format, options, detector)
+        let edits = edits.as_ref().map(|e| (e, extras.allow_keep_regions));
+        let o = still::redact_still(input, in_format, tmp.path(), format, options, detector, edits)
             .map_err(|e| name_output(e, tmp.path(), output))?;
         if let Some(c) = collector.as_mut() {
             let faces = o.stats.detections as usize;
@@ -144,6 +155,7 @@ pub fn redact_file_with(
         report.frames = 1;
         report.frames_written = 1;
         report.warnings = o.warnings;
+        report.record_edits(o.edits.as_ref());
     } else {
         report.kind = MediaKind::Video;
         if out_image_format.is_some() {
@@ -153,7 +165,8 @@ pub fn redact_file_with(
             });
         }
         let review = collector.as_mut();
-        video::redact_video(input, tmp.path(), options, detector, extras, review)
+        let edits = edits.as_ref().map(|e| (e, extras.allow_keep_regions));
+        video::redact_video(input, tmp.path(), options, detector, extras, review, edits)
             .map_err(|e| name_output(e, tmp.path(), output))?
             .fill_report(&mut report);
     }
@@ -177,6 +190,33 @@ pub fn redact_file_with(
     report.runtime = detector.runtime().map(|r| r.to_string());
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// An edit file's bytes, read once (they are parsed when the picture size is known, and hashed for the report).
+pub(crate) struct EditSource {
+    pub(crate) path: PathBuf,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl EditSource {
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self { path: path.to_path_buf(), bytes })
+    }
+
+    /// Parses the edits for an upright `width × height` picture, refusing keep regions unless `allow_keep`.
+    pub(crate) fn parse(&self, width: u32, height: u32, allow_keep: bool) -> Result<crate::edits::Edits> {
+        let edits = crate::edits::Edits::parse(&self.bytes, width, height, &self.path)?;
+        if edits.has_keep_regions() && !allow_keep {
+            return Err(Error::Edits {
+                path: self.path.clone(),
+                reason:
+                    "keep regions leave faces unredacted and need explicit permission (batch: --allow-keep-regions)"
+                        .into(),
+            });
+        }
+        Ok(edits)
+    }
 }
 
 /// Errors about the temporary file name the output the user asked for.

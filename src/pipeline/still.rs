@@ -1,8 +1,10 @@
 //! One still image through the shared per-frame core: every detection pass at once, no bridging.
 
+use super::EditSource;
 use crate::analyse::{Core, Effort, Stats};
 use crate::config::Options;
 use crate::detect::Detector;
+use crate::edits::Edits;
 use crate::io::still;
 use crate::redact::ChannelLayout;
 use crate::{Error, Result};
@@ -16,6 +18,7 @@ pub(crate) struct StillOutcome {
     pub(crate) warnings: Vec<String>,
     /// The redacted picture as written (for the review sheet).
     pub(crate) redacted: DynamicImage,
+    pub(crate) edits: Option<Edits>,
 }
 
 pub(crate) fn redact_still(
@@ -25,16 +28,23 @@ pub(crate) fn redact_still(
     out_format: ImageFormat,
     options: &Options,
     detector: &mut dyn Detector,
+    edits: Option<(&EditSource, bool)>,
 ) -> Result<StillOutcome> {
     let (img, mut warnings) = still::read(input, in_format)?;
     let (w, h) = (img.width(), img.height());
     let mut core = Core::still(options, w, h);
+    if let Some((source, allow_keep)) = edits {
+        core.set_edits(source.parse(w, h, allow_keep)?);
+    }
     let mut rgb = img.to_rgb8();
     let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) };
     let pushed = core.push(detector, &rgb, Effort::Full, ()).map_err(frame_err)?;
     let Some((_, verdict)) = pushed.or_else(|| core.finish().pop()) else {
         return Err(Error::Internal("a still image was not released by the core".into()));
     };
+    if let (Some(e), Some((source, _))) = (core.edits(), edits) {
+        e.check_reached(1, &source.path)?;
+    }
     if verdict.blank {
         let why = core.last_error().unwrap_or("unknown error");
         warnings.push(format!("detector failed ({why}); the whole image was blanked"));
@@ -54,5 +64,5 @@ pub(crate) fn redact_still(
         DynamicImage::ImageRgb8(rgb)
     };
     still::write(&out, tmp, out_format)?;
-    Ok(StillOutcome { stats: core.stats(), width: w, height: h, warnings, redacted: out })
+    Ok(StillOutcome { stats: core.stats(), width: w, height: h, warnings, redacted: out, edits: core.edits().cloned() })
 }

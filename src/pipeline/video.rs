@@ -6,10 +6,11 @@ use super::decode::{DecodeStage, DecodeStats, Decoded};
 use super::encode::{EncodeStage, Encoded};
 use super::pace::{LiveEvent, Pacer, Watch};
 use super::thumbs::Thumbnails;
-use super::Extras;
+use super::{EditSource, Extras};
 use crate::analyse::{Core, Stats};
 use crate::config::Options;
 use crate::detect::Detector;
+use crate::edits::Edits;
 use crate::geom::Rotation;
 use crate::io::ffmpeg::input::{open_video, OpenedVideo};
 use crate::io::ffmpeg::output::{plan, Engine, FileSink, Sink};
@@ -38,6 +39,8 @@ pub(crate) struct Run<'a, 'r> {
     pub(crate) watch: Option<&'a Watch>,
     pub(crate) review: Option<&'r mut ReviewCollector>,
     pub(crate) progress: Option<&'a (dyn Fn(u64, Option<u64>) + Sync)>,
+    /// A reviewer's edit file, and whether it may keep regions.
+    pub(crate) edits: Option<(&'a EditSource, bool)>,
 }
 
 /// What the stages counted.
@@ -52,6 +55,8 @@ pub(crate) struct Outcome {
     pub(crate) streams_copied: u32,
     /// When the last frame was handed to the output.
     pub(crate) finished_at: Instant,
+    /// The edits as applied (kept regions' counts).
+    pub(crate) edits: Option<Edits>,
 }
 
 impl Outcome {
@@ -69,6 +74,7 @@ impl Outcome {
         out.corrupt_packets = dec.corrupt_packets;
         out.frames_missing = dec.frames_missing;
         out.warnings = self.warnings.clone();
+        out.record_edits(self.edits.as_ref());
     }
 }
 
@@ -80,6 +86,7 @@ pub(crate) fn redact_video(
     detector: &mut dyn Detector,
     extras: &Extras,
     review: Option<&mut ReviewCollector>,
+    edits: Option<(&EditSource, bool)>,
 ) -> Result<Outcome> {
     let opened = open_video(input, options.encode.codec_threads())?;
     let werr = |reason: String| Error::Encode { path: tmp.to_path_buf(), reason };
@@ -94,7 +101,7 @@ pub(crate) fn redact_video(
             None => w,
         }
     });
-    let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress: extras.progress };
+    let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress: extras.progress, edits };
     let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
     if outcome.decode.stopped {
         if extras.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
@@ -127,10 +134,14 @@ pub(crate) fn run_stages(
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
     let (input, options) = (run.input, run.options);
-    let core = Core::new(options, width, height, rotation);
+    let mut core = Core::new(options, width, height, rotation);
+    if let Some((source, allow_keep)) = run.edits {
+        let (uw, uh) = rotation.upright_size(width, height);
+        core.set_edits(source.parse(uw, uh, allow_keep)?);
+    }
     let pacer = run.live.map(|log| Pacer::new(enc_tb, log));
     let decode = DecodeStage { input, ictx, decoder, video_index, work_format, copied: &copied, watch: run.watch };
-    let analyse = AnalyseStage { input, detector, core, rotation, pacer };
+    let analyse = AnalyseStage { input, detector, core, rotation, time_base: enc_tb, pacer };
     let report_progress = |n: u64| {
         if let Some(p) = run.progress {
             p(n, total_estimate)
@@ -155,7 +166,7 @@ pub(crate) fn run_stages(
         let mux = encode.run(done_rx, pkt_rx);
         (join_stage(dec), join_stage(det), mux)
     });
-    let (dec, core, Encoded { written, finished_at }) = match (dec_res, det_res, mux_res) {
+    let (dec, (core, edits), Encoded { written, finished_at }) = match (dec_res, det_res, mux_res) {
         (Ok(d), Ok(t), Ok(m)) => (d, t, m),
         (d, t, m) => {
             let errors = [d.err(), t.err(), m.err()].into_iter().flatten();
@@ -171,6 +182,11 @@ pub(crate) fn run_stages(
         }
     };
     warnings.extend(stage_warnings(&dec, &core, work_format));
+    if let (Some(e), Some((source, _))) = (&edits, run.edits) {
+        if !dec.stopped && dec.input_error.is_none() {
+            e.check_reached(dec.frames, &source.path)?;
+        }
+    }
     // A run stopped (interrupted, out of time) before its first frame says so, not "nothing decodable".
     if dec.frames == 0 && !dec.stopped {
         return Err(Error::bad_input(input, "no video frame could be decoded"));
@@ -185,6 +201,7 @@ pub(crate) fn run_stages(
         rotation,
         streams_copied: copied.iter().filter(|&&c| c).count() as u32,
         finished_at,
+        edits,
     })
 }
 

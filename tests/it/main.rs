@@ -6,6 +6,7 @@ mod batch;
 mod capi;
 mod cli;
 mod common;
+mod edits;
 mod faults;
 mod fuzz_regressions;
 mod library;

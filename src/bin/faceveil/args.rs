@@ -96,6 +96,10 @@ pub(crate) struct RedactArgs {
     /// Give up on a video not finished within this many seconds (exit 1, no output).
     #[arg(long)]
     pub(crate) time_limit: Option<u64>,
+    /// Apply a reviewer's edit file (JSON): regions to add on key frames (interpolated), frame ranges to
+    /// redact whole, regions to keep unredacted. Its SHA-256 goes into the report.
+    #[arg(long)]
+    pub(crate) edits: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) settings: SettingsArgs,
 }
@@ -143,6 +147,10 @@ pub(crate) struct BatchArgs {
     /// so one pathological recording cannot hold up a shard.
     #[arg(long)]
     pub(crate) time_limit: Option<u64>,
+    /// Let reviewers' edit files (`<input>.faceveil-edits.json` beside an input, applied automatically) keep
+    /// regions unredacted; without it a file whose edits keep regions fails.
+    #[arg(long)]
+    pub(crate) allow_keep_regions: bool,
     #[command(flatten)]
     pub(crate) settings: SettingsArgs,
 }
@@ -415,6 +423,7 @@ impl BatchArgs {
             review_sheets: self.review_sheets,
             time_limit: self.time_limit.map(std::time::Duration::from_secs),
             cancel: Some(cancel),
+            allow_keep_regions: self.allow_keep_regions,
         })
     }
 }

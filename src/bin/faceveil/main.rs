@@ -57,6 +57,9 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
     };
     let extras = faceveil::Extras {
         overwrite: args.overwrite,
+        edits: args.edits.clone(),
+        // The user named the edit file for this one output: its keep regions are what they asked for.
+        allow_keep_regions: true,
         review_sheet: args.review_sheet.clone(),
         progress: Some(&tick),
         time_limit: args.time_limit.map(std::time::Duration::from_secs),

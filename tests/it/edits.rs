@@ -1,0 +1,153 @@
+//! A reviewer's edit files (issue 16): regions added on key frames, frames redacted whole, regions kept, as a
+//! user runs them from the command line, checked on real pixels.
+
+use crate::common::*;
+use crate::os_args;
+use std::path::Path;
+
+/// A 30-frame lossless clip of the astronaut over the moving test pattern, no audio.
+fn clip(dir: &Path) -> std::path::PathBuf {
+    let input = dir.join("in.mkv");
+    make_clip(&input, 30, &lossless_h264(), &[], "");
+    input
+}
+
+fn redact(input: &Path, output: &Path, edits: &Path) -> std::process::Output {
+    let report = output.with_extension("json");
+    faceveil(os_args!["redact", input, "-o", output, "--crf", "0", "--edits", edits, "--report", &report])
+}
+
+#[test]
+fn added_regions_follow_their_key_frames_and_whole_frames_are_filled_issue_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let output = dir.path().join("out.mkv");
+    let edits = dir.path().join("edits.json");
+    // A box on the left background moving from x=20 (frame 5) to x=100 (frame 15) at 25 fps, by time at its end;
+    // frames 20-22 filled whole.
+    std::fs::write(
+        &edits,
+        r#"{"version": 1,
+            "add": [{"keyframes": [{"frame": 5, "box": [20, 200, 80, 80]}, {"time": "00:00:00.600", "box": [100, 200, 80, 80]}],
+                     "shape": "box", "mask_scale": 1.0}],
+            "frames": [{"from": 20, "to": 22}]}"#,
+    )
+    .unwrap();
+    let out = redact(&input, &output, &edits);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (decode_rgb(&input, W, H), decode_rgb(&output, W, H));
+    assert_eq!(a.len(), b.len());
+    // Inner part of the added box at frame i (x from 20 at frame 5 to 100 at frame 15).
+    let inner = |i: u32| {
+        let x = 20 + (i - 5) * 8;
+        (x + 10, 210, x + 70, 270)
+    };
+    for i in 0..30u32 {
+        let (fa, fb) = (&a[i as usize], &b[i as usize]);
+        if (5..=15).contains(&i) {
+            let kept = detail_kept(fa, fb, W, inner(i));
+            assert!(kept.abs() < 0.3, "frame {i}: the added region keeps {kept:.2} of its detail");
+        } else if (20..=22).contains(&i) {
+            assert!(detail(fb, W, (0, 0, W, H)) < 0.5, "frame {i} is not filled whole");
+        } else {
+            assert_eq!(max_diff(fa, fb, W, (0, 180, 120, 300)), 0, "frame {i}: pixels outside the edits changed");
+        }
+    }
+    // The box moved: at frame 15 the region of frame 5 is untouched outside the new box.
+    assert_eq!(max_diff(&a[15], &b[15], W, (20, 200, 60, 280)), 0);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(r["edits_sha256"].as_str(), Some(faceveil::io::sha256_file(&edits).unwrap().as_str()));
+    assert_eq!(r["frames_redacted"], 30, "the face in every frame, and the edits");
+}
+
+#[test]
+fn keep_regions_leave_detections_unredacted_and_are_listed_issue_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let output = dir.path().join("out.mkv");
+    let edits = dir.path().join("edits.json");
+    // Keep the astronaut's face (a "public poster") unredacted in frames 10-19 only.
+    std::fs::write(&edits, r#"{"version": 1, "keep": [{"from": 10, "to": 19, "box": [240, 0, 120, 160]}]}"#).unwrap();
+    let out = redact(&input, &output, &edits);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (decode_rgb(&input, W, H), decode_rgb(&output, W, H));
+    for i in 0..30usize {
+        let kept = detail_kept(&a[i], &b[i], W, FACE_INNER);
+        if (10..20).contains(&i) {
+            assert!(kept > 0.95, "frame {i}: the kept face was redacted ({kept:.2})");
+        } else {
+            assert!(kept.abs() < 0.3, "frame {i}: the face outside the keep range leaks ({kept:.2})");
+        }
+    }
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).unwrap();
+    let kept = &r["kept_regions"][0];
+    assert_eq!((kept["from"].as_str(), kept["to"].as_str()), (Some("frame 10"), Some("frame 19")));
+    assert!(kept["detections_kept"].as_u64().unwrap() >= 10, "{kept}");
+}
+
+#[test]
+fn bad_and_out_of_clip_edit_files_are_refused_with_no_output_issue_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let output = dir.path().join("out.mkv");
+    let edits = dir.path().join("edits.json");
+    let cases = [
+        (
+            r#"{"version": 1, "add": [{"keyframes": [{"frame": 3, "box": [600, 0, 80, 80]}]}]}"#,
+            "add[0].keyframes[0]: box",
+        ),
+        (r#"{"version": 1, "frames": [{"from": 25, "to": 40}]}"#, "frames[0] lies beyond the clip's 30 frame(s)"),
+        ("{\"version\": 1,\n \"keep\": 3}", "line 2"),
+    ];
+    for (json, want) in cases {
+        std::fs::write(&edits, json).unwrap();
+        let out = redact(&input, &output, &edits);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json}: {stderr}");
+        assert!(stderr.contains(want) && stderr.contains("edits.json"), "{json}: {stderr}");
+        assert!(!output.exists(), "{json}: an output was written");
+    }
+}
+
+#[test]
+fn batch_applies_edit_files_beside_inputs_refuses_keeps_unless_allowed_and_redoes_on_change_issue_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let video = clip(&input);
+    let edits = input.join("in.mkv.faceveil-edits.json");
+    let out_dir = dir.path().join("out");
+    let batch = |extra: &[&str]| {
+        let mut cmd = faceveil_command();
+        cmd.arg("batch").arg(&input).arg("-o").arg(&out_dir).args(["--tile-scale", "0", "--progress", "json"]);
+        cmd.args(extra).output().unwrap()
+    };
+    let report = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out_dir.join("in.mkv.faceveil.json")).unwrap()).unwrap()
+    };
+    std::fs::write(&edits, r#"{"version": 1, "keep": [{"from": 0, "to": 5, "box": [240, 0, 120, 160]}]}"#).unwrap();
+    let out = batch(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the file with keep regions fails: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-keep-regions"));
+    let out = batch(&["--allow-keep-regions"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report()["edits_sha256"].as_str(), Some(faceveil::io::sha256_file(&edits).unwrap().as_str()));
+    // Unchanged: up to date. A changed edit file: redone.
+    let out = batch(&["--allow-keep-regions"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"up_to_date\":1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&edits, r#"{"version": 1, "frames": [{"from": 0, "to": 1}]}"#).unwrap();
+    let out = batch(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report()["edits_sha256"].as_str(), Some(faceveil::io::sha256_file(&edits).unwrap().as_str()));
+    assert!(report()["kept_regions"].is_null(), "no keep regions any more");
+    let _ = video;
+}
