@@ -42,14 +42,14 @@ pub enum Moment {
 
 impl Moment {
     /// True when the frame `index` at `ms` is at or after this moment.
-    fn reached(self, index: u64, ms: i64) -> bool {
+    pub fn reached(self, index: u64, ms: i64) -> bool {
         match self {
             Moment::Frame(f) => index >= f,
             Moment::Ms(t) => ms >= t,
         }
     }
 
-    fn passed(self, index: u64, ms: i64) -> bool {
+    pub fn passed(self, index: u64, ms: i64) -> bool {
         match self {
             Moment::Frame(f) => index > f,
             Moment::Ms(t) => ms > t,
@@ -66,9 +66,34 @@ struct Key {
     met: Option<(u64, i64)>,
 }
 
+/// How far a followed region may be followed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FollowBounds {
+    pub from: Option<Moment>,
+    pub to: Option<Moment>,
+}
+
+/// What following a region found, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowReport {
+    /// Index of the region in the edit file's `add` list.
+    pub region: usize,
+    /// First and last frame the region was redacted on (key frames and followed frames).
+    pub first_frame: u64,
+    pub last_frame: u64,
+    /// Frame where following lost the region backward / forward (`None`: it reached its bound or the clip's
+    /// end). A lost region is redacted up to the frame before, never beyond: review those frames.
+    pub lost_backward_at: Option<u64>,
+    pub lost_forward_at: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Added {
     keys: Vec<Key>,
+    follow: Option<FollowBounds>,
+    /// Boxes found by following, upright pixels, by frame index (outside the key frames' span).
+    followed: std::collections::BTreeMap<u64, BBox>,
+    report: Option<FollowReport>,
     style: Option<Style>,
     shape: Option<Shape>,
     mask_scale: Option<f32>,
@@ -94,6 +119,15 @@ struct Kept {
     ended: bool,
     /// Automatic detections inside it that were not redacted.
     detections_kept: u64,
+}
+
+/// A region to follow: where it starts (its first and last key frames) and how far it may go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowRequest {
+    pub region: usize,
+    pub first: (Moment, BBox),
+    pub last: (Moment, BBox),
+    pub bounds: FollowBounds,
 }
 
 /// A kept region as listed in a report.
@@ -134,6 +168,11 @@ struct AddJson {
     keyframes: Vec<KeyJson>,
     #[serde(default)]
     follow: bool,
+    /// Follow bounds: backward no earlier than `from`, forward no later than `to` (frames or times).
+    from: Option<u64>,
+    to: Option<u64>,
+    from_time: Option<String>,
+    to_time: Option<String>,
     style: Option<Style>,
     shape: Option<Shape>,
     mask_scale: Option<f32>,
@@ -254,11 +293,18 @@ impl Edits {
         let mut add = Vec::new();
         for (i, a) in file.add.iter().enumerate() {
             let what = format!("add[{i}]");
-            if a.follow {
-                return Err(err(format!(
-                    "{what}: \"follow\" is not available in this version of faceveil; give key frames along the path"
-                )));
-            }
+            let bounds = (a.from, a.to, a.from_time.as_deref(), a.to_time.as_deref());
+            let follow = match (a.follow, bounds) {
+                (true, (from, to, from_time, to_time)) => {
+                    let m = |f: Option<u64>, t: Option<&str>, which: &str| match (f, t) {
+                        (None, None) => Ok(None),
+                        _ => moment(f, t, &format!("{what} {which}")).map(Some),
+                    };
+                    Some(FollowBounds { from: m(from, from_time, "from").map_err(err)?, to: m(to, to_time, "to").map_err(err)? })
+                }
+                (false, (None, None, None, None)) => None,
+                (false, _) => return Err(err(format!("{what}: from/to bound a follow; set \"follow\": true or drop them"))),
+            };
             if a.keyframes.is_empty() {
                 return Err(err(format!("{what}: at least one key frame is needed")));
             }
@@ -282,7 +328,15 @@ impl Edits {
             if a.style == Some(Style::Outline) {
                 return Err(err(format!("{what}: the outline style does not redact")));
             }
-            add.push(Added { keys, style: a.style, shape: a.shape, mask_scale: a.mask_scale });
+            add.push(Added {
+                keys,
+                follow,
+                followed: Default::default(),
+                report: None,
+                style: a.style,
+                shape: a.shape,
+                mask_scale: a.mask_scale,
+            });
         }
         let mut frames = Vec::new();
         for (i, r) in file.frames.iter().enumerate() {
@@ -368,7 +422,9 @@ impl Edits {
                     key.met = Some((index, ms));
                 }
             }
-            let Some(upright) = interpolate(&a.keys, index, ms) else { continue };
+            let Some(upright) = interpolate(&a.keys, index, ms).or_else(|| a.followed.get(&index).copied()) else {
+                continue;
+            };
             let settings = RedactSettings {
                 style: a.style.unwrap_or(run.style),
                 shape: a.shape.unwrap_or(run.shape),
@@ -408,6 +464,38 @@ impl Edits {
             }
         }
         Ok(())
+    }
+
+    /// True when some added region is to be followed (a pre-pass over the video does it).
+    pub fn needs_follow(&self) -> bool {
+        self.add.iter().any(|a| a.follow.is_some())
+    }
+
+    /// The regions to follow: (index in `add`, first key, last key, bounds). Keys are upright boxes.
+    pub fn follow_requests(&self) -> Vec<FollowRequest> {
+        self.add
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let bounds = a.follow?;
+                let (first, last) = (a.keys.first()?, a.keys.last()?);
+                Some(FollowRequest { region: i, first: (first.at, first.bbox), last: (last.at, last.bbox), bounds })
+            })
+            .collect()
+    }
+
+    /// Records what following region `region` found: upright boxes by frame index (frames outside its key
+    /// frames), and where it was lost.
+    pub fn set_followed(&mut self, region: usize, boxes: std::collections::BTreeMap<u64, BBox>, report: FollowReport) {
+        if let Some(a) = self.add.get_mut(region) {
+            a.followed = boxes;
+            a.report = Some(report);
+        }
+    }
+
+    /// What following found, per followed region.
+    pub fn follow_reports(&self) -> Vec<FollowReport> {
+        self.add.iter().filter_map(|a| a.report.clone()).collect()
     }
 
     /// The keep regions as a report lists them.
@@ -498,8 +586,8 @@ mod tests {
             (r#"{"version": 1, "frames": [{"from": 1, "to": 3, "style": "pixelate"}]}"#, "fill or blur"),
             (r#"{"version": 1, "keep": [{"from": 0, "to": 3, "box": [0, 0, 0, 5]}]}"#, "keep[0]: box"),
             (
-                r#"{"version": 1, "add": [{"keyframes": [{"frame": 1, "box": [0, 0, 5, 5]}], "follow": true}]}"#,
-                "follow",
+                r#"{"version": 1, "add": [{"keyframes": [{"frame": 1, "box": [0, 0, 5, 5]}], "to": 9}]}"#,
+                "bound a follow",
             ),
             (r#"{"version": 1, "add": [{"keyframes": "x"}]}"#, "line 1"),
         ];

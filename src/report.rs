@@ -39,6 +39,9 @@ pub struct Report {
     /// Regions the edit file kept unredacted, with how many automatic detections each left unredacted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept_regions: Vec<crate::edits::KeptRegion>,
+    /// Followed edit regions: the frames they covered, and where following lost them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follows: Vec<crate::edits::FollowReport>,
     /// The inference runtime, provider and precision that ran the model (e.g. "ONNX Runtime CPU fp32 (…)").
     #[serde(default)]
     pub runtime: Option<String>,
@@ -96,6 +99,7 @@ impl Report {
     pub fn record_edits(&mut self, edits: Option<&crate::edits::Edits>) {
         self.edits_sha256 = edits.map(|e| e.sha256().to_string());
         self.kept_regions = edits.map(|e| e.kept_regions()).unwrap_or_default();
+        self.follows = edits.map(|e| e.follow_reports()).unwrap_or_default();
     }
 
     pub fn record(&mut self, s: &Stats) {

@@ -6,6 +6,7 @@
 mod analyse;
 mod decode;
 mod encode;
+mod follow;
 pub mod live;
 pub(crate) mod pace;
 mod still;
@@ -112,6 +113,7 @@ pub fn redact_file_with(
         runtime: None,
         edits_sha256: None,
         kept_regions: Vec::new(),
+        follows: Vec::new(),
         parameters: options.clone(),
         width: 0,
         height: 0,

@@ -34,7 +34,11 @@ pub(crate) fn redact_still(
     let (w, h) = (img.width(), img.height());
     let mut core = Core::still(options, w, h);
     if let Some((source, allow_keep)) = edits {
-        core.set_edits(source.parse(w, h, allow_keep)?);
+        let parsed = source.parse(w, h, allow_keep)?;
+        if parsed.needs_follow() {
+            return Err(Error::Edits { path: source.path.clone(), reason: "\"follow\" needs a video".into() });
+        }
+        core.set_edits(parsed);
     }
     let mut rgb = img.to_rgb8();
     let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) };

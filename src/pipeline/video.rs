@@ -137,7 +137,10 @@ pub(crate) fn run_stages(
     let mut core = Core::new(options, width, height, rotation);
     if let Some((source, allow_keep)) = run.edits {
         let (uw, uh) = rotation.upright_size(width, height);
-        core.set_edits(source.parse(uw, uh, allow_keep)?);
+        let mut edits = source.parse(uw, uh, allow_keep)?;
+        // Followed regions are followed through the whole clip first (one extra, single-threaded read).
+        warnings.extend(super::follow::follow_regions(input, &mut edits)?);
+        core.set_edits(edits);
     }
     let pacer = run.live.map(|log| Pacer::new(enc_tb, log));
     let decode = DecodeStage { input, ictx, decoder, video_index, work_format, copied: &copied, watch: run.watch };

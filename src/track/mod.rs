@@ -13,6 +13,8 @@
 //! Memory is bounded: `window` frames held, and for each track only the detections the emitted frames can
 //! still use.
 
+pub mod follow;
+
 use crate::geom::BBox;
 use std::collections::VecDeque;
 

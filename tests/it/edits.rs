@@ -151,3 +151,47 @@ fn batch_applies_edit_files_beside_inputs_refuses_keeps_unless_allowed_and_redoe
     assert!(report()["kept_regions"].is_null(), "no keep regions any more");
     let _ = video;
 }
+
+#[test]
+fn a_followed_region_stays_on_its_moving_patch_and_is_reported_lost_at_the_border_issue_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("patch.mkv");
+    // A 48x48 textured patch moving right by 6 px a frame over flat grey (x = 40 + 6n, y = 96), crossing the
+    // right border of the 320x240 picture from frame 39 on.
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25",
+        "-f", "lavfi", "-i", "testsrc2=size=48x48:rate=25",
+        "-filter_complex", "[0:v][1:v]overlay=x='40+6*n':y=96:shortest=1,format=yuv420p[v]",
+        "-map", "[v]", "-frames:v", "50", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", input.to_str().unwrap(),
+    ]);
+    let output = dir.path().join("out.mkv");
+    let edits = dir.path().join("edits.json");
+    // One key frame (frame 10, the patch at x = 100), followed both ways.
+    std::fs::write(&edits, r#"{"version": 1, "add": [{"keyframes": [{"frame": 10, "box": [100, 96, 48, 48]}], "follow": true}]}"#)
+        .unwrap();
+    let report = dir.path().join("out.json");
+    let out = faceveil(os_args![
+        "redact", &input, "-o", &output, "--crf", "0", "--tile-scale", "0", "--edits", &edits, "--report", &report
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("lost at frame"), "a lost follow is reported: {stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let follow = &r["follows"][0];
+    assert_eq!(follow["first_frame"], 0, "followed back to the first frame: {follow}");
+    assert!(follow["lost_backward_at"].is_null(), "{follow}");
+    let lost = follow["lost_forward_at"].as_u64().unwrap_or_else(|| panic!("not lost: {follow}"));
+    // The box stays inside the picture and keeps covering what is left of the patch as it leaves (x >= 320 from
+    // frame 47); it is lost once too little of it is left to match.
+    assert!((40..=48).contains(&lost), "lost where the patch leaves the picture: {follow}");
+    let (a, b) = (decode_rgb(&input, 320, 240), decode_rgb(&output, 320, 240));
+    // Every frame where the patch is whole in the picture (x + 48 <= 320: frames 0-38).
+    for i in 0..lost.min(39) as u32 {
+        let x = 40 + 6 * i;
+        let inner = (x + 8, 104, x + 40, 136);
+        let kept = detail_kept(&a[i as usize], &b[i as usize], 320, inner);
+        assert!(kept.abs() < 0.3, "frame {i}: the followed patch keeps {kept:.2} of its detail");
+    }
+    // The grey background far from the patch's path is untouched.
+    assert_eq!(max_diff(&a[5], &b[5], 320, (0, 0, 320, 60)), 0);
+}
