@@ -25,6 +25,8 @@ log() { echo "setup: $*" >&2; }
 # --- Debian packages -------------------------------------------------------------------------------
 PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
       libswresample-dev libavfilter-dev libavdevice-dev python3-pip unzip)
+# The test suite's browser test (the review page) drives Debian's headless Chromium through chromedriver.
+[ "${FACEVEIL_BROWSER:-0}" = 1 ] && PKGS+=(chromium chromium-driver)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,7 @@
 # doctests, and the fuzzers' regression inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+FACEVEIL_BROWSER=1 bash scripts/setup.sh   # + chromium and chromium-driver for the review page test
 cargo build --release --locked --bins
 cargo build --release --locked -p faceveil-capi   # the C ABI's cdylib, for the C example test
 cargo test --release --locked --all-targets

@@ -300,10 +300,15 @@ impl Edits {
                         (None, None) => Ok(None),
                         _ => moment(f, t, &format!("{what} {which}")).map(Some),
                     };
-                    Some(FollowBounds { from: m(from, from_time, "from").map_err(err)?, to: m(to, to_time, "to").map_err(err)? })
+                    Some(FollowBounds {
+                        from: m(from, from_time, "from").map_err(err)?,
+                        to: m(to, to_time, "to").map_err(err)?,
+                    })
                 }
                 (false, (None, None, None, None)) => None,
-                (false, _) => return Err(err(format!("{what}: from/to bound a follow; set \"follow\": true or drop them"))),
+                (false, _) => {
+                    return Err(err(format!("{what}: from/to bound a follow; set \"follow\": true or drop them")))
+                }
             };
             if a.keyframes.is_empty() {
                 return Err(err(format!("{what}: at least one key frame is needed")));

@@ -44,6 +44,8 @@ pub mod redact;
 pub mod redactor;
 pub mod report;
 pub mod review;
+#[cfg(feature = "review-page")]
+pub mod review_page;
 pub mod track;
 #[cfg(feature = "ffmpeg")]
 pub mod verify;

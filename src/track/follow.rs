@@ -57,7 +57,11 @@ struct Patch {
 
 impl Patch {
     fn cut(g: &Grey, x: i64, y: i64, w: u32, h: u32) -> Option<Self> {
-        if x < 0 || y < 0 || x as u64 + u64::from(w) > u64::from(g.width) || y as u64 + u64::from(h) > u64::from(g.height) {
+        if x < 0
+            || y < 0
+            || x as u64 + u64::from(w) > u64::from(g.width)
+            || y as u64 + u64::from(h) > u64::from(g.height)
+        {
             return None;
         }
         let mut values = Vec::with_capacity((w * h) as usize);

@@ -159,19 +159,50 @@ fn a_followed_region_stays_on_its_moving_patch_and_is_reported_lost_at_the_borde
     // A 48x48 textured patch moving right by 6 px a frame over flat grey (x = 40 + 6n, y = 96), crossing the
     // right border of the 320x240 picture from frame 39 on.
     ffmpeg(&[
-        "-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25",
-        "-f", "lavfi", "-i", "testsrc2=size=48x48:rate=25",
-        "-filter_complex", "[0:v][1:v]overlay=x='40+6*n':y=96:shortest=1,format=yuv420p[v]",
-        "-map", "[v]", "-frames:v", "50", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", input.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=48x48:rate=25",
+        "-filter_complex",
+        "[0:v][1:v]overlay=x='40+6*n':y=96:shortest=1,format=yuv420p[v]",
+        "-map",
+        "[v]",
+        "-frames:v",
+        "50",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-preset",
+        "ultrafast",
+        input.to_str().unwrap(),
     ]);
     let output = dir.path().join("out.mkv");
     let edits = dir.path().join("edits.json");
     // One key frame (frame 10, the patch at x = 100), followed both ways.
-    std::fs::write(&edits, r#"{"version": 1, "add": [{"keyframes": [{"frame": 10, "box": [100, 96, 48, 48]}], "follow": true}]}"#)
-        .unwrap();
+    std::fs::write(
+        &edits,
+        r#"{"version": 1, "add": [{"keyframes": [{"frame": 10, "box": [100, 96, 48, 48]}], "follow": true}]}"#,
+    )
+    .unwrap();
     let report = dir.path().join("out.json");
     let out = faceveil(os_args![
-        "redact", &input, "-o", &output, "--crf", "0", "--tile-scale", "0", "--edits", &edits, "--report", &report
+        "redact",
+        &input,
+        "-o",
+        &output,
+        "--crf",
+        "0",
+        "--tile-scale",
+        "0",
+        "--edits",
+        &edits,
+        "--report",
+        &report
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -11,4 +11,5 @@ mod faults;
 mod fuzz_regressions;
 mod library;
 mod lowlight;
+mod review_page;
 mod stream;

@@ -30,6 +30,10 @@ pub(crate) enum Command {
     /// Scan redacted outputs at high sensitivity; list frames where a face still seems detectable.
     /// Exit code 0 clean, 4 faces found, 1 error.
     Verify(VerifyArgs),
+    /// Review a redacted video in the browser on this machine (127.0.0.1, random port and token): step
+    /// through it, see `verify`'s findings, draw boxes over what was missed and save them as an edit file for
+    /// `redact --edits`. Ctrl-C ends it.
+    Review(ReviewArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -426,4 +430,20 @@ impl BatchArgs {
             allow_keep_regions: self.allow_keep_regions,
         })
     }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ReviewArgs {
+    /// The redacted video to review.
+    pub(crate) output: PathBuf,
+    /// The unredacted original: shown on the page on request (never written anywhere), and used by the
+    /// verify pass to report only detections that still carry the original's detail.
+    #[arg(long)]
+    pub(crate) orig: Option<PathBuf>,
+    /// The edit file the page saves (and loads if it exists) [default: OUTPUT.faceveil-edits.json].
+    #[arg(long)]
+    pub(crate) edits: Option<PathBuf>,
+    /// Skip the verify pass (no findings marked).
+    #[arg(long)]
+    pub(crate) no_verify: bool,
 }

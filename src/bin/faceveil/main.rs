@@ -3,7 +3,7 @@
 
 mod args;
 
-use args::{BatchArgs, Cli, Command, ProgressArg, RedactArgs, StreamArgs, VerifyArgs};
+use args::{BatchArgs, Cli, Command, ProgressArg, RedactArgs, ReviewArgs, StreamArgs, VerifyArgs};
 use clap::Parser;
 use faceveil::batch::{BatchOutcome, Event, Status};
 use faceveil::detect::{load_detector, DetectorChoice};
@@ -295,6 +295,36 @@ fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     }
 }
 
+fn review(args: &ReviewArgs) -> Result<(), Failure> {
+    let edits = args.edits.clone().unwrap_or_else(|| {
+        let mut p = args.output.as_os_str().to_owned();
+        p.push(faceveil::batch::EDITS_SUFFIX);
+        p.into()
+    });
+    let findings = if args.no_verify {
+        Vec::new()
+    } else {
+        let settings = DetectSettings { threshold: 0.5, ..DetectSettings::default() };
+        let mut detector = load_detector(&DetectorChoice::default(), &settings)?;
+        eprintln!("faceveil review: checking {} with verify first", args.output.display());
+        faceveil::verify::verify_file(&args.output, args.orig.as_deref(), &settings, &mut detector)?.findings
+    };
+    let settings = faceveil::review_page::ReviewSettings {
+        output: args.output.clone(),
+        original: args.orig.clone(),
+        edits,
+        findings,
+    };
+    let server = faceveil::review_page::ReviewServer::bind()?;
+    let stop = interrupt_flag()?;
+    println!("faceveil review: open {}", server.url());
+    eprintln!("faceveil review: edits are saved to {}; Ctrl-C ends the review", settings.edits.display());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    server.serve(&settings, &stop)?;
+    Ok(())
+}
+
 /// The error and its causes, each cause only where its text is not already in the message (library errors
 /// already name their cause).
 fn describe(e: &anyhow::Error) -> String {
@@ -323,6 +353,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => batch(args),
         Command::Verify(args) => verify(args),
         Command::Stream(args) => stream(args),
+        Command::Review(args) => review(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
