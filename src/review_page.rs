@@ -155,11 +155,8 @@ impl ReviewServer {
         let mut original = settings.original.as_deref().map(Frames::new);
         while !stop.load(Ordering::Relaxed) {
             let Ok(Some(request)) = self.server.recv_timeout(std::time::Duration::from_millis(200)) else { continue };
-            let response = self.answer(request, settings, &times, size, &mut output, original.as_mut());
-            if let Err(e) = response {
-                // A broken connection is the browser's business; the page goes on.
-                let _ = e;
-            }
+            // A broken connection is the browser's business; the page goes on.
+            let _ = self.answer(request, settings, &times, size, &mut output, original.as_mut());
         }
         Ok(())
     }
