@@ -112,6 +112,9 @@ pub struct Stats {
     /// Detector passes run, and passes answered from an unchanged region.
     pub passes_run: u64,
     pub passes_reused: u64,
+    /// Of `passes_run`, focus passes: small crops around faces the tiles found, searched on frames their
+    /// tiles are not.
+    pub passes_focus: u64,
     /// Sum over released frames of the share of the frame masked (1 for a blanked frame).
     pub masked_area: f64,
 }
@@ -224,6 +227,7 @@ impl<T> Core<T> {
             tracks: self.fill.tracks_started(),
             passes_run: scheduled.passes_run + self.extra_passes,
             passes_reused: scheduled.passes_reused,
+            passes_focus: scheduled.passes_focus,
             ..self.stats
         }
     }

@@ -291,6 +291,7 @@ fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
         tracks: a.tracks + b.tracks,
         passes_run: a.passes_run + b.passes_run,
         passes_reused: a.passes_reused + b.passes_reused,
+        passes_focus: a.passes_focus + b.passes_focus,
         masked_area: a.masked_area + b.masked_area,
     }
 }

@@ -83,6 +83,10 @@ pub struct Report {
     /// Passes answered from their last run because their region of the picture had not changed.
     #[serde(default)]
     pub detector_passes_reused: u64,
+    /// Of `detector_passes`, the small crops searched around faces the tiles found, on frames their tiles
+    /// were not searched.
+    #[serde(default)]
+    pub detector_passes_focus: u64,
     /// Streams copied unchanged (audio, subtitles).
     pub streams_copied: u32,
     /// Display rotation in degrees clockwise carried from the input.
@@ -112,6 +116,7 @@ impl Report {
         self.frames_blanked = s.frames_blanked;
         self.detector_passes = s.passes_run;
         self.detector_passes_reused = s.passes_reused;
+        self.detector_passes_focus = s.passes_focus;
     }
 
     /// The input was damaged: some of it could not be decoded or was concealed by the decoder. The output

@@ -30,6 +30,16 @@ pub struct Tile {
     pub h: u32,
 }
 
+impl Tile {
+    /// True when `b` lies whole inside the tile: a pass over the tile sees that face uncut.
+    pub fn holds(&self, b: &BBox) -> bool {
+        b.x0 >= self.x as f32
+            && b.y0 >= self.y as f32
+            && b.x1 <= (self.x + self.w) as f32
+            && b.y1 <= (self.y + self.h) as f32
+    }
+}
+
 /// Tiles along one axis of `len` samples: `(start, side)` for the fewest tiles of at most `max` samples that
 /// overlap by at least `overlap`, evenly spread. `side` is rounded up so that `side × scale` fills the
 /// detector's 32-pixel grid (no padding inferred for nothing).

@@ -13,12 +13,18 @@
 //!   its turn), instead of being searched again. A face that walks in, turns or moves changes its blocks by
 //!   far more than camera noise and is searched on the region's next turn. Every region is searched again at
 //!   least every [`MAX_REUSE`] frames whatever happens.
+//! - **Known small faces are searched on every frame** by focus passes: a face a tile found (and the
+//!   whole-frame pass does not see) is looked for again on the next frame in a small magnified crop around
+//!   where it was ([`FOCUS_REACH`]), so between its tile's turns it is detected, not only interpolated. A
+//!   crop costs a few percent of a tile; crops of neighbouring faces are joined. New faces still wait for
+//!   their tile's turn (at most `period` frames) and are back-filled by the tracker.
 //!
 //! Static cameras (CCTV, council chambers) mostly show unchanged regions; a moving camera changes every
 //! region and pays the full spread search.
 
 use super::multiscale::{tile_pass, whole_input_size_with_tiles, whole_pass};
 use super::{merge, tiles, DetectSettings, Detection, Detector, Tile};
+use crate::geom::BBox;
 use crate::Result;
 use image::RgbImage;
 
@@ -39,6 +45,15 @@ fn change_limit(a: u8, b: u8) -> u8 {
 }
 /// A pass is searched again at least every this many frames, even over an unchanged region.
 pub const MAX_REUSE: u32 = 50;
+/// A focus pass reaches this many times a known face's larger side beyond its centre on every side (and at
+/// least [`FOCUS_MIN_REACH`] pixels): the face stays whole inside while it moves up to about 1.5 times its
+/// own size between frames.
+pub const FOCUS_REACH: f32 = 2.0;
+/// Least reach of a focus pass beyond a face's centre, in frame pixels (hand-held shake moves a distant face
+/// by up to ~15 px per frame at 25 fps).
+pub const FOCUS_MIN_REACH: f32 = 32.0;
+/// A known face the whole-frame pass found again (its box overlapping by more than this) needs no focus pass.
+const FOCUS_SAME_FACE_IOU: f32 = 0.3;
 
 /// What the passes did over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +62,9 @@ pub struct AnalyserStats {
     pub passes_run: u64,
     /// Passes whose region had not changed, answered from their last run.
     pub passes_reused: u64,
+    /// Focus passes run (included in `passes_run`): small crops around faces the tiles found, on frames
+    /// their tiles are not searched.
+    pub passes_focus: u64,
 }
 
 #[derive(Debug)]
@@ -145,6 +163,8 @@ pub struct Analyser {
     grid: BlockGrid,
     frame: u64,
     stats: AnalyserStats,
+    /// Faces the magnified passes (tiles, focus) found in the previous frame, in frame pixels.
+    known: Vec<BBox>,
 }
 
 impl Analyser {
@@ -164,6 +184,7 @@ impl Analyser {
             grid: BlockGrid::default(),
             frame: 0,
             stats: AnalyserStats::default(),
+            known: Vec::new(),
         }
     }
 
@@ -204,15 +225,28 @@ impl Analyser {
         self.grid.fill(frame);
         let phase = index % self.period;
         let mut all = Vec::new();
+        // Tiles whose answer holds for this frame (searched now, or unchanged since searched), and the small
+        // faces the magnified passes give for it.
+        let mut answered: Vec<Tile> = Vec::new();
+        let mut small: Vec<BBox> = Vec::new();
+        let mut whole: Vec<BBox> = Vec::new();
         for (i, region) in self.regions.iter_mut().enumerate() {
             // The whole-frame pass is due on every frame; tile k on frames where k ≡ frame (mod period).
             let due = i == 0 || ((i - 1) as u64) % self.period == phase;
+            let tile = region.tile;
             // An unchanged region reuses its result; one reused MAX_REUSE times is searched again on its next
             // turn (and reused until then: its pixels are still the ones searched).
             if let Some(c) = region.unchanged(&self.grid).filter(|c| c.reused < MAX_REUSE || !due) {
                 all.extend_from_slice(&c.found);
                 c.reused += 1;
                 self.stats.passes_reused += 1;
+                match tile {
+                    Some(t) => {
+                        answered.push(t);
+                        small.extend(c.found.iter().map(|d| d.bbox));
+                    }
+                    None => whole.extend(c.found.iter().map(|d| d.bbox)),
+                }
                 continue;
             }
             if !due {
@@ -224,17 +258,94 @@ impl Analyser {
             };
             self.stats.passes_run += 1;
             all.extend_from_slice(&found);
+            match region.tile {
+                Some(t) => {
+                    answered.push(t);
+                    small.extend(found.iter().map(|d| d.bbox));
+                }
+                None => whole.extend(found.iter().map(|d| d.bbox)),
+            }
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
         }
+        // Faces the tiles found that neither a tile nor the whole-frame pass answers for on this frame are
+        // searched again where they were, in small magnified crops: a known small face is looked for on every
+        // frame, not only on its tile's turn (new faces still wait for their tile's turn, and are back-filled
+        // by the tracker).
+        let seen_whole = |b: &BBox| whole.iter().any(|w| w.iou(b) > FOCUS_SAME_FACE_IOU);
+        let targets: Vec<BBox> = self
+            .known
+            .iter()
+            .filter(|b| !answered.iter().any(|t| t.holds(b)) && !seen_whole(b))
+            .copied()
+            .collect();
+        for crop in focus_crops(&targets, self.size, self.settings.tile_scale) {
+            let found = tile_pass(detector, frame, &crop, self.settings.tile_scale)?;
+            self.stats.passes_run += 1;
+            self.stats.passes_focus += 1;
+            small.extend(found.iter().map(|d| d.bbox));
+            all.extend(found);
+        }
+        self.known = small;
         Ok(super::face_regions(merge(all, self.settings.nms_iou)))
     }
+}
+
+/// The crops that search `faces` again: each face with [`FOCUS_REACH`] around it, crops that overlap joined
+/// while the join stays within a tile's size, each side rounded up so that it fills the detector's 32-pixel
+/// grid at `scale`. Empty when tiles are off.
+fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
+    if scale <= 1.0 || faces.is_empty() {
+        return Vec::new();
+    }
+    let max = (super::multiscale::TILE_INPUT as f32 / scale).floor();
+    let mut crops: Vec<BBox> = faces
+        .iter()
+        .map(|b| {
+            let (cx, cy) = ((b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0);
+            let reach = (FOCUS_REACH * b.width().max(b.height())).max(FOCUS_MIN_REACH);
+            BBox::new(cx - reach, cy - reach, cx + reach, cy + reach).clamped(w, h)
+        })
+        .filter(BBox::is_valid)
+        .collect();
+    // Join overlapping crops (each join may make a crop overlap another: repeat until none does).
+    let mut joined = true;
+    while joined {
+        joined = false;
+        'outer: for i in 0..crops.len() {
+            for j in i + 1..crops.len() {
+                let (a, b) = (crops[i], crops[j]);
+                let u = BBox::new(a.x0.min(b.x0), a.y0.min(b.y0), a.x1.max(b.x1), a.y1.max(b.y1));
+                if a.intersection(&b) > 0.0 && u.width() <= max && u.height() <= max {
+                    crops[i] = u;
+                    crops.swap_remove(j);
+                    joined = true;
+                    break 'outer;
+                }
+            }
+        }
+    }
+    let grid = |len: f32, limit: u32| {
+        let mut side = (len.ceil() as u32).clamp(1, limit);
+        while ((side as f32 * scale).round() as u32) % 32 != 0 && side < limit {
+            side += 1;
+        }
+        side
+    };
+    crops
+        .into_iter()
+        .map(|c| {
+            let (cw, ch) = (grid(c.width(), w), grid(c.height(), h));
+            let x = (c.x0.floor().max(0.0) as u32).min(w - cw);
+            let y = (c.y0.floor().max(0.0) as u32).min(h - ch);
+            Tile { x, y, w: cw, h: ch }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::ScriptedDetector;
-    use crate::geom::BBox;
 
     /// Counts detector calls and reports one face wherever the picture has a bright pixel.
     #[derive(Default)]
@@ -242,17 +353,25 @@ mod tests {
         calls: usize,
         /// Sees nothing in pictures narrower than this (a face only the magnified tiles can find).
         min_width: u32,
+        /// Sees a bright spot only where it is at least this many pixels wide in the picture it is given
+        /// (a face too small for the whole-frame pass, found by the magnified passes).
+        min_spot: u32,
+        /// Widths of the pictures it was given.
+        widths: Vec<u32>,
     }
 
     impl Detector for Probe {
         fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
             self.calls += 1;
+            self.widths.push(img.width());
             if img.width() < self.min_width {
                 return Ok(Vec::new());
             }
+            let bright = |x: u32, y: u32| x < img.width() && img.get_pixel(x, y)[0] > 200;
+            let spot = |x: u32, y: u32| (x..x + self.min_spot).all(|x| bright(x, y));
             Ok(img
                 .enumerate_pixels()
-                .find(|(_, _, p)| p[0] > 200)
+                .find(|&(x, y, p)| p[0] > 200 && spot(x, y))
                 .map(|(x, y, _)| Detection {
                     bbox: BBox::new(x as f32, y as f32, x as f32 + 8.0, y as f32 + 8.0),
                     score: 0.9,
@@ -386,6 +505,47 @@ mod tests {
         }
         // Every pass ran once, then about once per MAX_REUSE frames.
         assert!(det.calls >= 7 * 4 && det.calls <= 7 * 5, "{} detector calls", det.calls);
+    }
+
+    #[test]
+    fn a_known_small_face_is_searched_on_every_frame_by_focus_passes() {
+        // Period 6: a tile visits a spot every 6th frame. A 12 px face moving 9 px per frame (hand-held shake)
+        // is seen only magnified (24 px at 2x; 6 px in the half-resolution whole-frame pass).
+        let mut a = Analyser::new(DetectSettings::default(), 6, 1280, 720);
+        let mut det = Probe { min_spot: 16, ..Default::default() };
+        let mut first = None;
+        for k in 0..30u32 {
+            let x = 300 + 9 * k;
+            let found = a.analyse(&mut det, &picture(1280, 720, Some((x, 300)))).unwrap();
+            let seen = found.iter().any(|d| d.bbox.x0 <= (x + 12) as f32 && d.bbox.x1 >= x as f32);
+            if seen && first.is_none() {
+                first = Some(k);
+            }
+            if first.is_some() {
+                assert!(seen, "frame {k}: the known face was not searched again: {found:?}");
+            }
+        }
+        assert!(first.is_some_and(|f| f < 6), "found on its tile's first turn: {first:?}");
+        let s = a.stats();
+        assert!(s.passes_focus >= 20, "{s:?}");
+        // Focus passes are small: a 12 px face gets a 64 px crop, 128 px magnified.
+        assert!(det.widths.iter().filter(|&&w| w == 128).count() as u64 >= s.passes_focus - 2, "{:?}", det.widths);
+    }
+
+    #[test]
+    fn focus_crops_join_neighbours_and_stay_inside_the_frame() {
+        let b = |x: f32, y: f32| BBox::new(x, y, x + 12.0, y + 14.0);
+        // Two neighbours share one crop; a far face gets its own; a face at the corner is clamped.
+        let crops = focus_crops(&[b(100.0, 100.0), b(130.0, 110.0), b(900.0, 500.0), b(0.0, 0.0)], (1280, 720), 2.0);
+        assert_eq!(crops.len(), 3, "{crops:?}");
+        for c in &crops {
+            assert!(c.x + c.w <= 1280 && c.y + c.h <= 720, "{c:?}");
+            assert_eq!((c.w * 2) % 32, 0, "{c:?}");
+            assert_eq!((c.h * 2) % 32, 0, "{c:?}");
+        }
+        assert!(crops.iter().any(|c| c.holds(&b(100.0, 100.0)) && c.holds(&b(130.0, 110.0))), "{crops:?}");
+        assert!(crops.iter().any(|c| c.holds(&b(0.0, 0.0))), "{crops:?}");
+        assert!(focus_crops(&[b(100.0, 100.0)], (1280, 720), 0.0).is_empty(), "no tiles, no focus");
     }
 
     #[test]
