@@ -10,6 +10,9 @@
 #   REAL=1 bash benches/compare.sh          # also a fixed-camera clip of real footage: the MOT20 dev clip
 #                                           # (826x540, pedestrians seen from a fixed camera) looped to the
 #                                           # clip length, read from ../shared/eval at run time (never copied)
+#   HANDHELD=1 bash benches/compare.sh      # also the hand-held 720p25 clip of benches/handheld.sh (16 s, small
+#                                           # faces from the annotated wider_dev stills under a swaying, shaking
+#                                           # window; a tone added for audio), made by that script if missing
 #   RUNTIMES=1 bash benches/compare.sh      # also faceveil-default on each runtime/precision: --runtime cpu,
 #                                           # --runtime openvino (bf16; where scripts/setup.sh installed it),
 #                                           # --precision int8
@@ -50,9 +53,16 @@ if ! "$VENV/bin/deface" --help >/dev/null 2>&1; then
 fi
 
 REAL_SRC=../shared/eval/video/MOT20-05-raw_even_shorter_dlib.mp4
+HANDHELD_SRC=target/handheld/src/bright-25fps.mp4
 make_clip() { # size name: the background is the animated test pattern, or for *-static one frozen frame of it
   local size=$1 name=$2 face bg="[0:v]null[bg]"
   [ -s "$OUT/$name.mp4" ] && return
+  if [ "$size" = handheld ]; then # the hand-held clip of benches/handheld.sh, as it is (its own length)
+    [ -s "$HANDHELD_SRC" ] || LIGHTS=bright bash benches/handheld.sh
+    ffmpeg -nostdin -loglevel error -y -i "$HANDHELD_SRC" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+      -map 0:v -map 1:a -shortest -c:v copy -c:a aac "$OUT/$name.mp4"
+    return
+  fi
   if [ "$size" = real ]; then # real fixed-camera footage, looped, with a tone for audio
     ffmpeg -nostdin -loglevel error -y -stream_loop -1 -i "$REAL_SRC" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
       -map 0:v -map 1:a -t "$SECS" -c:v libx264 -preset veryfast -crf 16 -pix_fmt yuv420p -c:a aac "$OUT/$name.mp4"
@@ -78,17 +88,19 @@ run() { # label clip command...
   if [ ! -s "$out" ]; then echo "$label on $clip failed:"; tail -5 "$OUT/last.log"; exit 1; fi
   # The runtime faceveil says it ran ("detector on ONNX Runtime CPU provider, fp32, libonnxruntime.so.1.31.1").
   local rt=$(grep -o 'detector on [^;]*' "$OUT/last.log" | head -1 | sed 's/detector on //; s/ONNX Runtime //; s/,/ /g')
-  echo "$clip,$label,${t% *},${t#* },${rt:--}" | tee -a "$OUT/results.csv"
+  echo "$clip,$label,${t% *},${t#* },${rt:--},$FRAMES" | tee -a "$OUT/results.csv"
 }
 
-echo "clip,config,seconds,max_rss_kb,runtime" > "$OUT/results.csv"
+echo "clip,config,seconds,max_rss_kb,runtime,frames" > "$OUT/results.csv"
 SPECS=${CLIPS-"1280x720:720p 1920x1080:1080p"}   # CLIPS="" with REAL=1: the real clip only
 [ -n "${STATIC:-}" ] && SPECS="$SPECS 1280x720:720p-static"
 [ -n "${REAL:-}" ] && [ -f "$REAL_SRC" ] && SPECS="$SPECS real:mot20-static"
+[ -n "${HANDHELD:-}" ] && SPECS="$SPECS handheld:handheld"
 for spec in $SPECS; do
   size=${spec%:*}; clip=${spec#*:}
   make_clip "$size" "$clip-${SECS}s"
   in="$OUT/$clip-${SECS}s.mp4"
+  FRAMES=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$in")
   for r in $(seq "$RUNS"); do
     run ffmpeg-floor "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
       -x264-params rc-lookahead=10 -c:a copy "$OUT/out-ffmpeg-floor-$clip.mp4"
@@ -118,7 +130,6 @@ python3 - "$OUT" "$SECS" <<'PY'
 import csv, statistics, sys
 out, secs = sys.argv[1], int(sys.argv[2])
 rows = list(csv.DictReader(open(f"{out}/results.csv")))
-frames = secs * 25  # every clip runs at 25 fps
 lines = ["| clip | config | runtime | runs | median s | fps | × floor time | × deface time | peak RSS MiB |",
          "|---|---|---|---|---|---|---|---|---|"]
 for clip in dict.fromkeys(r["clip"] for r in rows):
@@ -130,6 +141,7 @@ for clip in dict.fromkeys(r["clip"] for r in rows):
         if rs:
             med[cfg] = (statistics.median(float(r["seconds"]) for r in rs), max(int(r["max_rss_kb"]) for r in rs),
                         len(rs), rs[0].get("runtime") or "-")
+    frames = int(next(r for r in rows if r["clip"] == clip)["frames"])
     for cfg, (s, rss, n, rt) in med.items():
         # Each configuration against the floor with its own encoder settings.
         own = cfg.startswith("faceveil") and cfg != "faceveil-640"
