@@ -126,9 +126,9 @@ for spec in $SPECS; do
   done
 done
 
-python3 - "$OUT" "$SECS" <<'PY'
+python3 - "$OUT" <<'PY'
 import csv, statistics, sys
-out, secs = sys.argv[1], int(sys.argv[2])
+out = sys.argv[1]
 rows = list(csv.DictReader(open(f"{out}/results.csv")))
 lines = ["| clip | config | runtime | runs | median s | fps | × floor time | × deface time | peak RSS MiB |",
          "|---|---|---|---|---|---|---|---|---|"]
