@@ -87,7 +87,7 @@ run() { # label clip command...
   t=$(tail -1 "$OUT/time.txt")
   if [ ! -s "$out" ]; then echo "$label on $clip failed:"; tail -5 "$OUT/last.log"; exit 1; fi
   # The runtime faceveil says it ran ("detector on ONNX Runtime CPU provider, fp32, libonnxruntime.so.1.31.1").
-  local rt=$(grep -o 'detector on [^;]*' "$OUT/last.log" | head -1 | sed 's/detector on //; s/ONNX Runtime //; s/,/ /g')
+  local rt=$(grep -o 'detector on [^;]*' "$OUT/last.log" | head -1 | sed 's/detector on //; s/ONNX Runtime //; s/, */ /g')
   echo "$clip,$label,${t% *},${t#* },${rt:--},$FRAMES" | tee -a "$OUT/results.csv"
 }
 
