@@ -16,7 +16,7 @@ pub use centerface::{
 };
 pub use multiscale::{
     detect_multiscale, faces_multiscale, merge, tile_pass, tiles, whole_input_size_with_tiles, whole_pass, Tile,
-    TILE_INPUT,
+    TILE_INPUT, TILE_INPUT_PIXELS,
 };
 pub use nms::nms;
 pub use runtime::{

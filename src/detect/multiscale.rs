@@ -13,6 +13,10 @@ use image::RgbImage;
 /// Largest detector input side of one tile, in pixels. Tiles are sized per frame to cover it with as
 /// little overlap beyond the minimum as the detector's 32-pixel input grid allows.
 pub const TILE_INPUT: u32 = 1024;
+/// Largest detector input of one tile or focus crop, in pixels. ONNX Runtime's working memory for one
+/// inference grows with its input (about 150 bytes a pixel for CenterFace) and its arena keeps the largest
+/// it has needed: at 1080p, tiles of 928 × 864 held a 224 MiB arena, 928 × 704 hold about 110 MiB.
+pub const TILE_INPUT_PIXELS: u64 = 640 * 1024;
 /// A tile detection is kept only below this height, in frame pixels, times the tile scale.
 const SMALL_FACE_FACTOR: f32 = 48.0;
 /// Neighbouring tiles overlap by at least this many frame pixels: every face small enough to be kept from
@@ -40,16 +44,20 @@ impl Tile {
     }
 }
 
-/// Tiles along one axis of `len` samples: `(start, side)` for the fewest tiles of at most `max` samples that
-/// overlap by at least `overlap`, evenly spread. `side` is rounded up so that `side × scale` fills the
-/// detector's 32-pixel grid (no padding inferred for nothing).
-fn spans(len: u32, max: u32, overlap: u32, scale: f32) -> (Vec<u32>, u32) {
-    if len <= max {
+/// Tiles along one axis: their starts and their common side.
+type Spans = (Vec<u32>, u32);
+
+/// Tiles along one axis of `len` samples: `(start, side)` for `n` tiles (at least the fewest of at most `max`
+/// samples) that overlap by at least `overlap`, evenly spread. `side` is rounded up so that `side × scale`
+/// fills the detector's 32-pixel grid (no padding inferred for nothing).
+fn spans_n(len: u32, max: u32, overlap: u32, scale: f32, extra: u32) -> Spans {
+    let step = max.saturating_sub(overlap).max(1);
+    let fewest = if len <= max { 1 } else { (len - overlap).div_ceil(step).max(2) };
+    let n = fewest + extra;
+    let mut side = (len + (n - 1) * overlap).div_ceil(n);
+    if n == 1 || side >= len {
         return (vec![0], len);
     }
-    let step = max.saturating_sub(overlap).max(1);
-    let n = (len - overlap).div_ceil(step).max(2);
-    let mut side = (len + (n - 1) * overlap).div_ceil(n);
     while ((side as f32 * scale).round() as u32) % 32 != 0 && side < max.min(len) {
         side += 1;
     }
@@ -58,8 +66,21 @@ fn spans(len: u32, max: u32, overlap: u32, scale: f32) -> (Vec<u32>, u32) {
     (starts, side)
 }
 
+/// True when a `w × h` region of the frame scaled by `scale` is a detector input within
+/// [`TILE_INPUT_PIXELS`].
+pub(crate) fn fits_tile_input(w: f32, h: f32, scale: f32) -> bool {
+    ((w * scale / 32.0).ceil() * 32.0) as u64 * ((h * scale / 32.0).ceil() * 32.0) as u64 <= TILE_INPUT_PIXELS
+}
+
+/// [`spans_n`] with the fewest tiles.
+fn spans(len: u32, max: u32, overlap: u32, scale: f32) -> (Vec<u32>, u32) {
+    spans_n(len, max, overlap, scale, 0)
+}
+
 /// The tiles for a `w × h` frame at `settings`, or none when tiling is off or would not see the frame at a
-/// larger scale than the whole-frame pass.
+/// larger scale than the whole-frame pass. Of the layouts whose tiles' detector input stays within
+/// [`TILE_INPUT_PIXELS`] (the inference's working memory grows with it), the one that searches the fewest
+/// pixels in all.
 pub fn tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
     let scale = settings.tile_scale;
     if scale <= 1.0 {
@@ -71,8 +92,24 @@ pub fn tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
         return Vec::new();
     }
     let max = ((TILE_INPUT as f32 / scale).floor() as u32).max(TILE_OVERLAP + 1);
-    let (xs, tw) = spans(w, max, TILE_OVERLAP, scale);
-    let (ys, th) = spans(h, max, TILE_OVERLAP, scale);
+    let input = |side: u32| (side as f32 * scale).round() as u64;
+    let mut best: Option<(Spans, Spans, u64)> = None;
+    for ex in 0..32 {
+        for ey in 0..32 {
+            let (xs, tw) = spans_n(w, max, TILE_OVERLAP, scale, ex);
+            let (ys, th) = spans_n(h, max, TILE_OVERLAP, scale, ey);
+            let fits = input(tw) * input(th) <= TILE_INPUT_PIXELS;
+            let area = (xs.len() * ys.len()) as u64 * tw as u64 * th as u64;
+            if fits && best.as_ref().is_none_or(|b| area < b.2) {
+                best = Some(((xs, tw), (ys, th), area));
+            }
+        }
+    }
+    // Up to 31 more tiles along each axis fit any frame up to 8K at every scale; the fewest tiles otherwise.
+    let ((xs, tw), (ys, th)) = match best {
+        Some((x, y, _)) => (x, y),
+        None => (spans(w, max, TILE_OVERLAP, scale), spans(h, max, TILE_OVERLAP, scale)),
+    };
     ys.iter().flat_map(|&y| xs.iter().map(move |&x| Tile { x, y, w: tw, h: th })).collect()
 }
 
@@ -235,7 +272,7 @@ mod tests {
             .all(|t| t.w * 2 <= TILE_INPUT && t.h * 2 <= TILE_INPUT && t.x + t.w <= 1920 && t.y + t.h <= 1080));
         let covered = |x: u32, y: u32| t.iter().any(|t| (t.x..t.x + t.w).contains(&x) && (t.y..t.y + t.h).contains(&y));
         assert!((0..1920).step_by(7).all(|x| (0..1080).step_by(7).all(|y| covered(x, y))));
-        assert_eq!(tiles(1280, 720, &settings(2.0)).len(), 6, "3 × 2 tiles of 496 × 416 at 720p");
+        assert_eq!(tiles(1280, 720, &settings(2.0)).len(), 9, "3 × 3 tiles of 496 × 304 at 720p");
         // Every face small enough to be kept from a tile lies whole in one of them.
         for (x, y) in [(0, 0), (390, 300), (401, 333), (1183, 623), (800, 350)] {
             assert!(
@@ -246,6 +283,36 @@ mod tests {
         assert!(tiles(1920, 1080, &settings(0.0)).is_empty());
         // A 176x144 frame is already scaled up beyond 2x for the whole-frame pass.
         assert!(tiles(176, 144, &settings(2.0)).is_empty());
+    }
+
+    #[test]
+    fn tile_inputs_stay_within_the_pixel_cap_and_cover_the_frame() {
+        for (w, h) in [(1280, 720), (1920, 1080), (2560, 1440), (3840, 2160), (1080, 1920), (826, 540)] {
+            for scale in [1.5, 2.0, 3.0] {
+                let t = tiles(w, h, &settings(scale));
+                let input = |side: u32| (side as f32 * scale).round() as u64;
+                assert!(
+                    t.iter().all(|t| input(t.w) * input(t.h) <= TILE_INPUT_PIXELS),
+                    "{w}x{h} at {scale}: {:?}",
+                    t.first()
+                );
+                // Every point of the frame is in a tile, and neighbours overlap by the tile overlap.
+                let covered =
+                    |x: u32, y: u32| t.iter().any(|t| (t.x..t.x + t.w).contains(&x) && (t.y..t.y + t.h).contains(&y));
+                assert!((0..w).step_by(13).all(|x| (0..h).step_by(13).all(|y| covered(x, y))), "{w}x{h} at {scale}");
+                for a in &t {
+                    let next = t.iter().filter(|b| b.y == a.y && b.x > a.x).map(|b| b.x).min();
+                    assert!(next.is_none_or(|x| a.x + a.w >= x + TILE_OVERLAP), "{w}x{h} at {scale}: {a:?}");
+                }
+            }
+        }
+        // 1080p at 2x: 5 × 4 tiles of 464 × 352 (928 × 704 detector pixels; 7.5 % more pixels searched than
+        // the 5 × 3 of 464 × 432 that the side limit alone allows); 720p: 3 × 3 of 496 × 304 (9.6 % more).
+        let t = tiles(1920, 1080, &settings(2.0));
+        assert_eq!((t.len(), t[0].w, t[0].h), (20, 464, 352));
+        assert!(fits_tile_input(464.0, 352.0, 2.0) && !fits_tile_input(464.0, 432.0, 2.0));
+        let t = tiles(1280, 720, &settings(2.0));
+        assert_eq!((t.len(), t[0].w, t[0].h), (9, 496, 304));
     }
 
     #[test]

@@ -271,11 +271,13 @@ impl Analyser {
         // searched again where they were, in small magnified crops: a known small face is looked for on every
         // frame, not only on its tile's turn (new faces still wait for their tile's turn, and are back-filled
         // by the tracker).
+        // A tile answers for a known face only if it holds the whole reach the face may have moved within: a
+        // face that crossed the tile's border since is cut there, and a tile drops cut faces.
         let seen_whole = |b: &BBox| whole.iter().any(|w| w.iou(b) > FOCUS_SAME_FACE_IOU);
         let targets: Vec<BBox> = self
             .known
             .iter()
-            .filter(|b| !answered.iter().any(|t| t.holds(b)) && !seen_whole(b))
+            .filter(|b| !answered.iter().any(|t| t.holds(&reach(b))) && !seen_whole(b))
             .copied()
             .collect();
         for crop in focus_crops(&targets, self.size, self.settings.tile_scale) {
@@ -290,6 +292,14 @@ impl Analyser {
     }
 }
 
+/// Where a known face `b` may be on the next frame: a square of [`FOCUS_REACH`] times its size (at least
+/// [`FOCUS_MIN_REACH`]) each way from its centre (not clamped to the frame).
+fn reach(b: &BBox) -> BBox {
+    let (cx, cy) = b.center();
+    let r = (FOCUS_REACH * b.width().max(b.height())).max(FOCUS_MIN_REACH);
+    BBox::new(cx - r, cy - r, cx + r, cy + r)
+}
+
 /// The crops that search `faces` again: each face with [`FOCUS_REACH`] around it, crops that overlap joined
 /// while the join stays within a tile's size, each side rounded up so that it fills the detector's 32-pixel
 /// grid at `scale`. Empty when tiles are off.
@@ -298,15 +308,7 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
         return Vec::new();
     }
     let max = (super::multiscale::TILE_INPUT as f32 / scale).floor();
-    let mut crops: Vec<BBox> = faces
-        .iter()
-        .map(|b| {
-            let (cx, cy) = ((b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0);
-            let reach = (FOCUS_REACH * b.width().max(b.height())).max(FOCUS_MIN_REACH);
-            BBox::new(cx - reach, cy - reach, cx + reach, cy + reach).clamped(w, h)
-        })
-        .filter(BBox::is_valid)
-        .collect();
+    let mut crops: Vec<BBox> = faces.iter().map(|b| reach(b).clamped(w, h)).filter(BBox::is_valid).collect();
     // Join overlapping crops (each join may make a crop overlap another: repeat until none does).
     let mut joined = true;
     while joined {
@@ -315,7 +317,11 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
             for j in i + 1..crops.len() {
                 let (a, b) = (crops[i], crops[j]);
                 let u = BBox::new(a.x0.min(b.x0), a.y0.min(b.y0), a.x1.max(b.x1), a.y1.max(b.y1));
-                if a.intersection(&b) > 0.0 && u.width() <= max && u.height() <= max {
+                if a.intersection(&b) > 0.0
+                    && u.width() <= max
+                    && u.height() <= max
+                    && super::multiscale::fits_tile_input(u.width(), u.height(), scale)
+                {
                     crops[i] = u;
                     crops.swap_remove(j);
                     joined = true;
@@ -346,6 +352,7 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
 mod tests {
     use super::*;
     use crate::detect::ScriptedDetector;
+    use crate::detect::TILE_INPUT_PIXELS;
 
     /// Counts detector calls and reports one face wherever the picture has a bright pixel.
     #[derive(Default)]
@@ -397,7 +404,7 @@ mod tests {
     fn whole_pass_runs_at_half_resolution_when_tiles_cover_small_faces() {
         let s = DetectSettings::default();
         let a = Analyser::new(s.clone(), 3, 1280, 720);
-        assert_eq!(a.tile_count(), 6);
+        assert_eq!(a.tile_count(), 9);
         assert_eq!(a.whole_input_size(), (640, 360));
         assert_eq!(Analyser::new(s.clone(), 3, 1920, 1080).whole_input_size(), (960, 540));
         // No tiles for a small frame: the whole pass keeps its usual size.
@@ -415,15 +422,15 @@ mod tests {
             let found = a.analyse(&mut det, &still).unwrap();
             assert!(!found.is_empty(), "the face is reported on every frame");
         }
-        assert_eq!(det.calls, 1 + 6);
+        assert_eq!(det.calls, 1 + 9);
         // From then on nothing changed: no detector call, and the face is still reported every frame.
         for _ in 0..10 {
             let found = a.analyse(&mut det, &still).unwrap();
             assert!(found.iter().any(|d| d.bbox.x0 < 112.0 && d.bbox.x1 > 100.0 && d.bbox.y0 < 112.0), "{found:?}");
         }
-        assert_eq!(det.calls, 7);
-        // Frame 1 reused the whole pass and 2 tiles, frame 2 the whole pass and 4 tiles, then all 7 each frame.
-        assert_eq!(a.stats().passes_reused, 3 + 5 + 10 * 7);
+        assert_eq!(det.calls, 10);
+        // Frame 1 reused the whole pass and 3 tiles, frame 2 the whole pass and 6 tiles, then all 10 each frame.
+        assert_eq!(a.stats().passes_reused, 4 + 7 + 10 * 10);
     }
 
     #[test]
@@ -504,7 +511,7 @@ mod tests {
             }
         }
         // Every pass ran once, then about once per MAX_REUSE frames.
-        assert!(det.calls >= 7 * 4 && det.calls <= 7 * 5, "{} detector calls", det.calls);
+        assert!(det.calls >= 10 * 4 && det.calls <= 10 * 5, "{} detector calls", det.calls);
     }
 
     #[test]
@@ -546,6 +553,12 @@ mod tests {
         assert!(crops.iter().any(|c| c.holds(&b(100.0, 100.0)) && c.holds(&b(130.0, 110.0))), "{crops:?}");
         assert!(crops.iter().any(|c| c.holds(&b(0.0, 0.0))), "{crops:?}");
         assert!(focus_crops(&[b(100.0, 100.0)], (1280, 720), 0.0).is_empty(), "no tiles, no focus");
+        // A crowd of overlapping crops is joined only while the join stays within a tile's detector input.
+        let crowd: Vec<BBox> = (0..12).flat_map(|i| (0..8).map(move |j| b(40.0 * i as f32, 40.0 * j as f32))).collect();
+        let crops = focus_crops(&crowd, (1920, 1080), 2.0);
+        let px = |c: &Tile| (c.w * 2) as u64 * (c.h * 2) as u64;
+        assert!(crops.iter().all(|c| px(c) <= TILE_INPUT_PIXELS), "{crops:?}");
+        assert!(crowd.iter().all(|f| crops.iter().any(|c| c.holds(f))), "every face whole in a crop: {crops:?}");
     }
 
     #[test]
