@@ -15,8 +15,8 @@ pub use centerface::{
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
 pub use multiscale::{
-    detect_multiscale, faces_multiscale, merge, tile_pass, tiles, whole_input_size_with_tiles, whole_pass, Tile,
-    TILE_INPUT, TILE_INPUT_PIXELS,
+    detect_multiscale, faces_multiscale, merge, tile_pass, tiles, video_tiles, whole_input_size_with_tiles, whole_pass,
+    Tile, TILE_INPUT, TILE_INPUT_PIXELS,
 };
 pub use nms::nms;
 pub use runtime::{

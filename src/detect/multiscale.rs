@@ -77,11 +77,20 @@ fn spans(len: u32, max: u32, overlap: u32, scale: f32) -> (Vec<u32>, u32) {
     spans_n(len, max, overlap, scale, 0)
 }
 
-/// The tiles for a `w × h` frame at `settings`, or none when tiling is off or would not see the frame at a
-/// larger scale than the whole-frame pass. Of the layouts whose tiles' detector input stays within
-/// [`TILE_INPUT_PIXELS`] (the inference's working memory grows with it), the one that searches the fewest
-/// pixels in all.
+/// The tiles for a still `w × h` picture at `settings` (the fewest tiles of at most [`TILE_INPUT`] a side),
+/// or none when tiling is off or would not see the frame at a larger scale than the whole-frame pass.
 pub fn tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
+    tiles_within(w, h, settings, u64::MAX)
+}
+
+/// The tiles for `w × h` video frames: of the layouts whose tiles' detector input stays within
+/// [`TILE_INPUT_PIXELS`] (ONNX Runtime keeps the working memory of the largest input for the whole run), the
+/// one that searches the fewest pixels. A still picture is searched once and keeps [`tiles`]' layout.
+pub fn video_tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
+    tiles_within(w, h, settings, TILE_INPUT_PIXELS)
+}
+
+fn tiles_within(w: u32, h: u32, settings: &DetectSettings, cap: u64) -> Vec<Tile> {
     let scale = settings.tile_scale;
     if scale <= 1.0 {
         return Vec::new();
@@ -98,7 +107,7 @@ pub fn tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
         for ey in 0..32 {
             let (xs, tw) = spans_n(w, max, TILE_OVERLAP, scale, ex);
             let (ys, th) = spans_n(h, max, TILE_OVERLAP, scale, ey);
-            let fits = input(tw) * input(th) <= TILE_INPUT_PIXELS;
+            let fits = input(tw) * input(th) <= cap;
             let area = (xs.len() * ys.len()) as u64 * tw as u64 * th as u64;
             if fits && best.as_ref().is_none_or(|b| area < b.2) {
                 best = Some(((xs, tw), (ys, th), area));
@@ -272,7 +281,7 @@ mod tests {
             .all(|t| t.w * 2 <= TILE_INPUT && t.h * 2 <= TILE_INPUT && t.x + t.w <= 1920 && t.y + t.h <= 1080));
         let covered = |x: u32, y: u32| t.iter().any(|t| (t.x..t.x + t.w).contains(&x) && (t.y..t.y + t.h).contains(&y));
         assert!((0..1920).step_by(7).all(|x| (0..1080).step_by(7).all(|y| covered(x, y))));
-        assert_eq!(tiles(1280, 720, &settings(2.0)).len(), 9, "3 × 3 tiles of 496 × 304 at 720p");
+        assert_eq!(tiles(1280, 720, &settings(2.0)).len(), 6, "3 × 2 tiles of 496 × 416 at 720p");
         // Every face small enough to be kept from a tile lies whole in one of them.
         for (x, y) in [(0, 0), (390, 300), (401, 333), (1183, 623), (800, 350)] {
             assert!(
@@ -289,7 +298,7 @@ mod tests {
     fn tile_inputs_stay_within_the_pixel_cap_and_cover_the_frame() {
         for (w, h) in [(1280, 720), (1920, 1080), (2560, 1440), (3840, 2160), (1080, 1920), (826, 540)] {
             for scale in [1.5, 2.0, 3.0] {
-                let t = tiles(w, h, &settings(scale));
+                let t = video_tiles(w, h, &settings(scale));
                 let input = |side: u32| (side as f32 * scale).round() as u64;
                 assert!(
                     t.iter().all(|t| input(t.w) * input(t.h) <= TILE_INPUT_PIXELS),
@@ -306,12 +315,13 @@ mod tests {
                 }
             }
         }
+        assert_eq!(tiles(1920, 1080, &settings(2.0)).len(), 15, "stills keep 5 × 3 tiles of 464 × 432");
         // 1080p at 2x: 5 × 4 tiles of 464 × 352 (928 × 704 detector pixels; 7.5 % more pixels searched than
         // the 5 × 3 of 464 × 432 that the side limit alone allows); 720p: 3 × 3 of 496 × 304 (9.6 % more).
-        let t = tiles(1920, 1080, &settings(2.0));
+        let t = video_tiles(1920, 1080, &settings(2.0));
         assert_eq!((t.len(), t[0].w, t[0].h), (20, 464, 352));
         assert!(fits_tile_input(464.0, 352.0, 2.0) && !fits_tile_input(464.0, 432.0, 2.0));
-        let t = tiles(1280, 720, &settings(2.0));
+        let t = video_tiles(1280, 720, &settings(2.0));
         assert_eq!((t.len(), t[0].w, t[0].h), (9, 496, 304));
     }
 

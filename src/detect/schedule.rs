@@ -23,7 +23,7 @@
 //! region and pays the full spread search.
 
 use super::multiscale::{tile_pass, whole_input_size_with_tiles, whole_pass};
-use super::{merge, tiles, DetectSettings, Detection, Detector, Tile};
+use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Tile};
 use crate::geom::BBox;
 use crate::Result;
 use image::RgbImage;
@@ -170,7 +170,10 @@ pub struct Analyser {
 impl Analyser {
     /// An analyser for `w × h` frames, spreading the tiles over `period` frames (1: all tiles every frame).
     pub fn new(settings: DetectSettings, period: u32, w: u32, h: u32) -> Self {
-        let tiles = tiles(w, h, &settings);
+        Self::with_tiles(video_tiles(w, h, &settings), settings, period, w, h)
+    }
+
+    fn with_tiles(tiles: Vec<Tile>, settings: DetectSettings, period: u32, w: u32, h: u32) -> Self {
         let whole_input =
             if tiles.is_empty() { settings.input_size(w, h) } else { whole_input_size_with_tiles(w, h, &settings) };
         let mut regions = vec![Region::new(None, w, h)];
@@ -192,7 +195,7 @@ impl Analyser {
     /// whole frame at the full detector size. Its first answer is [`detect_multiscale`](super::detect_multiscale)'s.
     pub fn exhaustive(settings: DetectSettings, w: u32, h: u32) -> Self {
         let whole_input = settings.input_size(w, h);
-        Self { whole_input, ..Self::new(settings, 1, w, h) }
+        Self { whole_input, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
     }
 
     pub fn stats(&self) -> AnalyserStats {
