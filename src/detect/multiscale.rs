@@ -66,15 +66,16 @@ fn spans_n(len: u32, max: u32, overlap: u32, scale: f32, extra: u32) -> Spans {
     (starts, side)
 }
 
+/// Detector input pixels of a `w × h` region of the frame scaled by `scale` (each side padded to the
+/// detector's 32-pixel grid).
+fn input_pixels(w: f32, h: f32, scale: f32) -> u64 {
+    ((w * scale / 32.0).ceil() * 32.0) as u64 * ((h * scale / 32.0).ceil() * 32.0) as u64
+}
+
 /// True when a `w × h` region of the frame scaled by `scale` is a detector input within
 /// [`TILE_INPUT_PIXELS`].
 pub(crate) fn fits_tile_input(w: f32, h: f32, scale: f32) -> bool {
-    ((w * scale / 32.0).ceil() * 32.0) as u64 * ((h * scale / 32.0).ceil() * 32.0) as u64 <= TILE_INPUT_PIXELS
-}
-
-/// [`spans_n`] with the fewest tiles.
-fn spans(len: u32, max: u32, overlap: u32, scale: f32) -> (Vec<u32>, u32) {
-    spans_n(len, max, overlap, scale, 0)
+    input_pixels(w, h, scale) <= TILE_INPUT_PIXELS
 }
 
 /// The tiles for a still `w × h` picture at `settings` (the fewest tiles of at most [`TILE_INPUT`] a side),
@@ -83,9 +84,9 @@ pub fn tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
     tiles_within(w, h, settings, u64::MAX)
 }
 
-/// The tiles for `w × h` video frames: of the layouts whose tiles' detector input stays within
-/// [`TILE_INPUT_PIXELS`] (ONNX Runtime keeps the working memory of the largest input for the whole run), the
-/// one that searches the fewest pixels. A still picture is searched once and keeps [`tiles`]' layout.
+/// The tiles for `w × h` video frames: [`tiles`]' layout where its tiles' detector input stays within
+/// [`TILE_INPUT_PIXELS`] (ONNX Runtime keeps the working memory of the largest input for the whole run), else
+/// of the layouts within it the one that searches the fewest pixels. A still picture is searched once and keeps [`tiles`]' layout.
 pub fn video_tiles(w: u32, h: u32, settings: &DetectSettings) -> Vec<Tile> {
     tiles_within(w, h, settings, TILE_INPUT_PIXELS)
 }
@@ -101,24 +102,23 @@ fn tiles_within(w: u32, h: u32, settings: &DetectSettings, cap: u64) -> Vec<Tile
         return Vec::new();
     }
     let max = ((TILE_INPUT as f32 / scale).floor() as u32).max(TILE_OVERLAP + 1);
-    let input = |side: u32| (side as f32 * scale).round() as u64;
-    let mut best: Option<(Spans, Spans, u64)> = None;
-    for ex in 0..32 {
-        for ey in 0..32 {
-            let (xs, tw) = spans_n(w, max, TILE_OVERLAP, scale, ex);
-            let (ys, th) = spans_n(h, max, TILE_OVERLAP, scale, ey);
-            let fits = input(tw) * input(th) <= cap;
-            let area = (xs.len() * ys.len()) as u64 * tw as u64 * th as u64;
-            if fits && best.as_ref().is_none_or(|b| area < b.2) {
-                best = Some(((xs, tw), (ys, th), area));
-            }
-        }
-    }
-    // Up to 31 more tiles along each axis fit any frame up to 8K at every scale; the fewest tiles otherwise.
-    let ((xs, tw), (ys, th)) = match best {
-        Some((x, y, _)) => (x, y),
-        None => (spans(w, max, TILE_OVERLAP, scale), spans(h, max, TILE_OVERLAP, scale)),
+    // The fewest tiles along each axis, then up to 31 more (enough for any frame up to 8K at every scale).
+    let across: Vec<Spans> = (0..32).map(|extra| spans_n(w, max, TILE_OVERLAP, scale, extra)).collect();
+    let down: Vec<Spans> = (0..32).map(|extra| spans_n(h, max, TILE_OVERLAP, scale, extra)).collect();
+    let searched = |(xs, tw): &Spans, (ys, th): &Spans| (xs.len() * ys.len()) as u64 * *tw as u64 * *th as u64;
+    let fits = |(x, y): &(&Spans, &Spans)| input_pixels(x.1 as f32, y.1 as f32, scale) <= cap;
+    let fewest = (&across[0], &down[0]);
+    let ((xs, tw), (ys, th)) = if fits(&fewest) {
+        fewest
+    } else {
+        across
+            .iter()
+            .flat_map(|x| down.iter().map(move |y| (x, y)))
+            .filter(fits)
+            .min_by_key(|(x, y)| searched(x, y))
+            .unwrap_or(fewest)
     };
+    let (tw, th) = (*tw, *th);
     ys.iter().flat_map(|&y| xs.iter().map(move |&x| Tile { x, y, w: tw, h: th })).collect()
 }
 
@@ -257,9 +257,9 @@ mod tests {
 
     #[test]
     fn spans_cover_the_length_with_overlap() {
-        assert_eq!(spans(100, 512, 96, 2.0), (vec![0], 100));
+        assert_eq!(spans_n(100, 512, 96, 2.0, 0), (vec![0], 100));
         for len in [513, 720, 1000, 1080, 1280, 1920, 4000] {
-            let (s, side) = spans(len, 512, 96, 2.0);
+            let (s, side) = spans_n(len, 512, 96, 2.0, 0);
             assert!(side <= 512 && (side * 2) % 32 == 0, "{len}: side {side}");
             assert_eq!(s[0], 0);
             assert_eq!(s.last().unwrap() + side, len, "{len}: last tile ends at the edge");
