@@ -193,6 +193,18 @@ pub fn redact_rgb(image: &mut RgbImage, faces: &[BBox], settings: &RedactSetting
     Ok(())
 }
 
+/// The pixels `x0..x1` of row `y` that lie in the mask for `b` ([`in_mask`]), as a range (empty: `x0 == x1`).
+/// They are one run: each test is monotone in the pixel's distance from the mask's centre line (floating-point
+/// subtraction, division and squaring of a non-negative value never reverse an order), so the run is found
+/// from both ends and the pixels inside it are not tested.
+pub(crate) fn mask_span(shape: Shape, b: &BBox, y: u32, x0: u32, x1: u32) -> (u32, u32) {
+    let Some(start) = (x0..x1).find(|&x| in_mask(shape, b, x, y)) else {
+        return (x0, x0);
+    };
+    let end = (start..x1).rev().find(|&x| in_mask(shape, b, x, y)).map_or(start, |x| x + 1);
+    (start, end)
+}
+
 /// True when pixel `(x, y)` (its centre) lies in the mask for `b` (in the same coordinates).
 #[inline]
 pub(crate) fn in_mask(shape: Shape, b: &BBox, x: u32, y: u32) -> bool {

@@ -1,6 +1,6 @@
 //! The three styles, applied to one channel inside one mask box.
 
-use super::{in_mask, ChannelLayout, RedactSettings, Style};
+use super::{in_mask, mask_span, ChannelLayout, RedactSettings, Style};
 use crate::geom::BBox;
 use crate::Result;
 
@@ -45,34 +45,48 @@ fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactS
     let (w, h) = (roi.width() as usize, roi.height() as usize);
     let mut a: Vec<u16> = Vec::with_capacity(w * h);
     for y in roi.y0..roi.y1 {
-        for x in roi.x0..roi.x1 {
-            a.push(buf[l.index(x, y)] as u16);
+        let at = l.index(roi.x0, y);
+        if l.step == 1 {
+            a.extend(buf[at..at + w].iter().map(|&v| u16::from(v)));
+        } else {
+            a.extend(buf[at..].iter().step_by(l.step).take(w).map(|&v| u16::from(v)));
         }
     }
     let mut b = vec![0u16; w * h];
+    let r = radius as usize;
+    let mut scratch = Vec::new();
+    let mut sums = Vec::with_capacity(w);
     for _ in 0..3 {
-        box_pass(&a, &mut b, w, h, 1, w, radius as usize); // rows
-        box_pass(&b, &mut a, h, w, w, 1, radius as usize); // columns
+        box_rows(&a, &mut b, w, r, &mut scratch);
+        box_columns(&b, &mut a, w, r, &mut sums);
     }
     let m = mask.to_pixel_rect(l.width, l.height);
-    let (mut sum, mut n) = (0u64, 0u64);
-    for y in m.y0..m.y1 {
-        for x in m.x0..m.x1 {
-            if in_mask(s.shape, mask, x, y) {
-                sum += a[(y - roi.y0) as usize * w + (x - roi.x0) as usize] as u64;
-                n += 1;
-            }
-        }
-    }
+    // The mask's samples on each row, and their blurred values.
+    let rows: Vec<(u32, u32, &[u16])> = (m.y0..m.y1)
+        .map(|y| {
+            let (x0, x1) = mask_span(s.shape, mask, y, m.x0, m.x1);
+            (y, x0, &a[(y - roi.y0) as usize * w + (x0 - roi.x0) as usize..][..(x1 - x0) as usize])
+        })
+        .collect();
+    let sum: u64 = rows.iter().flat_map(|r| r.2).map(|&v| u64::from(v)).sum();
+    let n: usize = rows.iter().map(|r| r.2.len()).sum();
     let mean = sum as f32 / n.max(1) as f32;
-    for y in m.y0..m.y1 {
-        for x in m.x0..m.x1 {
-            if in_mask(s.shape, mask, x, y) {
-                let b = a[(y - roi.y0) as usize * w + (x - roi.x0) as usize] as f32;
-                buf[l.index(x, y)] = (mean + (b - mean) * SHADING_KEEP).round().clamp(0.0, 255.0) as u8;
-            }
+    for (y, x0, blurred) in rows {
+        let at = l.index(x0, y);
+        for (i, &b) in blurred.iter().enumerate() {
+            buf[at + i * l.step] = round_sample(mean + (b as f32 - mean) * SHADING_KEEP);
         }
     }
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` for `v` in `0.0..2^31` (a blurred sample pulled toward a mean: never
+/// negative), without a call to the C library's `roundf`: the integer part by conversion, then half away from
+/// zero on the (exact) fraction.
+#[inline]
+fn round_sample(v: f32) -> u8 {
+    let t = v as i32 as f32;
+    let r = if v - t >= 0.5 { t + 1.0 } else { t };
+    r.clamp(0.0, 255.0) as u8
 }
 
 /// Share of the blurred region's shading (its deviation from the region's mean) that is kept. A blur alone
@@ -83,23 +97,71 @@ fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactS
 /// FaceNet's cosines, max 0.324 against 0.287 without it.)
 const SHADING_KEEP: f32 = 0.1;
 
-/// One box-filter pass along lines of `len` samples (`step` apart), for `count` lines (`line_step` apart),
-/// with edge samples repeated. Running sums: cost independent of the radius.
-fn box_pass(src: &[u16], dst: &mut [u16], len: usize, count: usize, step: usize, line_step: usize, r: usize) {
-    if len == 0 {
+/// `(n + d / 2) / d` (a box window's rounded mean) by one multiply and shift, exact for every sum a window
+/// of `d` samples of 0..=255 can make (Granlund & Montgomery: `m = ⌊2^(24+l) / d⌋ + 1` with `2^l ≥ d` is
+/// exact for `n < 2^24`).
+#[derive(Debug, Clone, Copy)]
+struct RoundedMean {
+    half: u32,
+    magic: u64,
+    shift: u32,
+}
+
+impl RoundedMean {
+    fn new(d: u32) -> Self {
+        let d = d.max(1);
+        let l = u32::BITS - (d - 1).leading_zeros();
+        let shift = 24 + l;
+        Self { half: d / 2, magic: (1u64 << shift) / u64::from(d) + 1, shift }
+    }
+
+    #[inline]
+    fn of(&self, sum: u32) -> u16 {
+        debug_assert!(sum + self.half < 1 << 24);
+        ((u64::from(sum + self.half) * self.magic) >> self.shift) as u16
+    }
+}
+
+/// One horizontal box-filter pass (window `2r + 1`, edge samples repeated) over the `w`-wide rows of `src`.
+/// Running sums: cost independent of the radius. `line` is scratch space.
+fn box_rows(src: &[u16], dst: &mut [u16], w: usize, r: usize, line: &mut Vec<u16>) {
+    if w == 0 {
         return;
     }
-    let win = (2 * r + 1) as u32;
-    let last = len - 1;
-    for line in 0..count {
-        let base = line * line_step;
-        let at = |i: usize| -> u32 { src[base + i.min(last) * step] as u32 };
-        // Window [i - r, i + r] with edge samples repeated; the left edge is folded into the start sum.
-        let mut sum: u32 = (r as u32) * at(0) + (0..=r).map(at).sum::<u32>();
-        for i in 0..len {
-            dst[base + i * step] = ((sum + win / 2) / win) as u16;
-            sum += at(i + r + 1);
-            sum -= if i >= r { at(i - r) } else { at(0) };
+    let mean = RoundedMean::new(2 * r as u32 + 1);
+    for (row, out) in src.chunks_exact(w).zip(dst.chunks_exact_mut(w)) {
+        // The row with `r` copies of its first sample before it and `r + 1` of its last after it.
+        line.clear();
+        line.extend(std::iter::repeat_n(row[0], r));
+        line.extend_from_slice(row);
+        line.extend(std::iter::repeat_n(row[w - 1], r + 1));
+        let mut sum: u32 = line[..=2 * r].iter().map(|&v| u32::from(v)).sum();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = mean.of(sum);
+            sum = sum + u32::from(line[i + 2 * r + 1]) - u32::from(line[i]);
+        }
+    }
+}
+
+/// One vertical box-filter pass (window `2r + 1`, edge rows repeated) over `src`'s `w`-wide rows, a whole row
+/// at a time (one running sum per column). `sums` is scratch space.
+fn box_columns(src: &[u16], dst: &mut [u16], w: usize, r: usize, sums: &mut Vec<u32>) {
+    if w == 0 || src.is_empty() {
+        return;
+    }
+    let h = src.len() / w;
+    let mean = RoundedMean::new(2 * r as u32 + 1);
+    let row = |y: usize| &src[y.min(h - 1) * w..][..w];
+    sums.clear();
+    sums.extend(row(0).iter().map(|&v| r as u32 * u32::from(v)));
+    for y in 0..=r {
+        sums.iter_mut().zip(row(y)).for_each(|(s, &v)| *s += u32::from(v));
+    }
+    for (y, out) in dst.chunks_exact_mut(w).enumerate() {
+        let (add, sub) = (row(y + r + 1), row(y.saturating_sub(r)));
+        for (((o, s), &a), &b) in out.iter_mut().zip(sums.iter_mut()).zip(add).zip(sub) {
+            *o = mean.of(*s);
+            *s = *s + u32::from(a) - u32::from(b);
         }
     }
 }
@@ -160,6 +222,74 @@ fn fill(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, s: &RedactSettings) {
         for x in m.x0..m.x1 {
             if in_mask(s.shape, mask, x, y) {
                 buf[l.index(x, y)] = mean;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward pass (one rounded division per sample, edges read through `min`), as the blur was
+    /// first written: the fast passes must give exactly its output.
+    fn reference_pass(src: &[u16], dst: &mut [u16], len: usize, count: usize, step: usize, line_step: usize, r: usize) {
+        let win = (2 * r + 1) as u32;
+        for line in 0..count {
+            let base = line * line_step;
+            let at = |i: usize| -> u32 { src[base + i.min(len - 1) * step] as u32 };
+            let mut sum: u32 = (r as u32) * at(0) + (0..=r).map(at).sum::<u32>();
+            for i in 0..len {
+                dst[base + i * step] = ((sum + win / 2) / win) as u16;
+                sum += at(i + r + 1);
+                sum -= if i >= r { at(i - r) } else { at(0) };
+            }
+        }
+    }
+
+    #[test]
+    fn samples_round_as_the_standard_library_rounds() {
+        let check = |v: f32| assert_eq!(round_sample(v), v.round().clamp(0.0, 255.0) as u8, "{v}");
+        for k in 0..300u16 {
+            // Each integer and each half, with the floats just below and above them.
+            for at in [f32::from(k), f32::from(k) + 0.5] {
+                check(at);
+                check(f32::from_bits(at.to_bits() + 1));
+                if at > 0.0 {
+                    check(f32::from_bits(at.to_bits() - 1));
+                }
+            }
+        }
+        (0..300 * 4096).for_each(|i| check(i as f32 / 4096.0));
+    }
+
+    #[test]
+    fn fast_box_passes_equal_the_reference_on_every_size_and_radius() {
+        let mut seed = 0x2545_f491_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed % 256) as u16
+        };
+        let (mut line, mut sums) = (Vec::new(), Vec::new());
+        for (w, h) in [(1, 1), (1, 7), (9, 1), (3, 40), (37, 23), (120, 96)] {
+            let src: Vec<u16> = (0..w * h).map(|_| next()).collect();
+            for r in [0, 1, 2, 5, 24, 200] {
+                let (mut want, mut got) = (vec![0u16; w * h], vec![0u16; w * h]);
+                reference_pass(&src, &mut want, w, h, 1, w, r);
+                box_rows(&src, &mut got, w, r, &mut line);
+                assert_eq!(got, want, "rows {w}x{h} r {r}");
+                reference_pass(&src, &mut want, h, w, w, 1, r);
+                box_columns(&src, &mut got, w, r, &mut sums);
+                assert_eq!(got, want, "columns {w}x{h} r {r}");
+            }
+        }
+        // Every window size a frame can ask for, at its largest sums (all samples 255).
+        for d in 1..=20_001u32 {
+            let mean = RoundedMean::new(d);
+            for n in [0, 1, d / 2, d - 1, d, 255 * d - 1, 255 * d] {
+                assert_eq!(u32::from(mean.of(n)), (n + d / 2) / d, "n {n} d {d}");
             }
         }
     }

@@ -159,3 +159,28 @@ fn invalid_boxes_are_ignored_and_mask_scale_validated() {
     assert_eq!(img, orig);
     assert!(RedactSettings { mask_scale: 0.5, ..Default::default() }.validate().is_err());
 }
+
+#[test]
+fn mask_spans_hold_exactly_the_pixels_in_the_mask() {
+    use super::{in_mask, mask_span, Shape};
+    let mut seed = 0x9e37_79b9_u32;
+    let mut next = |scale: f32| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed % 10_000) as f32 / 10_000.0 * scale
+    };
+    for _ in 0..2_000 {
+        let (x0, y0) = (next(300.0), next(300.0));
+        let b = BBox::new(x0, y0, x0 + next(80.0), y0 + next(80.0));
+        for shape in [Shape::Ellipse, Shape::Box] {
+            let r = b.to_pixel_rect(400, 400);
+            for y in r.y0..r.y1 {
+                let (s, e) = mask_span(shape, &b, y, r.x0, r.x1);
+                for x in r.x0..r.x1 {
+                    assert_eq!(in_mask(shape, &b, x, y), (s..e).contains(&x), "{b:?} {shape:?} ({x}, {y})");
+                }
+            }
+        }
+    }
+}
