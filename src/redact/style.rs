@@ -97,9 +97,9 @@ fn round_sample(v: f32) -> u8 {
 /// FaceNet's cosines, max 0.324 against 0.287 without it.)
 const SHADING_KEEP: f32 = 0.1;
 
-/// `(n + d / 2) / d` (a box window's rounded mean) by one multiply and shift, exact for every sum a window
-/// of `d` samples of 0..=255 can make (Granlund & Montgomery: `m = ⌊2^(24+l) / d⌋ + 1` with `2^l ≥ d` is
-/// exact for `n < 2^24`).
+/// `(n + d / 2) / d` (a box window's rounded mean) by one multiply and shift, exact for every `n + d / 2`
+/// below `2^31` (Granlund & Montgomery: `m = ⌊2^(31+l) / d⌋ + 1` with `2^l ≥ d`; `m ≤ 2^32`, so the product
+/// fits 64 bits): every sum a window of 0..=255 samples can make up to windows of 8 million samples.
 #[derive(Debug, Clone, Copy)]
 struct RoundedMean {
     half: u32,
@@ -111,13 +111,13 @@ impl RoundedMean {
     fn new(d: u32) -> Self {
         let d = d.max(1);
         let l = u32::BITS - (d - 1).leading_zeros();
-        let shift = 24 + l;
+        let shift = 31 + l;
         Self { half: d / 2, magic: (1u64 << shift) / u64::from(d) + 1, shift }
     }
 
     #[inline]
     fn of(&self, sum: u32) -> u16 {
-        debug_assert!(sum + self.half < 1 << 24);
+        debug_assert!(sum + self.half < 1 << 31);
         ((u64::from(sum + self.half) * self.magic) >> self.shift) as u16
     }
 }
@@ -286,7 +286,7 @@ mod tests {
             }
         }
         // Every window size a frame can ask for, at its largest sums (all samples 255).
-        for d in 1..=20_001u32 {
+        for d in (1..=20_001u32).chain([65_535, 1 << 20, (1 << 23) - 1]) {
             let mean = RoundedMean::new(d);
             for n in [0, 1, d / 2, d - 1, d, 255 * d - 1, 255 * d] {
                 assert_eq!(u32::from(mean.of(n)), (n + d / 2) / d, "n {n} d {d}");
