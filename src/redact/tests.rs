@@ -163,13 +163,8 @@ fn invalid_boxes_are_ignored_and_mask_scale_validated() {
 #[test]
 fn mask_spans_hold_exactly_the_pixels_in_the_mask() {
     use super::{in_mask, mask_span, Shape};
-    let mut seed = 0x9e37_79b9_u32;
-    let mut next = |scale: f32| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        (seed % 10_000) as f32 / 10_000.0 * scale
-    };
+    let mut noise = xorshift(0x9e37_79b9);
+    let mut next = |scale: f32| (noise() % 10_000) as f32 / 10_000.0 * scale;
     for _ in 0..2_000 {
         let (x0, y0) = (next(300.0), next(300.0));
         let b = BBox::new(x0, y0, x0 + next(80.0), y0 + next(80.0));
@@ -182,5 +177,15 @@ fn mask_spans_hold_exactly_the_pixels_in_the_mask() {
                 }
             }
         }
+    }
+}
+
+/// A reproducible stream of pseudo-random numbers for the tests (xorshift32; `seed` must not be 0).
+pub(super) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
     }
 }
