@@ -7,10 +7,12 @@
 //! and scores; it keeps no face pixels.
 
 use crate::config::{OnDetectorError, Options};
-use crate::detect::{face_regions, merge, whole_pass, Analyser, DetectSettings, Detection, Detector};
+use crate::detect::{face_regions, merge, whole_pass, Analyser, DetectSettings, Detection, Detector, Plan, Unsearched};
 use crate::edits::Edits;
 use crate::geom::{BBox, Rotation};
-use crate::redact::{fill_channel, mask_area_fraction, redact_channel, ChannelLayout, RedactSettings};
+use crate::redact::{
+    cover_channel, fill_channel, mask_area_fraction, redact_channel, ChannelLayout, RedactSettings, Shape,
+};
 use crate::track::TrackFill;
 use crate::Result;
 use image::RgbImage;
@@ -18,23 +20,35 @@ use serde::Serialize;
 
 /// Masks of frames analysed with reduced effort grow by this factor: when in doubt, redact more.
 pub const DEGRADED_MASK_GROWTH: f32 = 1.25;
-/// Longest side of the whole-frame pass from [`Effort::Reduced`] on.
+/// Longest side of the whole-frame pass at [`Effort::Alternate`].
 pub const DEGRADED_DETECT_SIDE: u32 = 640;
 /// Value a blanked frame is filled with in every channel: mid-grey in RGB and in YCbCr alike.
 pub const BLANK: u8 = 128;
+/// Cover regions ([`Verdict::cover`]) are redacted as strongly as a face this share of the frame's longer side
+/// (at least [`COVER_MIN_FACE`]): they hold the faces too small for the whole-frame pass, whose smallest face
+/// is a few percent of the frame.
+pub const COVER_FACE_SHARE: f32 = 0.05;
+/// Least face size, in frame pixels, cover regions are redacted for.
+pub const COVER_MIN_FACE: f32 = 48.0;
+/// Cover regions are whole cells of this many frame pixels (blocks of the change test, so as few and as large
+/// rectangles as the changes allow are redacted).
+const COVER_CELL: u32 = crate::detect::BLOCK;
 
 /// How much detection a frame gets. Files always get [`Effort::Full`]; a live run that falls behind real
-/// time steps down (see the live pacer), and every reduced frame's masks grow by [`DEGRADED_MASK_GROWTH`].
+/// time steps down (see the live pacer). Less effort never means less redaction: every reduced frame's masks
+/// grow by [`DEGRADED_MASK_GROWTH`], and what no small-face search reaches in time is covered where it changed
+/// ([`Verdict::cover`]), so a slower machine redacts more, not less.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Effort {
-    /// The full schedule: whole frame plus small-face tiles, unchanged regions reused.
+    /// The full schedule: whole frame plus small-face tiles and focus passes, unchanged regions reused.
     Full,
-    /// The whole frame at the detector size, no tiles.
-    WholeFrame,
-    /// The whole frame at [`DEGRADED_DETECT_SIDE`].
-    Reduced,
-    /// As `Reduced`, and every other frame is left to the tracker, which bridges it from both sides (only
-    /// where bridging is on; without it no frame is skipped).
+    /// Tiles searched half as often.
+    FewerTiles,
+    /// Tiles searched a quarter as often, no focus passes.
+    FewestTiles,
+    /// Tiles searched an eighth as often, no focus passes, and the whole frame at [`DEGRADED_DETECT_SIDE`] on
+    /// every other frame only: the frames between are left to the tracker, which bridges them from both
+    /// sides (only where bridging is on; without it the whole frame is searched on every frame).
     Alternate,
 }
 
@@ -43,9 +57,20 @@ impl Effort {
     pub fn from_level(level: u8) -> Self {
         match level {
             0 => Effort::Full,
-            1 => Effort::WholeFrame,
-            2 => Effort::Reduced,
+            1 => Effort::FewerTiles,
+            2 => Effort::FewestTiles,
             _ => Effort::Alternate,
+        }
+    }
+
+    /// The part of the schedule the analyser runs (at `Alternate` it leaves out the whole-frame pass, which
+    /// the core runs itself at its own size).
+    fn plan(self) -> Plan {
+        match self {
+            Effort::Full => Plan::FULL,
+            Effort::FewerTiles => Plan { tile_stretch: 2, ..Plan::FULL },
+            Effort::FewestTiles => Plan { tile_stretch: 4, focus: false, whole: true },
+            Effort::Alternate => Plan { tile_stretch: 8, focus: false, whole: false },
         }
     }
 }
@@ -57,6 +82,10 @@ pub struct Verdict {
     pub boxes: Vec<BBox>,
     /// Regions a reviewer's edits add, each with its own settings (stored-frame pixels).
     pub added: Vec<(BBox, RedactSettings)>,
+    /// Regions covered whole (box masks, as they are) because no small-face search reached them in time: where
+    /// the picture changed since the search that last looked there (see [`Unsearched`]). Only frames analysed
+    /// with reduced effort and the last frames of a stream have any.
+    pub cover: Vec<BBox>,
     /// The detector failed on this frame and the policy is to blank it: every channel becomes flat grey.
     pub blank: bool,
 }
@@ -64,7 +93,7 @@ pub struct Verdict {
 impl Verdict {
     /// True when the frame's pixels change.
     pub fn changes_pixels(&self) -> bool {
-        self.blank || !self.boxes.is_empty() || !self.added.is_empty()
+        self.blank || !self.boxes.is_empty() || !self.added.is_empty() || !self.cover.is_empty()
     }
 
     /// Applies the verdict to one 8-bit channel of the frame.
@@ -73,6 +102,10 @@ impl Verdict {
             return fill_channel(buf, layout, BLANK);
         }
         redact_channel(buf, layout, &self.boxes, settings)?;
+        if !self.cover.is_empty() {
+            let long = (layout.width << layout.shift_x).max(layout.height << layout.shift_y) as f32;
+            cover_channel(buf, layout, &self.cover, settings, (long * COVER_FACE_SHARE).max(COVER_MIN_FACE))?;
+        }
         for (b, own) in &self.added {
             redact_channel(buf, layout, std::slice::from_ref(b), own)?;
         }
@@ -86,8 +119,57 @@ impl Verdict {
         }
         let added: f64 =
             self.added.iter().map(|(b, s)| mask_area_fraction(std::slice::from_ref(b), s, width, height)).sum();
-        (mask_area_fraction(&self.boxes, settings, width, height) + added).min(1.0)
+        let boxed = RedactSettings { shape: Shape::Box, mask_scale: 1.0, ..settings.clone() };
+        let cover = mask_area_fraction(&self.cover, &boxed, width, height);
+        (mask_area_fraction(&self.boxes, settings, width, height) + added + cover).min(1.0)
     }
+}
+
+/// The cells of a `w × h` grid of `cell`-pixel squares that `boxes` touch, as few rectangles: runs of cells on
+/// each row, a run with the same columns on the next row extending the rectangle above it. Rectangles do not
+/// overlap (each pixel is redacted once) and hold every box whole (clamped to the frame).
+fn cover_rects(boxes: &[BBox], (w, h): (u32, u32), cell: u32) -> Vec<BBox> {
+    let (cols, rows) = (w.div_ceil(cell) as usize, h.div_ceil(cell) as usize);
+    if boxes.is_empty() || cols == 0 || rows == 0 {
+        return Vec::new();
+    }
+    let mut on = vec![false; cols * rows];
+    let c = cell as f32;
+    for b in boxes.iter().map(|b| b.clamped(w, h)).filter(BBox::is_valid) {
+        let (c0, c1) = ((b.x0 / c).floor() as usize, ((b.x1 / c).ceil() as usize).min(cols));
+        let (r0, r1) = ((b.y0 / c).floor() as usize, ((b.y1 / c).ceil() as usize).min(rows));
+        for r in r0..r1 {
+            on[r * cols + c0..r * cols + c1].fill(true);
+        }
+    }
+    let to_box = |c0: usize, c1: usize, r0: usize, r1: usize| {
+        BBox::new(c0 as f32 * c, r0 as f32 * c, c1 as f32 * c, r1 as f32 * c).clamped(w, h)
+    };
+    let mut out = Vec::new();
+    let mut open: Vec<(usize, usize, usize)> = Vec::new();
+    for (r, row) in on.chunks_exact(cols).enumerate() {
+        let mut next = Vec::new();
+        let mut x = 0;
+        while x < cols {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            while x < cols && row[x] {
+                x += 1;
+            }
+            let r0 = match open.iter().position(|&(a, z, _)| (a, z) == (x0, x)) {
+                Some(i) => open.swap_remove(i).2,
+                None => r,
+            };
+            next.push((x0, x, r0));
+        }
+        out.extend(open.drain(..).map(|(c0, c1, r0)| to_box(c0, c1, r0, r)));
+        open = next;
+    }
+    out.extend(open.into_iter().map(|(c0, c1, r0)| to_box(c0, c1, r0, rows)));
+    out
 }
 
 /// What the core counted over a stream (or a still image).
@@ -107,6 +189,9 @@ pub struct Stats {
     pub frames_blanked: u64,
     /// Frames analysed with reduced effort (their masks enlarged).
     pub frames_degraded: u64,
+    /// Frames released with regions covered whole because no small-face search reached them in time (see
+    /// [`Verdict::cover`]).
+    pub frames_covered: u64,
     /// Tracks started by the bridging tracker.
     pub tracks: u64,
     /// Detector passes run, and passes answered from an unchanged region.
@@ -136,6 +221,11 @@ struct Held<T> {
     /// Frame number and time from the first frame, for edits.
     index: u64,
     ms: i64,
+    /// What no small-face pass searched in the frame (upright pixels); covered at release unless its tile was
+    /// searched since (at full effort only).
+    unsearched: Vec<Unsearched>,
+    /// Analysed with reduced effort.
+    degraded: bool,
 }
 
 /// Detection schedule, fail-closed policy, degrade rules, tracking and counting for one stream of frames of
@@ -156,6 +246,12 @@ pub struct Core<T> {
     extra_passes: u64,
     /// The last detector error a frame was blanked for.
     last_error: Option<String>,
+    /// Per tile, the last frame a tile pass searched it.
+    searched_at: Vec<Option<u64>>,
+    /// The newest frame, analysed, not yet handed to the tracker; and its upright pixels (kept only where
+    /// there are tiles).
+    newest: Option<(Held<T>, Vec<BBox>)>,
+    newest_upright: RgbImage,
     /// A reviewer's edits: regions added, frames redacted whole, detections kept.
     edits: Option<Edits>,
 }
@@ -183,6 +279,7 @@ impl<T> Core<T> {
     }
 
     fn with(options: &Options, analyser: Analyser, window: usize, w: u32, h: u32, rotation: Rotation) -> Self {
+        let tiles = analyser.tile_count();
         Self {
             detect: options.detect.clone(),
             redact: options.redact.clone(),
@@ -196,6 +293,9 @@ impl<T> Core<T> {
             stats: Stats::default(),
             extra_passes: 0,
             last_error: None,
+            searched_at: vec![None; tiles],
+            newest: None,
+            newest_upright: RgbImage::new(0, 0),
             edits: None,
         }
     }
@@ -210,9 +310,9 @@ impl<T> Core<T> {
         self.edits.as_ref()
     }
 
-    /// Frames a pushed frame is held back for the look-ahead.
+    /// Frames a pushed frame is held back for: the look-ahead, and the newest frame.
     pub fn delay(&self) -> usize {
-        self.fill.delay()
+        self.fill.delay() + 1
     }
 
     /// The upright size [`push`](Self::push) expects.
@@ -264,6 +364,15 @@ impl<T> Core<T> {
     ) -> Result<Option<(T, Verdict)>> {
         let index = self.stats.frames;
         let attempt = self.detect(detector, upright, effort, index);
+        // What the frame's analysis searched counts only if it completed (a failed frame is blanked, or fails).
+        let mut unsearched = Vec::new();
+        if attempt.is_ok() {
+            let (searched, not) = self.analyser.searched();
+            for &k in searched {
+                self.searched_at[k] = Some(index);
+            }
+            unsearched = not.to_vec();
+        }
         let (found, blank) = match attempt {
             Ok(found) => (found, false),
             Err(e) if self.on_error == OnDetectorError::RedactFrame => {
@@ -274,33 +383,83 @@ impl<T> Core<T> {
             Err(e) => return Err(e),
         };
         self.stats.frames += 1;
-        let (w, h) = self.size;
         let n = found.len() as u64;
         self.stats.frames_with_faces += u64::from(n > 0);
         self.stats.detections += n;
         self.stats.max_faces_in_frame = self.stats.max_faces_in_frame.max(n);
-        let boxes = found
+        let degraded = effort != Effort::Full;
+        let boxes = self.to_stored(&found, degraded);
+        self.stats.frames_degraded += u64::from(degraded);
+        // The newest frame waits here, its pixels kept, until the next one comes: if none does, the tiles its
+        // schedule would have searched later are searched in it (see `finish`).
+        if self.analyser.tile_count() > 0 {
+            if self.newest_upright.dimensions() == upright.dimensions() {
+                self.newest_upright.copy_from_slice(upright);
+            } else {
+                self.newest_upright = upright.clone();
+            }
+        }
+        let held = Held { item, blank, index, ms, unsearched, degraded };
+        let Some((held, boxes)) = self.newest.replace((held, boxes)) else { return Ok(None) };
+        Ok(self.fill.push(held, boxes).map(|(held, boxes)| self.release(held, boxes)))
+    }
+
+    /// Detections of the upright frame as regions to redact in stored pixels (grown on a degraded frame).
+    fn to_stored(&self, found: &[Detection], degraded: bool) -> Vec<BBox> {
+        let (w, h) = self.size;
+        found
             .iter()
             .map(|d| self.rotation.box_to_stored(&d.bbox, w, h))
-            .map(|b| if effort == Effort::Full { b } else { b.scaled(DEGRADED_MASK_GROWTH) })
+            .map(|b| if degraded { b.scaled(DEGRADED_MASK_GROWTH) } else { b })
             .map(|b| b.clamped(w, h))
             .filter(BBox::is_valid)
-            .collect();
-        if effort != Effort::Full {
-            self.stats.frames_degraded += 1;
-        }
-        Ok(self.fill.push(Held { item, blank, index, ms }, boxes).map(|(held, boxes)| self.release(held, boxes)))
+            .collect()
     }
 
     /// End of stream: every frame still held, with its verdict. The core can then take a new stream of the
     /// same size.
-    pub fn finish(&mut self) -> Vec<(T, Verdict)> {
+    ///
+    /// The tiles that frames still held were not searched for, and that no later frame searched (their turn
+    /// would have come after the end), are searched in the last frame first: the tracker bridges back from
+    /// what they find as on any other turn. Where that search fails, or a held frame was analysed with reduced
+    /// effort, what changed there is covered instead.
+    pub fn finish<D: Detector + ?Sized>(&mut self, detector: &mut D) -> Vec<(T, Verdict)> {
+        let mut out = Vec::new();
+        if let Some((mut last, mut boxes)) = self.newest.take() {
+            let mut due: Vec<usize> = self
+                .fill
+                .held()
+                .chain(std::iter::once(&last))
+                .filter(|held| !held.blank && !held.degraded)
+                .flat_map(|held| {
+                    let tiles = held.unsearched.iter().filter_map(|u| u.tile);
+                    tiles.filter(|&k| self.searched_at[k].is_none_or(|s| s <= held.index))
+                })
+                .collect();
+            due.sort_unstable();
+            due.dedup();
+            if !due.is_empty() && !last.blank {
+                if let Ok(found) = self.analyser.search_tiles(detector, &self.newest_upright, &due) {
+                    for &k in &due {
+                        self.searched_at[k] = Some(last.index);
+                    }
+                    last.unsearched.retain(|u| !u.tile.is_some_and(|k| due.contains(&k)));
+                    let more = self.to_stored(&found, last.degraded);
+                    self.stats.frames_with_faces += u64::from(boxes.is_empty() && !more.is_empty());
+                    self.stats.detections += more.len() as u64;
+                    boxes.extend(more);
+                }
+            }
+            out.extend(self.fill.push(last, boxes).map(|(held, boxes)| self.release(held, boxes)));
+        }
         let held = self.fill.finish();
-        held.into_iter().map(|(held, boxes)| self.release(held, boxes)).collect()
+        out.extend(held.into_iter().map(|(held, boxes)| self.release(held, boxes)));
+        out
     }
 
     fn release(&mut self, held: Held<T>, boxes: Vec<BBox>) -> (T, Verdict) {
-        let mut verdict = Verdict { boxes, blank: held.blank, ..Verdict::default() };
+        let cover = self.cover(&held);
+        let mut verdict = Verdict { boxes, blank: held.blank, cover, ..Verdict::default() };
         if let Some(edits) = self.edits.as_mut() {
             let boxes = std::mem::take(&mut verdict.boxes);
             verdict.boxes = edits.filter_detections(held.index, held.ms, self.rotation, self.size, boxes);
@@ -309,8 +468,31 @@ impl<T> Core<T> {
         let (w, h) = self.size;
         self.stats.frames_released += 1;
         self.stats.frames_redacted += u64::from(verdict.changes_pixels());
+        self.stats.frames_covered += u64::from(!verdict.cover.is_empty());
         self.stats.masked_area += verdict.masked_area(&self.redact, w, h);
         (held.item, verdict)
+    }
+
+    /// What of a frame no small-face search reached in time, in stored pixels: its unsearched regions. At full
+    /// effort, a tile searched on a later frame of the look-ahead answers for it (the schedule's promise: the
+    /// tracker bridges back from what that search finds); a frame analysed with reduced effort keeps all of
+    /// it, since its tiles' turns are too far apart for the tracker's back-fill to follow a moving face.
+    /// Empty for a blanked frame.
+    fn cover(&self, held: &Held<T>) -> Vec<BBox> {
+        if held.blank {
+            return Vec::new();
+        }
+        let (w, h) = self.size;
+        let searched_since = |u: &&Unsearched| {
+            !held.degraded && u.tile.is_some_and(|k| self.searched_at[k].is_some_and(|s| s > held.index))
+        };
+        let boxes: Vec<BBox> =
+            held.unsearched.iter().filter(|u| !searched_since(u)).flat_map(|u| u.boxes.iter().copied()).collect();
+        cover_rects(&boxes, self.upright_size(), COVER_CELL)
+            .iter()
+            .map(|b| self.rotation.box_to_stored(b, w, h).clamped(w, h))
+            .filter(BBox::is_valid)
+            .collect()
     }
 
     /// The regions to redact in the upright frame.
@@ -329,19 +511,19 @@ impl<T> Core<T> {
             )));
         }
         let (uw, uh) = self.upright_size();
-        let side = match effort {
-            Effort::Full => return self.analyser.analyse(detector, upright),
-            // Far behind real time: every other frame is left to the tracker, which bridges it from the frames
-            // on both sides (their masks are enlarged). Without bridging no frame is skipped.
-            Effort::Alternate if self.bridging && index % 2 == 1 => return Ok(Vec::new()),
-            Effort::WholeFrame => self.detect.max_side,
-            Effort::Reduced | Effort::Alternate => DEGRADED_DETECT_SIDE.min(self.detect.max_side),
-        };
-        let settings =
-            DetectSettings { max_side: side, min_side: self.detect.min_side.min(side), ..self.detect.clone() };
-        self.extra_passes += 1;
-        let found = whole_pass(detector, upright, settings.input_size(uw, uh))?;
-        Ok(face_regions(merge(found, settings.nms_iou)))
+        let mut found = self.analyser.analyse_with(detector, upright, effort.plan())?;
+        // Far behind real time: the whole frame is searched small, and every other frame is left to the tracker,
+        // which bridges it from the frames on both sides (their masks are enlarged). Without bridging no frame is
+        // skipped.
+        if effort == Effort::Alternate && !(self.bridging && index % 2 == 1) {
+            let side = DEGRADED_DETECT_SIDE.min(self.detect.max_side);
+            let settings =
+                DetectSettings { max_side: side, min_side: self.detect.min_side.min(side), ..self.detect.clone() };
+            self.extra_passes += 1;
+            let whole = whole_pass(detector, upright, settings.input_size(uw, uh))?;
+            found.extend(face_regions(merge(whole, settings.nms_iou)));
+        }
+        Ok(found)
     }
 }
 
@@ -370,7 +552,7 @@ mod tests {
             let pic = RgbImage::from_pixel(64, 48, image::Rgb([(i * 50) as u8; 3]));
             out.extend(core.push(&mut det, &pic, Effort::Full, i).unwrap());
         }
-        out.extend(core.finish());
+        out.extend(core.finish(&mut det));
         assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
         assert!(!out[1].1.boxes.is_empty(), "the miss between two detections is bridged");
         let s = core.stats();
@@ -390,7 +572,7 @@ mod tests {
         let mut det = ScriptedDetector::default().fail_at(0);
         let mut core = Core::<u8>::new(&blanking, 32, 32, Rotation::None);
         core.push(&mut det, &pic, Effort::Full, 0).unwrap();
-        let out = core.finish();
+        let out = core.finish(&mut det);
         assert!(out[0].1.blank);
         assert_eq!(core.stats().frames_blanked, 1);
         assert_eq!(core.stats().redacted_area_fraction(), 1.0);
@@ -401,14 +583,14 @@ mod tests {
         let pic = RgbImage::new(640, 480);
         let mut det = ScriptedDetector::new([face(100.0), face(100.0)]);
         let mut core = Core::new(&options(), 640, 480, Rotation::None);
-        core.push(&mut det, &pic, Effort::Reduced, 0).unwrap();
+        core.push(&mut det, &pic, Effort::FewestTiles, 0).unwrap();
         let full = {
             let mut det = ScriptedDetector::new([face(100.0)]);
             let mut c = Core::new(&options(), 640, 480, Rotation::None);
             c.push(&mut det, &pic, Effort::Full, 0).unwrap();
-            c.finish().remove(0).1.boxes[0]
+            c.finish(&mut det).remove(0).1.boxes[0]
         };
-        let reduced = core.finish().remove(0).1.boxes[0];
+        let reduced = core.finish(&mut det).remove(0).1.boxes[0];
         assert!(reduced.area() > full.area() * 1.5, "{reduced:?} vs {full:?}");
         assert_eq!(core.stats().frames_degraded, 1);
 
@@ -416,7 +598,9 @@ mod tests {
         let mut det = ScriptedDetector::new([face(1.0), face(2.0)]);
         let mut core = Core::new(&Options { bridge_frames: 0, tile_period: 1, ..options() }, 640, 480, Rotation::None);
         core.push(&mut det, &pic, Effort::Alternate, 0).unwrap();
-        let second = core.push(&mut det, &pic, Effort::Alternate, 1).unwrap().unwrap();
+        core.push(&mut det, &pic, Effort::Alternate, 1).unwrap();
+        let second = core.finish(&mut det).pop().unwrap();
+        assert_eq!(second.0, 1);
         assert!(!second.1.boxes.is_empty(), "without bridging no frame is left unsearched");
     }
 
@@ -429,8 +613,169 @@ mod tests {
         let mut core = Core::new(&opts, 200, 100, Rotation::Cw90);
         assert_eq!(core.upright_size(), (100, 200));
         assert!(core.push(&mut det, &RgbImage::new(200, 100), Effort::Full, ()).is_err(), "wrong size refused");
-        let (_, v) = core.push(&mut det, &RgbImage::new(100, 200), Effort::Full, ()).unwrap().unwrap();
+        assert!(core.push(&mut det, &RgbImage::new(100, 200), Effort::Full, ()).unwrap().is_none());
+        let (_, v) = core.finish(&mut det).pop().unwrap();
         assert_eq!(v.boxes[0], Rotation::Cw90.box_to_stored(&BBox::new(20.0, 40.0, 30.0, 50.0), 200, 100));
+    }
+
+    /// A 1280×720 grey picture of brightness `level`, with a bright 12×12 square (a small face) at `spot`.
+    fn scene(level: u8, spot: Option<(u32, u32)>) -> RgbImage {
+        let mut img = RgbImage::from_pixel(1280, 720, image::Rgb([level; 3]));
+        if let Some((sx, sy)) = spot {
+            for y in sy..sy + 12 {
+                for x in sx..sx + 12 {
+                    img.put_pixel(x, y, image::Rgb([250; 3]));
+                }
+            }
+        }
+        img
+    }
+
+    /// Applies `v` to `pic`'s pixels and returns the brightest sample left in the 12×12 square at `spot`.
+    fn peak_left(v: &Verdict, pic: RgbImage, (x, y): (u32, u32)) -> u8 {
+        let mut pixels = pic.into_raw();
+        for layout in ChannelLayout::packed_rgb(1280, 720) {
+            v.apply(&mut pixels, &layout, &RedactSettings::default()).unwrap();
+        }
+        let after = RgbImage::from_raw(1280, 720, pixels).unwrap();
+        (y..y + 12).flat_map(|y| (x..x + 12).map(move |x| (x, y))).map(|(x, y)| after.get_pixel(x, y)[0]).max().unwrap()
+    }
+
+    #[test]
+    fn the_tiles_whose_turn_comes_after_the_end_are_searched_in_the_last_frame() {
+        // Full effort, tiles spread over 6 frames, 5 frames of look-ahead: every tile a frame did not search is
+        // searched on a later frame within its look-ahead, and the tracker bridges back from what it finds. For
+        // the last frames that turn never comes, so the core searches those tiles in the last frame at the end.
+        // A small face (only the magnified passes see it) appears in the last three frames, in tile 8's part of
+        // the picture (searched on frame 14; its next turn, frame 20, is after the end).
+        let mut det = Spotter { min: 16 };
+        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        assert_eq!((core.analyser.tile_count(), core.delay()), (9, 6));
+        let spot_at = |i: u8| (i >= 17).then_some((1180, 640));
+        let mut out = Vec::new();
+        for i in 0..20u8 {
+            out.extend(core.push(&mut det, &scene(60 + i, spot_at(i)), Effort::Full, i).unwrap());
+        }
+        let before = core.stats().passes_run;
+        out.extend(core.finish(&mut det));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+        for (i, v) in &out {
+            if let Some(spot) = spot_at(*i) {
+                let peak = peak_left(v, scene(60 + i, Some(spot)), spot);
+                assert!(peak < 240, "frame {i}: the face is left (peak {peak}): {v:?}");
+            }
+            assert!(v.cover.is_empty(), "frame {i}: searched, nothing to cover");
+        }
+        assert!(core.stats().passes_run > before, "the remaining tiles were searched at the end");
+        assert_eq!(core.stats().frames_covered, 0);
+    }
+
+    /// Finds the bright pixels of a picture, where they are at least `min` pixels wide in the picture it is
+    /// given: with `min` 16, a 12-pixel square is found by the magnified small-face passes (tiles at 2×, focus
+    /// crops) and missed by the whole-frame pass (half size).
+    struct Spotter {
+        min: u32,
+    }
+
+    impl Detector for Spotter {
+        fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+            let bright = img.enumerate_pixels().filter(|(_, _, p)| p[0] > 200).map(|(x, y, _)| (x, y));
+            let (x0, y0, x1, y1) = bright.fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y)| {
+                (a.min(x), b.min(y), c.max(x + 1), d.max(y + 1))
+            });
+            Ok(if x1 >= x0.saturating_add(self.min) {
+                vec![Detection { bbox: BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32), score: 0.9 }]
+            } else {
+                Vec::new()
+            })
+        }
+    }
+
+    #[test]
+    fn a_small_face_is_destroyed_on_every_frame_at_every_effort() {
+        // A static scene; a small face (only the magnified passes see it) walks in while effort drops to each
+        // level and comes back. On every frame, after the verdict is applied to the real pixels, none of the
+        // face's pixels is left; and only what changed is covered.
+        let effort_at = |i: u32| match i {
+            10..25 => Effort::FewerTiles,
+            25..45 => Effort::FewestTiles,
+            45..75 => Effort::Alternate,
+            _ => Effort::Full,
+        };
+        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut det = Spotter { min: 16 };
+        // It walks in at reduced effort.
+        let spot_at = |i: u32| (i >= 30).then(|| (100 + 9 * i, 100 + 4 * i));
+        let (mut out, mut degraded) = (Vec::new(), 0);
+        for i in 0..90u32 {
+            let effort = effort_at(i);
+            degraded += u64::from(effort != Effort::Full);
+            out.extend(core.push(&mut det, &scene(60, spot_at(i)), effort, i).unwrap());
+        }
+        out.extend(core.finish(&mut det));
+        assert_eq!(out.len(), 90);
+        for (i, v) in &out {
+            let cover: f32 = v.cover.iter().map(BBox::area).sum();
+            match spot_at(*i) {
+                None => assert!(v.cover.is_empty(), "frame {i}: nothing changed, nothing covered"),
+                Some((x, y)) => {
+                    let peak = peak_left(v, scene(60, Some((x, y))), (x, y));
+                    assert!(peak < 240, "frame {i}: the face at ({x}, {y}) is left (peak {peak}): {v:?}");
+                    assert!(cover < 0.01 * 1280.0 * 720.0, "frame {i}: only what changed is covered ({cover} px)");
+                }
+            }
+        }
+        let s = core.stats();
+        assert_eq!(s.frames_degraded, degraded);
+        assert!(s.frames_covered > 0 && s.frames_covered < degraded, "{s:?}");
+    }
+
+    #[test]
+    fn a_frame_never_searched_for_small_faces_is_covered_whole() {
+        // Far behind from the first frame: tile 0 is searched, no other tile ever was.
+        let mut det = ScriptedDetector::default();
+        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        core.push(&mut det, &scene(60, None), Effort::Alternate, ()).unwrap();
+        let (_, v) = core.finish(&mut det).remove(0);
+        let held = |x: f32, y: f32| v.cover.iter().any(|c| x >= c.x0 && x < c.x1 && y >= c.y0 && y < c.y1);
+        assert!(held(1279.0, 719.0) && held(640.0, 360.0) && held(1279.0, 0.0) && held(0.0, 719.0), "{:?}", v.cover);
+        assert!(v.boxes.is_empty());
+    }
+
+    #[test]
+    fn cover_rectangles_hold_every_box_and_overlap_nowhere() {
+        let mut rand = crate::redact::tests::xorshift(7);
+        for _ in 0..300 {
+            let mut next = |n: u32| rand() % n;
+            let (w, h) = (40 + next(200), 30 + next(200));
+            let boxes: Vec<BBox> = (0..next(6))
+                .map(|_| {
+                    let (x, y) = (next(w + 20) as f32 - 10.0, next(h + 20) as f32 - 10.0);
+                    BBox::new(x, y, x + 1.0 + next(60) as f32, y + 1.0 + next(60) as f32)
+                })
+                .collect();
+            let rects = cover_rects(&boxes, (w, h), 8);
+            let inside = |x: u32, y: u32, b: &BBox| {
+                (x as f32) >= b.x0 && (x as f32) < b.x1 && (y as f32) >= b.y0 && (y as f32) < b.y1
+            };
+            for y in 0..h {
+                for x in 0..w {
+                    let n = rects.iter().filter(|r| inside(x, y, r)).count();
+                    let cell = |b: &BBox| {
+                        let c = b.clamped(w, h);
+                        let (c0, r0) = ((c.x0 / 8.0).floor() as u32, (c.y0 / 8.0).floor() as u32);
+                        let (c1, r1) = ((c.x1 / 8.0).ceil() as u32, (c.y1 / 8.0).ceil() as u32);
+                        c.is_valid() && (c0..c1).contains(&(x / 8)) && (r0..r1).contains(&(y / 8))
+                    };
+                    let wanted = boxes.iter().any(cell);
+                    assert_eq!(n, usize::from(wanted), "pixel ({x}, {y}) of {w}x{h}, boxes {boxes:?}, rects {rects:?}");
+                }
+            }
+        }
+        assert!(cover_rects(&[], (64, 64), 8).is_empty());
+        // A changed band over whole rows is one rectangle.
+        let band = cover_rects(&[BBox::new(0.0, 8.0, 64.0, 20.0)], (64, 64), 8);
+        assert_eq!(band, vec![BBox::new(0.0, 8.0, 64.0, 24.0)]);
     }
 
     #[test]

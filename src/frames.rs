@@ -31,7 +31,8 @@
 //! ```
 //!
 //! **Latency:** frame *n* can be pulled after frame *n* + [`FrameRedactor::delay_frames`] was pushed (the
-//! look-ahead that bridges detector misses, 3 frames by default), or after [`FrameRedactor::flush`].
+//! look-ahead that bridges detector misses, 5 frames by default, and the newest frame), or after
+//! [`FrameRedactor::flush`].
 //!
 //! **Memory:** the redactor holds at most `delay_frames() + 1` frames it has not released, plus the frames
 //! you have not pulled yet, plus the detector's buffers (about 50 MB for CenterFace at 1080p). Pull after
@@ -205,9 +206,10 @@ impl<D: Detector> FrameRedactor<D> {
         Ok(Self { detector, options, core: None, ready: VecDeque::new(), last_pts: None, done: FrameStats::default() })
     }
 
-    /// Frames a pushed frame is held back for the look-ahead.
+    /// Frames a pushed frame is held back for: the look-ahead, and the newest frame (whose tiles are searched
+    /// at [`flush`](Self::flush) if their turn never comes).
     pub fn delay_frames(&self) -> usize {
-        self.options.bridge_frames as usize
+        self.options.bridge_frames as usize + 1
     }
 
     pub fn stats(&self) -> FrameStats {
@@ -259,7 +261,7 @@ impl<D: Detector> FrameRedactor<D> {
     /// take a new stream (timestamps continue to have to increase).
     pub fn flush(&mut self) -> Result<()> {
         let Some((.., mut core)) = self.core.take() else { return Ok(()) };
-        for (frame, verdict) in core.finish() {
+        for (frame, verdict) in core.finish(&mut self.detector) {
             self.release(frame, &verdict)?;
         }
         self.done = add_stats(self.done, core.stats());
@@ -288,6 +290,7 @@ fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
         frames_redacted: a.frames_redacted + b.frames_redacted,
         frames_blanked: a.frames_blanked + b.frames_blanked,
         frames_degraded: a.frames_degraded + b.frames_degraded,
+        frames_covered: a.frames_covered + b.frames_covered,
         tracks: a.tracks + b.tracks,
         passes_run: a.passes_run + b.passes_run,
         passes_reused: a.passes_reused + b.passes_reused,

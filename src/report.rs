@@ -66,6 +66,11 @@ pub struct Report {
     pub max_faces_in_frame: u64,
     /// Frames blanked entirely because the detector could not analyse them (`--on-detector-error redact-frame`).
     pub frames_blanked: u64,
+    /// Frames with regions covered whole because no small-face search reached them in time: for a file, the
+    /// last few frames, where what changed since their tiles' last search is covered (their next turn never
+    /// comes).
+    #[serde(default)]
+    pub frames_covered: u64,
     /// Packets the decoder rejected (their frames cannot be written, so they cannot leak).
     pub decode_errors: u64,
     /// Video packets the demuxer marked as damaged.
@@ -114,6 +119,7 @@ impl Report {
         self.tracks = s.tracks;
         self.max_faces_in_frame = s.max_faces_in_frame;
         self.frames_blanked = s.frames_blanked;
+        self.frames_covered = s.frames_covered;
         self.detector_passes = s.passes_run;
         self.detector_passes_reused = s.passes_reused;
         self.detector_passes_focus = s.passes_focus;

@@ -23,7 +23,7 @@ pub use runtime::{
     find_model, find_openvino_library, find_runtime_library, find_shipped_model, init_runtime, init_runtime_at,
     resolve_runtime, Runtime, RuntimeInfo,
 };
-pub use schedule::{Analyser, AnalyserStats, BLOCK, CHANGE_LEVELS, MAX_REUSE};
+pub use schedule::{Analyser, AnalyserStats, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE};
 pub use select::{load_detector, DetectorChoice, Precision};
 
 use crate::geom::{BBox, Rotation};

@@ -54,6 +54,37 @@ pub const FOCUS_REACH: f32 = 2.0;
 pub const FOCUS_MIN_REACH: f32 = 32.0;
 /// A known face the whole-frame pass found again (its box overlapping by more than this) needs no focus pass.
 const FOCUS_SAME_FACE_IOU: f32 = 0.3;
+/// A known small face covered on a frame without small-face search is covered this much larger than its box.
+const KNOWN_COVER_SCALE: f32 = 1.5;
+
+/// How much of the schedule a frame gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Tiles are searched this many times less often than the schedule's period.
+    pub tile_stretch: u32,
+    /// Known small faces are searched again in focus passes.
+    pub focus: bool,
+    /// The whole-frame pass runs (an unchanged frame still reuses its result).
+    pub whole: bool,
+}
+
+impl Plan {
+    /// The whole schedule.
+    pub const FULL: Plan = Plan { tile_stretch: 1, focus: true, whole: true };
+}
+
+/// Part of a frame that no small-face pass searched, and what in it may hold a small face: the blocks that
+/// changed since its tile was last searched (each grown by a block on every side), the faces found then, or
+/// the whole tile if it was never searched. Whoever releases the frame covers these boxes unless the tile is
+/// searched again within the tracker's look-ahead (which then bridges back from what it finds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsearched {
+    /// The tile (as counted by [`Analyser::tile_count`]), or `None` for faces known from earlier frames that
+    /// no later search of one tile vouches for.
+    pub tile: Option<usize>,
+    /// In frame pixels.
+    pub boxes: Vec<BBox>,
+}
 
 /// What the passes did over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -103,6 +134,45 @@ impl Region {
     fn blocks<'a>(&self, grid: &'a BlockGrid) -> impl Iterator<Item = u8> + 'a {
         let (bx0, bx1) = (self.bx0, self.bx1);
         (self.by0..self.by1).flat_map(move |r| grid.means[r * grid.cols + bx0..r * grid.cols + bx1].iter().copied())
+    }
+
+    /// What in the region may hold a small face its last search did not see: every run of blocks on a row
+    /// changed since then (grown by one block each way, clamped to the `w × h` frame) and the faces it found;
+    /// the whole region if it was never searched.
+    fn unsearched(&self, grid: &BlockGrid, (w, h): (u32, u32)) -> Vec<BBox> {
+        let Some(last) = &self.last else {
+            return vec![self.rect(w, h)];
+        };
+        let cols = self.bx1 - self.bx0;
+        let b = BLOCK as f32;
+        let mut out: Vec<BBox> = last.found.iter().map(|d| d.bbox).collect();
+        for (r, then) in last.blocks.chunks_exact(cols.max(1)).enumerate() {
+            let now = &grid.means[(self.by0 + r) * grid.cols + self.bx0..][..cols];
+            let changed = |c: usize| then[c].abs_diff(now[c]) > change_limit(then[c], now[c]);
+            let y = (self.by0 + r) as f32 * b;
+            let mut c = 0;
+            while c < cols {
+                let c0 = c;
+                while c < cols && changed(c) {
+                    c += 1;
+                }
+                if c > c0 {
+                    let (x0, x1) = ((self.bx0 + c0) as f32 * b, (self.bx0 + c) as f32 * b);
+                    out.push(BBox::new(x0 - b, y - b, x1 + b, y + 2.0 * b).clamped(w, h));
+                }
+                c += 1;
+            }
+        }
+        out.retain(BBox::is_valid);
+        out
+    }
+
+    /// The region in frame pixels.
+    fn rect(&self, w: u32, h: u32) -> BBox {
+        match self.tile {
+            Some(t) => BBox::new(t.x as f32, t.y as f32, (t.x + t.w) as f32, (t.y + t.h) as f32),
+            None => BBox::new(0.0, 0.0, w as f32, h as f32),
+        }
     }
 
     /// The cached result, if the region's pixels are still the ones it was found in.
@@ -165,6 +235,9 @@ pub struct Analyser {
     stats: AnalyserStats,
     /// Faces the magnified passes (tiles, focus) found in the previous frame, in frame pixels.
     known: Vec<BBox>,
+    /// Of the last frame: the tiles searched on it, and what no small-face pass searched.
+    searched: Vec<usize>,
+    unsearched: Vec<Unsearched>,
 }
 
 impl Analyser {
@@ -188,6 +261,8 @@ impl Analyser {
             frame: 0,
             stats: AnalyserStats::default(),
             known: Vec::new(),
+            searched: Vec::new(),
+            unsearched: Vec::new(),
         }
     }
 
@@ -216,17 +291,22 @@ impl Analyser {
     /// fails closed); the frame still counts for the tile schedule, and the pass that failed caches nothing
     /// (passes that ran before it on this frame keep their results: they are valid for these pixels).
     pub fn analyse<D: Detector + ?Sized>(&mut self, detector: &mut D, frame: &RgbImage) -> Result<Vec<Detection>> {
-        if frame.dimensions() != self.size {
-            return Err(crate::Error::Config(format!(
-                "frame size {:?} differs from the analyser's {:?}",
-                frame.dimensions(),
-                self.size
-            )));
-        }
+        self.analyse_with(detector, frame, Plan::FULL)
+    }
+
+    /// [`analyse`](Self::analyse) with less search (a live run behind real time): the passes `plan` leaves
+    /// out are reported in [`searched`](Self::searched) for their regions to be covered.
+    pub fn analyse_with<D: Detector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        frame: &RgbImage,
+        plan: Plan,
+    ) -> Result<Vec<Detection>> {
+        self.look(frame)?;
         let index = self.frame;
         self.frame += 1;
-        self.grid.fill(frame);
-        let phase = index % self.period;
+        let period = self.period * u64::from(plan.tile_stretch.max(1));
+        let phase = index % period;
         let mut all = Vec::new();
         // Tiles whose answer holds for this frame (searched now, or unchanged since searched), and the small
         // faces the magnified passes give for it.
@@ -235,7 +315,7 @@ impl Analyser {
         let mut whole: Vec<BBox> = Vec::new();
         for (i, region) in self.regions.iter_mut().enumerate() {
             // The whole-frame pass is due on every frame; tile k on frames where k ≡ frame (mod period).
-            let due = i == 0 || ((i - 1) as u64) % self.period == phase;
+            let due = if i == 0 { plan.whole } else { ((i - 1) as u64) % period == phase };
             let tile = region.tile;
             // An unchanged region reuses its result; one reused MAX_REUSE times is searched again on its next
             // turn (and reused until then: its pixels are still the ones searched).
@@ -253,6 +333,10 @@ impl Analyser {
                 continue;
             }
             if !due {
+                if tile.is_some() {
+                    self.unsearched
+                        .push(Unsearched { tile: Some(i - 1), boxes: region.unsearched(&self.grid, self.size) });
+                }
                 continue;
             }
             let found = match &region.tile {
@@ -263,6 +347,7 @@ impl Analyser {
             all.extend_from_slice(&found);
             match region.tile {
                 Some(t) => {
+                    self.searched.push(i - 1);
                     answered.push(t);
                     small.extend(found.iter().map(|d| d.bbox));
                 }
@@ -283,6 +368,15 @@ impl Analyser {
             .filter(|b| !answered.iter().any(|t| t.holds(&reach(b))) && !seen_whole(b))
             .copied()
             .collect();
+        if !plan.focus {
+            // Not searched again: they stay known (until a tile answers for them) and are covered where they were.
+            let (w, h) = self.size;
+            let boxes = targets.iter().map(|b| b.scaled(KNOWN_COVER_SCALE).clamped(w, h)).filter(BBox::is_valid);
+            self.unsearched.push(Unsearched { tile: None, boxes: boxes.collect() });
+            small.extend(targets);
+            self.known = small;
+            return Ok(super::face_regions(merge(all, self.settings.nms_iou)));
+        }
         for crop in focus_crops(&targets, self.size, self.settings.tile_scale) {
             let found = tile_pass(detector, frame, &crop, self.settings.tile_scale)?;
             self.stats.passes_run += 1;
@@ -292,6 +386,48 @@ impl Analyser {
         }
         self.known = small;
         Ok(super::face_regions(merge(all, self.settings.nms_iou)))
+    }
+
+    /// Searches `tiles` (as counted by [`tile_count`](Self::tile_count)) in `frame`, which must be the frame
+    /// analysed last: at the end of a stream, the tiles whose turn would have come after it. Their results are
+    /// cached as if searched on their turn.
+    pub fn search_tiles<D: Detector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        frame: &RgbImage,
+        tiles: &[usize],
+    ) -> Result<Vec<Detection>> {
+        let mut all = Vec::new();
+        for &k in tiles {
+            let Some(region) = self.regions.get_mut(k + 1) else { continue };
+            let Some(t) = region.tile else { continue };
+            let found = tile_pass(detector, frame, &t, self.settings.tile_scale)?;
+            self.stats.passes_run += 1;
+            all.extend_from_slice(&found);
+            region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
+        }
+        Ok(super::face_regions(merge(all, self.settings.nms_iou)))
+    }
+
+    /// The tiles the last frame's analysis searched, and what in it no small-face pass searched (see
+    /// [`Unsearched`]).
+    pub fn searched(&self) -> (&[usize], &[Unsearched]) {
+        (&self.searched, &self.unsearched)
+    }
+
+    /// Checks the frame's size, forgets the last frame's searches and takes the frame's block means.
+    fn look(&mut self, frame: &RgbImage) -> Result<()> {
+        if frame.dimensions() != self.size {
+            return Err(crate::Error::Config(format!(
+                "frame size {:?} differs from the analyser's {:?}",
+                frame.dimensions(),
+                self.size
+            )));
+        }
+        self.searched.clear();
+        self.unsearched.clear();
+        self.grid.fill(frame);
+        Ok(())
     }
 }
 

@@ -53,7 +53,7 @@ impl AnalyseStage<'_> {
                 send(done)?;
             }
         }
-        for done in core.finish() {
+        for done in core.finish(detector) {
             send(done)?;
         }
         Ok((core.stats(), core.edits().cloned()))

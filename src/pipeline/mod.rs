@@ -126,6 +126,7 @@ pub fn redact_file_with(
         tracks: 0,
         max_faces_in_frame: 0,
         frames_blanked: 0,
+        frames_covered: 0,
         decode_errors: 0,
         corrupt_packets: 0,
         damaged_frames: 0,

@@ -71,10 +71,11 @@ pub enum LiveEvent {
 
 /// Paces detection in a live run against the wall clock. A frame's lag is how long after its due time (the
 /// first frame's arrival plus its timestamp's distance from the first) the detector gets to it. As the lag
-/// passes 1, 2 and 3 seconds, effort drops a level: 1 skips the small-face tiles, 2 also searches the whole
-/// frame at 640 pixels, 3 also leaves every other frame to the tracker (bridged from its neighbours). Masks
-/// grow by a quarter on every such frame. Effort comes back one level at a time once the lag is under
-/// 300 ms. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls
+/// passes 1, 2 and 3 seconds, effort drops a level ([`Effort`](crate::analyse::Effort)): 1 searches the
+/// small-face tiles half as often, 2 a quarter as often without focus passes, 3 an eighth as often with the
+/// whole frame at 640 pixels on every other frame (the others bridged from their neighbours). Masks grow by a
+/// quarter on every such frame, and what changed since its tile was last searched is covered whole: a slower
+/// machine redacts more, never less. Effort comes back one level at a time once the lag is under 300 ms. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls
 /// behind the input instead (a pipe writer waits; a network input may drop data, which is reported).
 pub(crate) struct Pacer<'a> {
     tb: Rational,
@@ -109,9 +110,9 @@ impl<'a> Pacer<'a> {
             self.level = level;
             let what = match level {
                 0 => "full detection restored",
-                1 => "small-face tiles skipped, masks enlarged",
-                2 => "whole frame searched at 640 px, no tiles, masks enlarged",
-                _ => "detecting every other frame at 640 px, bridged by tracking, masks enlarged",
+                1 => "small-face tiles searched half as often; what changed between their turns covered, masks enlarged",
+                2 => "small-face tiles searched a quarter as often, no focus passes; what changed covered, masks enlarged",
+                _ => "tiles an eighth as often, whole frame at 640 px on every other frame; what changed covered, masks enlarged",
             };
             (self.log)(LiveEvent::Degraded { frame, level, lag_ms: lag, what });
         }

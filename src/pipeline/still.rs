@@ -43,7 +43,7 @@ pub(crate) fn redact_still(
     let mut rgb = img.to_rgb8();
     let frame_err = |e: Error| Error::Frame { path: input.to_path_buf(), frame: 0, source: Box::new(e) };
     let pushed = core.push(detector, &rgb, Effort::Full, ()).map_err(frame_err)?;
-    let Some((_, verdict)) = pushed.or_else(|| core.finish().pop()) else {
+    let Some((_, verdict)) = pushed.or_else(|| core.finish(detector).pop()) else {
         return Err(Error::Internal("a still image was not released by the core".into()));
     };
     if let (Some(e), Some((source, _))) = (core.edits(), edits) {

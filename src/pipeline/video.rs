@@ -216,8 +216,8 @@ fn stage_warnings(dec: &DecodeStats, core: &Stats, work_format: ff::format::Pixe
     }
     if core.frames_degraded > 0 {
         out.push(format!(
-            "{} frame(s) analysed with reduced detection (the machine fell behind real time); their masks were enlarged",
-            core.frames_degraded
+            "{} frame(s) analysed with reduced detection (the machine fell behind real time); their masks were enlarged, and what changed between small-face searches was covered whole in {} frame(s)",
+            core.frames_degraded, core.frames_covered
         ));
     }
     if let Some(f) = dec.converted_from {

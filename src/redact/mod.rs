@@ -142,18 +142,46 @@ impl ChannelLayout {
 /// Redacts every face in `faces` (boxes as detected, in frame pixels) in one channel.
 pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], settings: &RedactSettings) -> Result<()> {
     layout.check(buf.len())?;
-    for face in faces {
-        if !face.is_valid() {
-            continue;
-        }
+    for face in faces.iter().filter(|f| f.is_valid()) {
         let mask = settings.mask_box(face);
-        let (fx, fy) = ((1u32 << layout.shift_x) as f32, (1u32 << layout.shift_y) as f32);
-        let plane_box = BBox::new(mask.x0 / fx, mask.y0 / fy, mask.x1 / fx, mask.y1 / fy);
-        // Strength follows the face's size in frame pixels, expressed in this channel's samples.
-        let size = mask.width().max(mask.height()) / fx.max(fy);
-        style::apply(buf, layout, &plane_box, size, settings)?;
+        // Strength follows the face's size in frame pixels.
+        apply_in_channel(buf, layout, &mask, mask.width().max(mask.height()), settings)?;
     }
     Ok(())
+}
+
+/// Redacts whole regions of one channel (`regions` in frame pixels, box masks as given, not enlarged) with the
+/// strength a face of `face_size` frame pixels gets: for regions that may hold faces up to that size anywhere.
+/// A blur style covers them with a mosaic instead: it destroys as much, costs a fraction of a blur over large
+/// areas (cover can be most of a frame), and shows that the region was covered, not a face found.
+pub fn cover_channel(
+    buf: &mut [u8],
+    layout: &ChannelLayout,
+    regions: &[BBox],
+    settings: &RedactSettings,
+    face_size: f32,
+) -> Result<()> {
+    layout.check(buf.len())?;
+    let style = if settings.style == Style::Blur { Style::Pixelate } else { settings.style };
+    let boxed = RedactSettings { style, shape: Shape::Box, mask_scale: 1.0 };
+    for r in regions.iter().filter(|r| r.is_valid()) {
+        apply_in_channel(buf, layout, r, face_size, &boxed)?;
+    }
+    Ok(())
+}
+
+/// One mask (frame pixels) redacted in one channel with the strength of a `size`-pixel face, both expressed in
+/// this channel's samples.
+fn apply_in_channel(
+    buf: &mut [u8],
+    layout: &ChannelLayout,
+    mask: &BBox,
+    size: f32,
+    settings: &RedactSettings,
+) -> Result<()> {
+    let (fx, fy) = ((1u32 << layout.shift_x) as f32, (1u32 << layout.shift_y) as f32);
+    let plane_box = BBox::new(mask.x0 / fx, mask.y0 / fy, mask.x1 / fx, mask.y1 / fy);
+    style::apply(buf, layout, &plane_box, size / fx.max(fy), settings)
 }
 
 /// Sets every sample of one channel to `value` (a blanked frame).
@@ -224,4 +252,4 @@ pub(crate) fn in_mask(shape: Shape, b: &BBox, x: u32, y: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -181,7 +181,7 @@ fn mask_spans_hold_exactly_the_pixels_in_the_mask() {
 }
 
 /// A reproducible stream of pseudo-random numbers for the tests (xorshift32; `seed` must not be 0).
-pub(super) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+pub(crate) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
     move || {
         seed ^= seed << 13;
         seed ^= seed >> 17;

@@ -212,6 +212,11 @@ impl<T> TrackFill<T> {
         }
     }
 
+    /// The frames held, oldest first.
+    pub fn held(&self) -> impl Iterator<Item = &T> {
+        self.pending.iter().map(|(t, _)| t)
+    }
+
     /// Emits every frame still held, at end of stream.
     pub fn finish(&mut self) -> Vec<(T, Vec<BBox>)> {
         let mut out = Vec::with_capacity(self.pending.len());

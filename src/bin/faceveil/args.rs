@@ -185,8 +185,10 @@ pub(crate) struct StreamArgs {
     /// Read a file that is still being written; it ends when it has not grown for --stall-timeout.
     #[arg(long)]
     pub(crate) follow: bool,
-    /// Pace detection against the wall clock: when the machine falls behind, skip the small-face tiles and
-    /// then detect every other frame (bridged by tracking), with enlarged masks; never pass frames unredacted.
+    /// Pace detection against the wall clock: when the machine falls behind, search for small faces less often
+    /// and then detect every other frame (bridged by tracking), with enlarged masks and whatever changed between
+    /// small-face searches covered whole (more redaction, never less); `off` keeps full detection and falls
+    /// behind the input instead.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) realtime: RealtimeArg,
     /// Write the run's report (counts, segments, real-time factor, latency) as JSON here.
