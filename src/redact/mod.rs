@@ -170,8 +170,8 @@ pub fn cover_channel(
     Ok(())
 }
 
-/// One mask (frame pixels) redacted in one channel with the strength of a `size`-pixel face, both expressed in
-/// this channel's samples.
+/// One mask redacted in one channel with the strength of a `size`-pixel face (both in frame pixels, turned
+/// into this channel's samples here).
 fn apply_in_channel(
     buf: &mut [u8],
     layout: &ChannelLayout,

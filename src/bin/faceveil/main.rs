@@ -238,12 +238,13 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
         _ => String::new(),
     };
     eprintln!(
-        "faceveil stream: {}: {} frame(s), faces in {}, {} redacted, {} degraded, {} segment(s); {:.1} s of media in {:.1} s (real-time factor {:.2}){lat}{}",
+        "faceveil stream: {}: {} frame(s), faces in {}, {} redacted, {} degraded, {} covered, {} segment(s); {:.1} s of media in {:.1} s (real-time factor {:.2}){lat}{}",
         if args.input == "-" { "standard input" } else { &args.input },
         report.frames,
         report.frames_with_faces,
         report.frames_redacted,
         report.frames_degraded,
+        report.frames_covered,
         report.segments.len(),
         report.media_ms as f64 / 1000.0,
         report.wall_ms as f64 / 1000.0,
