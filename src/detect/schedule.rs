@@ -19,6 +19,11 @@
 //!   crop costs a few percent of a tile; crops of neighbouring faces are joined. New faces still wait for
 //!   their tile's turn (at most `period` frames) and are back-filled by the tracker.
 //!
+//! - **What no pass reached is reported**, tile by tile ([`Unsearched`]: the blocks changed since the tile's
+//!   last search, and the faces it found), for the caller to cover if no later turn reaches it in time: at the
+//!   end of a stream, and on every frame of a live run that searches less ([`Plan`]: tiles less often, no focus
+//!   passes).
+//!
 //! Static cameras (CCTV, council chambers) mostly show unchanged regions; a moving camera changes every
 //! region and pays the full spread search.
 
@@ -75,8 +80,9 @@ impl Plan {
 
 /// Part of a frame that no small-face pass searched, and what in it may hold a small face: the blocks that
 /// changed since its tile was last searched (each grown by a block on every side), the faces found then, or
-/// the whole tile if it was never searched. Whoever releases the frame covers these boxes unless the tile is
-/// searched again within the tracker's look-ahead (which then bridges back from what it finds).
+/// the whole tile if it was never searched. Whoever releases the frame covers these boxes unless, at full
+/// effort, the tile is searched again within the tracker's look-ahead (which then bridges back from what it
+/// finds); see [`Core`](crate::analyse::Core).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unsearched {
     /// The tile (as counted by [`Analyser::tile_count`]), or `None` for faces known from earlier frames that
