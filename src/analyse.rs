@@ -149,21 +149,12 @@ fn cover_rects(boxes: &[BBox], (w, h): (u32, u32), cell: u32) -> Vec<BBox> {
     let mut open: Vec<(usize, usize, usize)> = Vec::new();
     for (r, row) in on.chunks_exact(cols).enumerate() {
         let mut next = Vec::new();
-        let mut x = 0;
-        while x < cols {
-            if !row[x] {
-                x += 1;
-                continue;
-            }
-            let x0 = x;
-            while x < cols && row[x] {
-                x += 1;
-            }
-            let r0 = match open.iter().position(|&(a, z, _)| (a, z) == (x0, x)) {
+        for (x0, x1) in crate::geom::runs(cols, |x| row[x]) {
+            let r0 = match open.iter().position(|&(a, z, _)| (a, z) == (x0, x1)) {
                 Some(i) => open.swap_remove(i).2,
                 None => r,
             };
-            next.push((x0, x, r0));
+            next.push((x0, x1, r0));
         }
         out.extend(open.drain(..).map(|(c0, c1, r0)| to_box(c0, c1, r0, r)));
         open = next;

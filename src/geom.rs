@@ -168,6 +168,21 @@ impl Rotation {
     }
 }
 
+/// The maximal runs `start..end` of indices `0..len` for which `on` holds, in order.
+pub(crate) fn runs(len: usize, on: impl Fn(usize) -> bool) -> impl Iterator<Item = (usize, usize)> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < len && !on(i) {
+            i += 1;
+        }
+        let start = i;
+        while i < len && on(i) {
+            i += 1;
+        }
+        (i > start).then_some((start, i))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +249,14 @@ mod tests {
             let back = rot.box_to_stored(&BBox::new(u, v, u + 1.0, v + 1.0), w, h);
             assert_eq!(back, BBox::new(x, y, x + 1.0, y + 1.0), "{rot:?}");
         }
+    }
+
+    #[test]
+    fn runs_are_the_maximal_stretches_that_hold() {
+        let bits = [false, true, true, false, false, true, false, true];
+        assert_eq!(runs(bits.len(), |i| bits[i]).collect::<Vec<_>>(), vec![(1, 3), (5, 6), (7, 8)]);
+        assert_eq!(runs(0, |_| true).count(), 0);
+        assert_eq!(runs(3, |_| true).collect::<Vec<_>>(), vec![(0, 3)]);
+        assert_eq!(runs(3, |_| false).count(), 0);
     }
 }

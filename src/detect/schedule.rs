@@ -156,17 +156,9 @@ impl Region {
             let now = &grid.means[(self.by0 + r) * grid.cols + self.bx0..][..cols];
             let changed = |c: usize| then[c].abs_diff(now[c]) > change_limit(then[c], now[c]);
             let y = (self.by0 + r) as f32 * b;
-            let mut c = 0;
-            while c < cols {
-                let c0 = c;
-                while c < cols && changed(c) {
-                    c += 1;
-                }
-                if c > c0 {
-                    let (x0, x1) = ((self.bx0 + c0) as f32 * b, (self.bx0 + c) as f32 * b);
-                    out.push(BBox::new(x0 - b, y - b, x1 + b, y + 2.0 * b).clamped(w, h));
-                }
-                c += 1;
+            for (c0, c1) in crate::geom::runs(cols, changed) {
+                let (x0, x1) = ((self.bx0 + c0) as f32 * b, (self.bx0 + c1) as f32 * b);
+                out.push(BBox::new(x0 - b, y - b, x1 + b, y + 2.0 * b).clamped(w, h));
             }
         }
         out.retain(BBox::is_valid);
@@ -377,8 +369,11 @@ impl Analyser {
         if !plan.focus {
             // Not searched again: they stay known (until a tile answers for them) and are covered where they were.
             let (w, h) = self.size;
-            let boxes = targets.iter().map(|b| b.scaled(KNOWN_COVER_SCALE).clamped(w, h)).filter(BBox::is_valid);
-            self.unsearched.push(Unsearched { tile: None, boxes: boxes.collect() });
+            let boxes: Vec<BBox> =
+                targets.iter().map(|b| b.scaled(KNOWN_COVER_SCALE).clamped(w, h)).filter(BBox::is_valid).collect();
+            if !boxes.is_empty() {
+                self.unsearched.push(Unsearched { tile: None, boxes });
+            }
             small.extend(targets);
             self.known = small;
             return Ok(super::face_regions(merge(all, self.settings.nms_iou)));
