@@ -191,6 +191,8 @@ pub struct Stats {
     /// Of `passes_run`, focus passes: small crops around faces the tiles found, searched on frames their
     /// tiles are not.
     pub passes_focus: u64,
+    /// Detector input pixels of the passes run, by kind (see [`AnalyserStats::pixels`](crate::detect::AnalyserStats)).
+    pub pixels: crate::detect::PassPixels,
     /// Sum over released frames of the share of the frame masked (1 for a blanked frame).
     pub masked_area: f64,
 }
@@ -233,8 +235,9 @@ pub struct Core<T> {
     analyser: Analyser,
     fill: TrackFill<Held<T>>,
     stats: Stats,
-    /// Passes run outside the analyser (reduced effort).
+    /// Passes run outside the analyser (reduced effort), and their detector input pixels.
     extra_passes: u64,
+    extra_pixels: u64,
     /// The last detector error a frame was blanked for.
     last_error: Option<String>,
     /// Per tile, the last frame a tile pass searched it.
@@ -283,6 +286,7 @@ impl<T> Core<T> {
             fill: TrackFill::new(window, 2 * window),
             stats: Stats::default(),
             extra_passes: 0,
+            extra_pixels: 0,
             last_error: None,
             searched_at: vec![None; tiles],
             newest: None,
@@ -319,6 +323,7 @@ impl<T> Core<T> {
             passes_run: scheduled.passes_run + self.extra_passes,
             passes_reused: scheduled.passes_reused,
             passes_focus: scheduled.passes_focus,
+            pixels: crate::detect::PassPixels { whole: scheduled.pixels.whole + self.extra_pixels, ..scheduled.pixels },
             ..self.stats
         }
     }
@@ -510,8 +515,10 @@ impl<T> Core<T> {
             let side = DEGRADED_DETECT_SIDE.min(self.detect.max_side);
             let settings =
                 DetectSettings { max_side: side, min_side: self.detect.min_side.min(side), ..self.detect.clone() };
+            let input = settings.input_size(uw, uh);
             self.extra_passes += 1;
-            let whole = whole_pass(detector, upright, settings.input_size(uw, uh))?;
+            self.extra_pixels += crate::detect::input_pixels(input.0 as f32, input.1 as f32, 1.0);
+            let whole = whole_pass(detector, upright, input)?;
             found.extend(face_regions(merge(whole, settings.nms_iou)));
         }
         Ok(found)

@@ -295,6 +295,7 @@ fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
         passes_run: a.passes_run + b.passes_run,
         passes_reused: a.passes_reused + b.passes_reused,
         passes_focus: a.passes_focus + b.passes_focus,
+        pixels: a.pixels.sum(b.pixels),
         masked_area: a.masked_area + b.masked_area,
     }
 }

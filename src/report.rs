@@ -92,6 +92,10 @@ pub struct Report {
     /// were not searched.
     #[serde(default)]
     pub detector_passes_focus: u64,
+    /// Detector input pixels searched, by kind of pass (`whole`, `tiles`, `focus`): inference time is about
+    /// proportional to them, so they say where the detection time went.
+    #[serde(default)]
+    pub detector_pixels: crate::detect::PassPixels,
     /// Streams copied unchanged (audio, subtitles).
     pub streams_copied: u32,
     /// Display rotation in degrees clockwise carried from the input.
@@ -123,6 +127,7 @@ impl Report {
         self.detector_passes = s.passes_run;
         self.detector_passes_reused = s.passes_reused;
         self.detector_passes_focus = s.passes_focus;
+        self.detector_pixels = s.pixels;
     }
 
     /// The input was damaged: some of it could not be decoded or was concealed by the decoder. The output

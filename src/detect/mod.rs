@@ -14,6 +14,7 @@ pub use centerface::{
     decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, ShippedModel, CENTERFACE_FP32, CENTERFACE_INT8,
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
+pub(crate) use multiscale::input_pixels;
 pub use multiscale::{
     detect_multiscale, faces_multiscale, merge, tile_pass, tiles, video_tiles, whole_input_size_with_tiles, whole_pass,
     Tile, TILE_INPUT, TILE_INPUT_PIXELS,
@@ -23,7 +24,7 @@ pub use runtime::{
     find_model, find_openvino_library, find_runtime_library, find_shipped_model, init_runtime, init_runtime_at,
     resolve_runtime, Runtime, RuntimeInfo,
 };
-pub use schedule::{Analyser, AnalyserStats, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE};
+pub use schedule::{Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE};
 pub use select::{load_detector, DetectorChoice, Precision};
 
 use crate::geom::{BBox, Rotation};

@@ -68,7 +68,7 @@ fn spans_n(len: u32, max: u32, overlap: u32, scale: f32, extra: u32) -> Spans {
 
 /// Detector input pixels of a `w × h` region of the frame scaled by `scale` (each side padded to the
 /// detector's 32-pixel grid).
-fn input_pixels(w: f32, h: f32, scale: f32) -> u64 {
+pub(crate) fn input_pixels(w: f32, h: f32, scale: f32) -> u64 {
     ((w * scale / 32.0).ceil() * 32.0) as u64 * ((h * scale / 32.0).ceil() * 32.0) as u64
 }
 

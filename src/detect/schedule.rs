@@ -27,7 +27,7 @@
 //! Static cameras (CCTV, council chambers) mostly show unchanged regions; a moving camera changes every
 //! region and pays the full spread search.
 
-use super::multiscale::{tile_pass, whole_input_size_with_tiles, whole_pass};
+use super::multiscale::{input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass};
 use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Tile};
 use crate::geom::BBox;
 use crate::Result;
@@ -102,6 +102,25 @@ pub struct AnalyserStats {
     /// Focus passes run (included in `passes_run`): small crops around faces the tiles found, on frames
     /// their tiles are not searched.
     pub passes_focus: u64,
+    /// Detector input pixels of the passes run (each side padded to the detector's 32-pixel grid), by pass:
+    /// the whole-frame pass, tiles (on their turn and at the end of a stream), focus passes. Inference time
+    /// is about proportional to them: they say where a clip's detection time goes.
+    pub pixels: PassPixels,
+}
+
+/// Detector input pixels searched, by kind of pass (see [`AnalyserStats::pixels`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PassPixels {
+    pub whole: u64,
+    pub tiles: u64,
+    pub focus: u64,
+}
+
+impl PassPixels {
+    /// The counts of two runs together.
+    pub fn sum(self, other: Self) -> Self {
+        Self { whole: self.whole + other.whole, tiles: self.tiles + other.tiles, focus: self.focus + other.focus }
+    }
 }
 
 #[derive(Debug)]
@@ -342,6 +361,12 @@ impl Analyser {
                 Some(t) => tile_pass(detector, frame, t, self.settings.tile_scale)?,
             };
             self.stats.passes_run += 1;
+            match &region.tile {
+                None => {
+                    self.stats.pixels.whole += input_pixels(self.whole_input.0 as f32, self.whole_input.1 as f32, 1.0)
+                }
+                Some(t) => self.stats.pixels.tiles += tile_pixels(t, self.settings.tile_scale),
+            }
             all.extend_from_slice(&found);
             match region.tile {
                 Some(t) => {
@@ -382,6 +407,7 @@ impl Analyser {
             let found = tile_pass(detector, frame, &crop, self.settings.tile_scale)?;
             self.stats.passes_run += 1;
             self.stats.passes_focus += 1;
+            self.stats.pixels.focus += tile_pixels(&crop, self.settings.tile_scale);
             small.extend(found.iter().map(|d| d.bbox));
             all.extend(found);
         }
@@ -404,6 +430,7 @@ impl Analyser {
             let Some(t) = region.tile else { continue };
             let found = tile_pass(detector, frame, &t, self.settings.tile_scale)?;
             self.stats.passes_run += 1;
+            self.stats.pixels.tiles += tile_pixels(&t, self.settings.tile_scale);
             all.extend_from_slice(&found);
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
         }
@@ -430,6 +457,11 @@ impl Analyser {
         self.grid.fill(frame);
         Ok(())
     }
+}
+
+/// Detector input pixels of a pass over tile or crop `t` at `scale`.
+fn tile_pixels(t: &Tile, scale: f32) -> u64 {
+    input_pixels(t.w as f32, t.h as f32, scale)
 }
 
 /// Where a known face `b` may be on the next frame: a square of [`FOCUS_REACH`] times its size (at least
@@ -505,12 +537,15 @@ mod tests {
         min_spot: u32,
         /// Widths of the pictures it was given.
         widths: Vec<u32>,
+        /// Detector input pixels it was given, each side padded to the 32-pixel grid.
+        pixels: u64,
     }
 
     impl Detector for Probe {
         fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
             self.calls += 1;
             self.widths.push(img.width());
+            self.pixels += u64::from(img.width().div_ceil(32) * 32) * u64::from(img.height().div_ceil(32) * 32);
             if img.width() < self.min_width {
                 return Ok(Vec::new());
             }
@@ -677,6 +712,12 @@ mod tests {
         assert!(s.passes_focus >= 20, "{s:?}");
         // Focus passes are small: a 12 px face gets a 64 px crop, 128 px magnified.
         assert!(det.widths.iter().filter(|&&w| w == 128).count() as u64 >= s.passes_focus - 2, "{:?}", det.widths);
+        // Every pixel the detector was given is counted, under the pass that gave it.
+        let (ww, wh) = a.whole_input_size();
+        assert_eq!(s.pixels.whole, 30 * u64::from(ww.div_ceil(32) * 32 * wh.div_ceil(32) * 32), "{s:?}");
+        assert!(s.pixels.focus >= s.passes_focus * 128 * 128, "{s:?}");
+        assert!(s.pixels.tiles > 0, "{s:?}");
+        assert_eq!(s.pixels.whole + s.pixels.tiles + s.pixels.focus, det.pixels, "{s:?}");
     }
 
     #[test]

@@ -134,6 +134,7 @@ pub fn redact_file_with(
         detector_passes: 0,
         detector_passes_reused: 0,
         detector_passes_focus: 0,
+        detector_pixels: Default::default(),
         streams_copied: 0,
         rotation_degrees: 0,
         not_for_release: options.redact.style == crate::redact::Style::Outline,

@@ -356,6 +356,10 @@ fn static_camera_reuses_unchanged_regions_and_keeps_the_face_redacted() {
     assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "--precision fp32 is used for video");
     let (run, reused) = (r["detector_passes"].as_u64().unwrap(), r["detector_passes_reused"].as_u64().unwrap());
     assert!(reused > 3 * run, "an unchanged picture is not searched again: {run} passes run, {reused} reused");
+    // The pixels the detector was given are counted for the passes that ran, not for the reused ones.
+    let px = |k: &str| r["detector_pixels"][k].as_u64().unwrap();
+    let searched = px("whole") + px("tiles") + px("focus");
+    assert!(px("whole") > 0 && searched <= run * faceveil::detect::TILE_INPUT_PIXELS, "{}", r["detector_pixels"]);
     assert_eq!(r["frames_with_faces"], 40, "the reused result still reports the face in every frame");
     let (a, b) = (decode_rgb(&input, W, H), decode_rgb(&output, W, H));
     assert_eq!(a.len(), 40);
