@@ -361,20 +361,18 @@ impl Analyser {
                 Some(t) => tile_pass(detector, frame, t, self.settings.tile_scale)?,
             };
             self.stats.passes_run += 1;
-            match &region.tile {
-                None => {
-                    self.stats.pixels.whole += input_pixels(self.whole_input.0 as f32, self.whole_input.1 as f32, 1.0)
-                }
-                Some(t) => self.stats.pixels.tiles += tile_pixels(t, self.settings.tile_scale),
-            }
             all.extend_from_slice(&found);
             match region.tile {
                 Some(t) => {
+                    self.stats.pixels.tiles += tile_pixels(&t, self.settings.tile_scale);
                     self.searched.push(i - 1);
                     answered.push(t);
                     small.extend(found.iter().map(|d| d.bbox));
                 }
-                None => whole.extend(found.iter().map(|d| d.bbox)),
+                None => {
+                    self.stats.pixels.whole += input_pixels(self.whole_input.0 as f32, self.whole_input.1 as f32, 1.0);
+                    whole.extend(found.iter().map(|d| d.bbox));
+                }
             }
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
         }
