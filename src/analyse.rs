@@ -48,7 +48,8 @@ pub enum Effort {
     FewestTiles,
     /// Tiles searched an eighth as often, no focus passes, and the whole frame at [`DEGRADED_DETECT_SIDE`] on
     /// every other frame only: the frames between are left to the tracker, which bridges them from both
-    /// sides (only where bridging is on; without it the whole frame is searched on every frame).
+    /// sides, and what changed on them since the frame before is covered (only where bridging is on and the
+    /// picture has small-face tiles; otherwise the whole frame is searched on every frame).
     Alternate,
 }
 
@@ -246,6 +247,8 @@ pub struct Core<T> {
     /// there are tiles).
     newest: Option<(Held<T>, Vec<BBox>)>,
     newest_upright: RgbImage,
+    /// Of the last frame analysed: what changed since the frame before, when its whole-frame pass was left out.
+    skipped_whole: Vec<BBox>,
     /// A reviewer's edits: regions added, frames redacted whole, detections kept.
     edits: Option<Edits>,
 }
@@ -291,6 +294,7 @@ impl<T> Core<T> {
             searched_at: vec![None; tiles],
             newest: None,
             newest_upright: RgbImage::new(0, 0),
+            skipped_whole: Vec::new(),
             edits: None,
         }
     }
@@ -368,6 +372,10 @@ impl<T> Core<T> {
                 self.searched_at[k] = Some(index);
             }
             unsearched = not.to_vec();
+            let skipped = std::mem::take(&mut self.skipped_whole);
+            if !skipped.is_empty() {
+                unsearched.push(Unsearched { tile: None, boxes: skipped });
+            }
         }
         let (found, blank) = match attempt {
             Ok(found) => (found, false),
@@ -507,11 +515,17 @@ impl<T> Core<T> {
             )));
         }
         let (uw, uh) = self.upright_size();
+        self.skipped_whole.clear();
         let mut found = self.analyser.analyse_with(detector, upright, effort.plan())?;
         // Far behind real time: the whole frame is searched small, and every other frame is left to the tracker,
-        // which bridges it from the frames on both sides (their masks are enlarged). Without bridging no frame is
-        // skipped.
-        if effort == Effort::Alternate && !(self.bridging && index % 2 == 1) {
+        // which bridges it from the frames on both sides (their masks are enlarged), with what changed on it since
+        // the frame before covered. Without bridging, or without tiles (whose cover holds the faces no pass
+        // reached), no frame is skipped.
+        let skip = self.bridging && index % 2 == 1 && self.analyser.tile_count() > 0;
+        if effort == Effort::Alternate && skip {
+            self.skipped_whole = self.analyser.changed_since_previous();
+        }
+        if effort == Effort::Alternate && !skip {
             let side = DEGRADED_DETECT_SIDE.min(self.detect.max_side);
             let settings =
                 DetectSettings { max_side: side, min_side: self.detect.min_side.min(side), ..self.detect.clone() };
@@ -726,6 +740,45 @@ mod tests {
         let s = core.stats();
         assert_eq!(s.frames_degraded, degraded);
         assert!(s.frames_covered > 0 && s.frames_covered < degraded, "{s:?}");
+    }
+
+    #[test]
+    fn a_face_on_one_skipped_frame_is_destroyed_at_the_lowest_effort_issue_33() {
+        // At the lowest effort every other frame has no whole-frame pass. A face seen on one such frame only (here
+        // a large one, 40 px, which the whole-frame pass finds) must still be destroyed: without tiles the whole
+        // frame is searched on every frame; with tiles what changed since the frame before is covered.
+        for (w, h) in [(320u32, 240u32), (1280, 720)] {
+            let spot = (120, 80);
+            let pic = |face: bool| {
+                let mut img = RgbImage::from_pixel(w, h, image::Rgb([60; 3]));
+                if face {
+                    for y in spot.1..spot.1 + 40 {
+                        for x in spot.0..spot.0 + 40 {
+                            img.put_pixel(x, y, image::Rgb([250; 3]));
+                        }
+                    }
+                }
+                img
+            };
+            let mut det = Spotter { min: 8 };
+            let mut core = Core::new(&Options::default(), w, h, Rotation::None);
+            assert_eq!(core.analyser.tile_count() > 0, w > 320, "{w}x{h}");
+            let mut out = Vec::new();
+            for i in 0..8u32 {
+                out.extend(core.push(&mut det, &pic(i == 3), Effort::Alternate, i).unwrap());
+            }
+            out.extend(core.finish(&mut det));
+            let (_, v) = &out[3];
+            // Every pixel of the face lies in a region the verdict redacts (a face found, or a covered change).
+            let inside = |b: &BBox, x: u32, y: u32| {
+                (x as f32) >= b.x0 && (x as f32) < b.x1 && (y as f32) >= b.y0 && (y as f32) < b.y1
+            };
+            let left = (spot.1..spot.1 + 40)
+                .flat_map(|y| (spot.0..spot.0 + 40).map(move |x| (x, y)))
+                .filter(|&(x, y)| !v.boxes.iter().chain(&v.cover).any(|b| inside(b, x, y)))
+                .count();
+            assert_eq!(left, 0, "{w}x{h}: the face on the skipped frame is left unredacted: {v:?}");
+        }
     }
 
     #[test]

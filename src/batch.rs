@@ -320,9 +320,109 @@ pub fn report_path(output: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// An entry's output path with a note where it was renamed, or why it has none (it would meet another's).
+pub type PlannedOutput = std::result::Result<(PathBuf, Option<String>), String>;
+
+/// Where every entry's output goes (`None` for entries that are not media), with a note where it was renamed.
+/// Two inputs never share an output, a report or a review sheet: inputs whose outputs would meet (`p.png` and
+/// `p.PNG`; `clip.webm` and `clip.flv`, both written as `.mkv`) are written under their whole input name with
+/// the output's extension added (`p.PNG.png`, `clip.webm.mkv`); where even those meet, the inputs fail with a
+/// message naming each other. The plan depends on the whole input tree only, so every shard makes the same one.
+pub fn plan_outputs(
+    output_dir: &Path,
+    entries: &[Entry],
+    images_as_png: bool,
+    review_sheets: bool,
+) -> Vec<Option<PlannedOutput>> {
+    let media = |e: &Entry| matches!(e.kind, EntryKind::Image | EntryKind::Video);
+    let mut outputs: Vec<Option<PathBuf>> =
+        entries.iter().map(|e| media(e).then(|| output_path(output_dir, &e.rel, &e.kind, images_as_png))).collect();
+    let claims = |out: &Path| {
+        let mut c = vec![out.to_path_buf(), report_path(out)];
+        if review_sheets {
+            c.push(review_sheet_path(out));
+        }
+        c
+    };
+    let meeting = |outputs: &[Option<PathBuf>]| {
+        let mut by_path: std::collections::HashMap<PathBuf, Vec<usize>> = std::collections::HashMap::new();
+        for (i, out) in outputs.iter().enumerate() {
+            for c in out.iter().flat_map(|o| claims(o)) {
+                by_path.entry(c).or_default().push(i);
+            }
+        }
+        let mut met: Vec<Vec<usize>> = by_path.into_values().filter(|v| v.len() > 1).collect();
+        for v in &mut met {
+            v.sort_unstable();
+            v.dedup();
+        }
+        met.retain(|v| v.len() > 1);
+        met
+    };
+    let first = meeting(&outputs);
+    let mut notes: Vec<Option<String>> = vec![None; entries.len()];
+    let mut renamed_once = std::collections::HashSet::new();
+    for group in &first {
+        for &i in group {
+            // A pair meets at its outputs and at their reports alike: each input is renamed once.
+            if !renamed_once.insert(i) {
+                continue;
+            }
+            let Some(out) = outputs[i].as_ref() else { continue };
+            let ext = out.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut name = entries[i].rel.file_name().unwrap_or_default().to_owned();
+            name.push(format!(".{ext}"));
+            let renamed = out.with_file_name(name);
+            let others: Vec<String> =
+                group.iter().filter(|&&j| j != i).map(|&j| entries[j].rel.display().to_string()).collect();
+            notes[i] = Some(format!(
+                "written as {} because {} would also be written as {}",
+                renamed.file_name().unwrap_or_default().to_string_lossy(),
+                others.join(", "),
+                out.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            outputs[i] = Some(renamed);
+        }
+    }
+    let mut failed: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
+    for group in meeting(&outputs) {
+        for &i in &group {
+            let others: Vec<String> =
+                group.iter().filter(|&&j| j != i).map(|&j| entries[j].rel.display().to_string()).collect();
+            failed.insert(
+                i,
+                format!(
+                    "its output {} would also be written for {}: give the inputs distinct names",
+                    outputs[i].as_deref().unwrap_or(Path::new("")).display(),
+                    others.join(", ")
+                ),
+            );
+        }
+    }
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, out)| {
+            let out = out?;
+            Some(match failed.remove(&i) {
+                Some(why) => Err(why),
+                None => Ok((out, notes[i].take())),
+            })
+        })
+        .collect()
+}
+
+/// The review sheet written beside `output` (`--review-sheets`).
+pub fn review_sheet_path(output: &Path) -> PathBuf {
+    let mut p = output.as_os_str().to_owned();
+    p.push(".review.png");
+    PathBuf::from(p)
+}
+
 /// True when `output` and its report exist and match this input, these options, this model and this build's
-/// way of redacting ([`REDACTION_REVISION`](crate::report::REDACTION_REVISION)).
-fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>) -> bool {
+/// way of redacting ([`REDACTION_REVISION`](crate::report::REDACTION_REVISION)). An output whose edit file kept
+/// regions unredacted is up to date only for a run that allows keep regions.
+fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>, allow_keep: bool) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
     let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
     let edits = match edits_path(input).map(|p| sha256_file(&p)) {
@@ -332,6 +432,7 @@ fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str
     };
     report.parameters == *options
         && report.edits_sha256 == edits
+        && (report.kept_regions.is_empty() || allow_keep)
         && report.redaction_revision == crate::report::REDACTION_REVISION
         && report.model_sha256.as_deref() == model
         && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
@@ -369,8 +470,10 @@ pub fn run_batch(
             input_dir.display()
         )));
     }
-    let entries: Vec<Entry> =
-        scan(input_dir)?.into_iter().filter(|e| settings.shard.is_none_or(|s| s.owns(&e.rel))).collect();
+    let all = scan(input_dir)?;
+    let plan = plan_outputs(output_dir, &all, settings.images_as_png, settings.review_sheets);
+    let (entries, plan): (Vec<Entry>, Vec<_>) =
+        all.into_iter().zip(plan).filter(|(e, _)| settings.shard.is_none_or(|s| s.owns(&e.rel))).unzip();
     let media = entries.iter().filter(|e| matches!(e.kind, EntryKind::Image | EntryKind::Video)).count();
     progress(Event::Start { files: entries.len(), media, shard: settings.shard });
 
@@ -404,7 +507,7 @@ pub fn run_batch(
                             }
                         }
                     }
-                    let result = process(input_dir, output_dir, entry, options, settings, detector.as_mut());
+                    let result = process(input_dir, output_dir, entry, &plan[i], options, settings, detector.as_mut());
                     if result.status == Status::Failed && settings.fail_fast {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -442,6 +545,7 @@ fn process(
     input_dir: &Path,
     output_dir: &Path,
     entry: &Entry,
+    planned: &Option<PlannedOutput>,
     options: &Options,
     settings: &BatchSettings,
     detector: Option<&mut Box<dyn Detector>>,
@@ -476,11 +580,24 @@ fn process(
         r.message = Some("no detector".into());
         return r;
     };
-    let output = output_path(output_dir, &entry.rel, &entry.kind, settings.images_as_png);
+    let (output, note) = match planned {
+        Some(Ok((output, note))) => (output.clone(), note.clone()),
+        Some(Err(why)) => {
+            r.status = Status::Failed;
+            r.message = Some(format!("{}: {why}", input.display()));
+            return r;
+        }
+        None => {
+            r.status = Status::Failed;
+            r.message = Some("no output planned".into());
+            return r;
+        }
+    };
     r.output = output.strip_prefix(output_dir).ok().map(Path::to_path_buf);
+    r.message = note;
     detector.prepare_for(if matches!(entry.kind, EntryKind::Image) { MediaKind::Image } else { MediaKind::Video });
     let model = detector.model_sha256();
-    if output.exists() && up_to_date(&input, &output, options, model.as_deref()) {
+    if output.exists() && up_to_date(&input, &output, options, model.as_deref(), settings.allow_keep_regions) {
         r.status = Status::UpToDate;
         if let Ok(Ok(rep)) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
@@ -498,11 +615,7 @@ fn process(
             overwrite: true,
             edits: edits_path(&input),
             allow_keep_regions: settings.allow_keep_regions,
-            review_sheet: settings.review_sheets.then(|| {
-                let mut p = output.as_os_str().to_owned();
-                p.push(".review.png");
-                PathBuf::from(p)
-            }),
+            review_sheet: settings.review_sheets.then(|| review_sheet_path(&output)),
             progress: None,
             time_limit: settings.time_limit,
             cancel: settings.cancel.clone(),
@@ -517,7 +630,11 @@ fn process(
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
             r.input_damaged = rep.input_damaged();
             if r.input_damaged {
-                r.message = Some(rep.warnings.join("; "));
+                let damage = rep.warnings.join("; ");
+                r.message = Some(match r.message.take() {
+                    Some(note) => format!("{note}; {damage}"),
+                    None => damage,
+                });
             }
         }
         Err(e) => {
@@ -616,6 +733,42 @@ mod tests {
             .unwrap(),
             Some(Shard { index: 4, count: 10 })
         );
+    }
+
+    #[test]
+    fn inputs_never_share_an_output_issue_33() {
+        let entry = |rel: &str, kind: EntryKind| Entry { rel: PathBuf::from(rel), kind };
+        let entries = vec![
+            entry("a/p.png", EntryKind::Image),
+            entry("a/p.PNG", EntryKind::Image),
+            entry("clip.webm", EntryKind::Video),
+            entry("clip.flv", EntryKind::Video),
+            entry("clip.mp4", EntryKind::Video),
+            entry("notes.txt", EntryKind::Other("text".into())),
+            // Renamed, and still meeting an input of that very name: both fail, each naming the other.
+            entry("x.avi", EntryKind::Video),
+            entry("x.AVI", EntryKind::Video),
+            entry("x.AVI.avi", EntryKind::Video),
+        ];
+        let plan = plan_outputs(Path::new("/out"), &entries, false, false);
+        let out = |i: usize| plan[i].clone().unwrap().map(|(p, _)| p);
+        assert_eq!(out(0).unwrap(), Path::new("/out/a/p.png.png"));
+        assert_eq!(out(1).unwrap(), Path::new("/out/a/p.PNG.png"));
+        assert_eq!(out(2).unwrap(), Path::new("/out/clip.webm.mkv"));
+        assert_eq!(out(3).unwrap(), Path::new("/out/clip.flv.mkv"));
+        assert_eq!(out(4).unwrap(), Path::new("/out/clip.mp4"), "only inputs that meet are renamed");
+        assert!(plan[5].is_none());
+        let note = plan[2].clone().unwrap().unwrap().1.unwrap();
+        assert!(note.contains("clip.flv would also be written as clip.mkv"), "{note}");
+        assert_eq!(out(6).unwrap(), Path::new("/out/x.avi.avi"));
+        let why = out(7).unwrap_err();
+        assert!(why.contains("x.AVI.avi") && why.contains("distinct names"), "{why}");
+        assert!(out(8).unwrap_err().contains("x.AVI"));
+        // Review sheets are outputs too: an image named like another output's sheet meets it.
+        let entries = vec![entry("v.mp4", EntryKind::Video), entry("v.mp4.review.png", EntryKind::Image)];
+        assert_eq!(plan_outputs(Path::new("/o"), &entries, false, false)[1].clone().unwrap().unwrap().1, None);
+        let plan = plan_outputs(Path::new("/o"), &entries, false, true);
+        assert_eq!(plan[0].clone().unwrap().unwrap().0, Path::new("/o/v.mp4.mp4"));
     }
 
     #[test]

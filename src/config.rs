@@ -161,7 +161,48 @@ impl Default for Options {
     }
 }
 
+/// Memory the frames of one run may hold at once (the look-ahead, the stage queues, x264's look-ahead), in
+/// bytes: 8 GiB. A run whose settings would need more for its picture size is refused before it starts, with
+/// the figure, instead of being killed by the system part-way.
+pub const WINDOW_BUDGET: u64 = 8 << 30;
+/// x264 keeps about this many bytes per picture pixel for each frame of its rate-control look-ahead (30
+/// frames at 1080p measured about 200 MB), in tenths.
+const X264_TENTHS_PER_PIXEL: u64 = 32;
+/// The per-frame core keeps two upright RGB copies of the newest frame (3 bytes a pixel each).
+const CORE_RGB_BYTES_PER_PIXEL: u64 = 6;
+
 impl Options {
+    /// Bytes the frames of a run hold at once for `w × h` frames of `frame_bytes` bytes each: the core's
+    /// look-ahead (`bridge_frames` + 2 frames) and `queued` frames in stage queues, the core's RGB copies,
+    /// and, when `encoding`, x264's rate-control look-ahead.
+    pub fn window_bytes(&self, w: u32, h: u32, frame_bytes: u64, queued: u64, encoding: bool) -> u64 {
+        let pixels = u64::from(w) * u64::from(h);
+        let held = (u64::from(self.bridge_frames) + 2 + queued).saturating_mul(frame_bytes);
+        let x264 =
+            if encoding { u64::from(self.encode.rc_lookahead()) * pixels * X264_TENTHS_PER_PIXEL / 10 } else { 0 };
+        held.saturating_add(x264).saturating_add(pixels * CORE_RGB_BYTES_PER_PIXEL)
+    }
+
+    /// Refuses settings whose frames would not fit in [`WINDOW_BUDGET`] at this picture size (see
+    /// [`window_bytes`](Self::window_bytes)), naming what they would need.
+    pub fn check_window(&self, w: u32, h: u32, frame_bytes: u64, queued: u64, encoding: bool) -> Result<()> {
+        let need = self.window_bytes(w, h, frame_bytes, queued, encoding);
+        if need <= WINDOW_BUDGET {
+            return Ok(());
+        }
+        let gb = |b: u64| b as f64 / 1e9;
+        let lookahead =
+            if encoding { format!(" and look-ahead {}", self.encode.rc_lookahead()) } else { String::new() };
+        Err(Error::Config(format!(
+            "bridge frames {}{lookahead} at {w}x{h} would hold about {:.1} GB of frames at once, more than the {:.1} GB \
+             a run may take: lower --bridge-frames{}",
+            self.bridge_frames,
+            gb(need),
+            gb(WINDOW_BUDGET),
+            if encoding { " or --lookahead" } else { "" }
+        )))
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.detect.validate()?;
         self.redact.validate()?;
@@ -213,6 +254,26 @@ mod tests {
         let mut no_tiles = Options { bridge_frames: 0, ..Default::default() };
         no_tiles.detect.tile_scale = 0.0;
         no_tiles.validate().unwrap();
+    }
+
+    #[test]
+    fn frame_windows_beyond_the_budget_are_refused_with_what_they_need_issue_33() {
+        // The largest picture faceveil takes, 4:2:0: the defaults fit; 250 bridge frames and look-ahead do not.
+        let (w, h) = (8192, 8192);
+        let frame = u64::from(w) * u64::from(h) * 3 / 2;
+        let defaults = Options::default();
+        defaults.check_window(w, h, frame, 8, true).unwrap();
+        let greedy = Options {
+            bridge_frames: 250,
+            encode: EncodeSettings { lookahead: 250, preset: "veryslow".into(), ..Default::default() },
+            ..Default::default()
+        };
+        greedy.validate().unwrap();
+        let e = greedy.check_window(w, h, frame, 8, true).unwrap_err().to_string();
+        assert!(e.contains("bridge frames 250 and look-ahead 60 at 8192x8192 would hold about 39.5 GB"), "{e}");
+        assert!(e.contains("8.6 GB"), "{e}");
+        // At 720p the same settings fit.
+        greedy.check_window(1280, 720, 1280 * 720 * 3 / 2, 8, true).unwrap();
     }
 
     #[test]

@@ -23,6 +23,27 @@ use crate::redact::{RedactSettings, Shape, Style};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// Largest edit file faceveil reads, in bytes (the review page saves at most this much too). An edit file is
+/// a list of boxes and times written by a person or the review page: a larger one is not an edit file.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads an edit file's bytes, refusing one larger than [`MAX_FILE_BYTES`] before reading it whole.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::Edits {
+            path: path.to_path_buf(),
+            reason: format!("larger than {} KiB; an edit file holds boxes and times only", MAX_FILE_BYTES / 1024),
+        });
+    }
+    Ok(bytes)
+}
+
 /// A parsed, checked edit file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edits {
@@ -31,6 +52,11 @@ pub struct Edits {
     keep: Vec<Kept>,
     /// SHA-256 of the file's bytes, for reports and the resume key.
     sha256: String,
+    /// Key frames of mixed units (frame numbers and times) that the clip met out of order: the region between
+    /// them cannot be drawn as its reviewer meant, so the run fails (see [`Edits::error`]).
+    order_error: Option<String>,
+    /// The file, for errors found while the clip plays.
+    source: std::path::PathBuf,
 }
 
 /// A moment in the clip: a frame number or a time in milliseconds from the first frame.
@@ -360,7 +386,14 @@ impl Edits {
             let bbox = upright_box(r.bbox, width, height, &what).map_err(err)?;
             keep.push(Kept { from, to, bbox, reached: false, ended: false, detections_kept: 0 });
         }
-        Ok(Self { add, frames, keep, sha256: crate::sha256_hex(bytes) })
+        Ok(Self {
+            add,
+            frames,
+            keep,
+            sha256: crate::sha256_hex(bytes),
+            order_error: None,
+            source: source.to_path_buf(),
+        })
     }
 
     pub fn sha256(&self) -> &str {
@@ -421,10 +454,24 @@ impl Edits {
         let (w, h) = size;
         let (uw, uh) = rotation.upright_size(w, h);
         let mut out = FrameEdits::default();
-        for a in &mut self.add {
-            for key in &mut a.keys {
-                if key.met.is_none() && key.at.reached(index, ms) {
-                    key.met = Some((index, ms));
+        for (i, a) in self.add.iter_mut().enumerate() {
+            for k in 0..a.keys.len() {
+                if a.keys[k].met.is_none() && a.keys[k].at.reached(index, ms) {
+                    a.keys[k].met = Some((index, ms));
+                    // Mixed units are ordered only as the clip plays: a key met before (or on the same frame as)
+                    // the key before it would leave the region undrawn between them.
+                    let before = k.checked_sub(1).map(|p| (p, a.keys[p].at, a.keys[p].met));
+                    if let Some((p, at, met)) = before {
+                        if met.is_none_or(|(j, _)| j >= index) && self.order_error.is_none() {
+                            self.order_error = Some(format!(
+                                "add[{i}].keyframes[{k}] ({}) falls on frame {index}, {} keyframes[{p}] ({}): key \
+                                 frames must be in increasing order as the clip plays",
+                                show_moment(a.keys[k].at),
+                                if met.is_some() { "the same frame as" } else { "before" },
+                                show_moment(at)
+                            ));
+                        }
+                    }
                 }
             }
             let Some(upright) = interpolate(&a.keys, index, ms).or_else(|| a.followed.get(&index).copied()) else {
@@ -437,7 +484,15 @@ impl Edits {
             };
             out.regions.push((rotation.box_to_stored(&upright, w, h), settings));
         }
-        for f in &mut self.frames {
+        for (i, f) in self.frames.iter_mut().enumerate() {
+            if f.to.reached(index, ms) && !f.reached && !f.from.reached(index, ms) && self.order_error.is_none() {
+                self.order_error = Some(format!(
+                    "frames[{i}]: its end ({}) comes on frame {index}, before its start ({}): the range ends before \
+                     it starts as the clip plays",
+                    show_moment(f.to),
+                    show_moment(f.from)
+                ));
+            }
             f.ended |= f.to.reached(index, ms);
             if f.from.reached(index, ms) && !f.to.passed(index, ms) {
                 f.reached = true;
@@ -453,6 +508,9 @@ impl Edits {
     /// its frame numbers are wrong), never silently dropped.
     pub fn check_reached(&self, frames: u64, source: &std::path::Path) -> Result<()> {
         let err = |reason: String| Error::Edits { path: source.to_path_buf(), reason };
+        if let Some(why) = &self.order_error {
+            return Err(err(why.clone()));
+        }
         for (i, a) in self.add.iter().enumerate() {
             if let Some(k) = a.keys.iter().position(|k| k.met.is_none()) {
                 return Err(err(format!("add[{i}].keyframes[{k}] lies beyond the clip's {frames} frame(s)")));
@@ -469,6 +527,12 @@ impl Edits {
             }
         }
         Ok(())
+    }
+
+    /// An edit that turned out, as the clip played, not to be applicable as written (key frames of mixed units
+    /// met out of order). The run must stop with this error, which names the file and the edit.
+    pub fn error(&self) -> Option<Error> {
+        self.order_error.as_ref().map(|why| Error::Edits { path: self.source.clone(), reason: why.clone() })
     }
 
     /// True when some added region is to be followed (a pre-pass over the video does it).
@@ -505,10 +569,7 @@ impl Edits {
 
     /// The keep regions as a report lists them.
     pub fn kept_regions(&self) -> Vec<KeptRegion> {
-        let show = |m: Moment| match m {
-            Moment::Frame(f) => format!("frame {f}"),
-            Moment::Ms(t) => crate::media::time_code(t, (1, 1000)),
-        };
+        let show = show_moment;
         self.keep
             .iter()
             .map(|k| KeptRegion {
@@ -518,6 +579,14 @@ impl Edits {
                 detections_kept: k.detections_kept,
             })
             .collect()
+    }
+}
+
+/// A moment as people read it: `frame 40` or `00:00:00.400`.
+fn show_moment(m: Moment) -> String {
+    match m {
+        Moment::Frame(f) => format!("frame {f}"),
+        Moment::Ms(t) => crate::media::time_code(t, (1, 1000)),
     }
 }
 
@@ -625,6 +694,75 @@ mod tests {
         assert_eq!(at(&mut e, 10), Some((40.0, 40.0)));
         assert_eq!(at(&mut e, 11), None);
         e.check_reached(12, Path::new("e.json")).unwrap();
+    }
+
+    #[test]
+    fn mixed_key_frames_met_out_of_order_are_refused_naming_the_edit_issue_33() {
+        // Frame 40, then 400 ms: at 25 fps the time comes first (frame 10). Before the fix the region was never
+        // drawn and nothing said so.
+        let run = RedactSettings::default();
+        let json = r#"{"version": 1, "add": [{"keyframes": [{"frame": 40, "box": [0, 0, 10, 10]},
+                       {"time": "00:00:00.400", "box": [40, 0, 10, 10]}]}]}"#;
+        let mut e = parse(json).unwrap();
+        for i in 0..10 {
+            e.frame(i, i as i64 * 40, Rotation::None, (640, 360), &run);
+            assert!(e.error().is_none(), "frame {i}: nothing is wrong yet");
+        }
+        e.frame(10, 400, Rotation::None, (640, 360), &run);
+        let err = e.error().expect("refused as soon as the clip shows the order").to_string();
+        assert!(
+            err.contains("e.json") && err.contains("add[0].keyframes[1] (00:00:00.400) falls on frame 10"),
+            "{err}"
+        );
+        assert!(err.contains("before keyframes[0] (frame 40)"), "{err}");
+        for i in 11..50 {
+            e.frame(i, i as i64 * 40, Rotation::None, (640, 360), &run);
+        }
+        assert!(e.check_reached(50, Path::new("e.json")).unwrap_err().to_string().contains("increasing order"));
+
+        // Both keys on one frame: the first key's box would never be drawn.
+        let same = r#"{"version": 1, "add": [{"keyframes": [{"frame": 10, "box": [0, 0, 10, 10]},
+                       {"time": "00:00:00.400", "box": [40, 0, 10, 10]}]}]}"#;
+        let mut e = parse(same).unwrap();
+        for i in 0..12 {
+            e.frame(i, i as i64 * 40, Rotation::None, (640, 360), &run);
+        }
+        assert!(e.error().unwrap().to_string().contains("the same frame as keyframes[0] (frame 10)"));
+
+        // The control: mixed keys in the clip's order are drawn on every frame between them.
+        let good = r#"{"version": 1, "add": [{"keyframes": [{"frame": 10, "box": [0, 0, 10, 10]},
+                       {"time": "00:00:01.600", "box": [40, 0, 10, 10]}]}]}"#;
+        let mut e = parse(good).unwrap();
+        let drawn =
+            (0..50).filter(|&i| !e.frame(i, i as i64 * 40, Rotation::None, (640, 360), &run).regions.is_empty());
+        assert_eq!(drawn.count(), 31);
+        assert!(e.error().is_none());
+        e.check_reached(50, Path::new("e.json")).unwrap();
+    }
+
+    #[test]
+    fn whole_frame_ranges_of_mixed_units_ending_before_they_start_are_refused_issue_33() {
+        let run = RedactSettings::default();
+        let mut e = parse(r#"{"version": 1, "frames": [{"from": 40, "to_time": "00:00:00.400"}]}"#).unwrap();
+        for i in 0..50 {
+            e.frame(i, i as i64 * 40, Rotation::None, (640, 360), &run);
+        }
+        let err = e.error().unwrap().to_string();
+        assert!(
+            err.contains("frames[0]: its end (00:00:00.400) comes on frame 10, before its start (frame 40)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn edit_files_larger_than_the_cap_are_refused_before_reading_them_whole_issue_33() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.json");
+        std::fs::write(&path, vec![b' '; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let err = read_file(&path).unwrap_err().to_string();
+        assert!(err.contains("big.json") && err.contains("larger than 1024 KiB"), "{err}");
+        std::fs::write(&path, br#"{"version": 1}"#).unwrap();
+        assert_eq!(read_file(&path).unwrap(), br#"{"version": 1}"#);
     }
 
     #[test]

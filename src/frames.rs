@@ -233,6 +233,9 @@ impl<D: Detector> FrameRedactor<D> {
         if let Some(last) = self.last_pts.filter(|&l| frame.pts <= l) {
             return Err(Error::Config(format!("frame timestamps must increase: {} after {last}", frame.pts)));
         }
+        if self.core.is_none() {
+            self.options.check_window(frame.width, frame.height, frame.data.len() as u64, 0, false)?;
+        }
         let rgb = frame.to_rgb()?;
         let options = &self.options;
         let (.., core) = self.core.get_or_insert_with(|| {

@@ -56,7 +56,7 @@ pub use error::{Error, Result};
 pub use geom::BBox;
 pub use media::MediaKind;
 #[cfg(feature = "ffmpeg")]
-pub use pipeline::{live, redact_file, redact_file_with, Extras, LatencyHistogram, LiveEvent};
+pub use pipeline::{check_side_output, live, redact_file, redact_file_with, Extras, LatencyHistogram, LiveEvent};
 pub use redact::{RedactSettings, Shape, Style};
 pub use redactor::Redactor;
 pub use report::Report;

@@ -18,9 +18,11 @@ pub struct Redactor<D> {
 }
 
 impl<D: Detector> Redactor<D> {
+    /// Refuses the review-only outline style: what a `Redactor` returns is redacted.
     pub fn new(detector: D, detect: DetectSettings, redact: RedactSettings) -> Result<Self> {
         detect.validate()?;
         redact.validate()?;
+        redact.require_redaction("a Redactor's picture")?;
         Ok(Self { detector, detect, redact })
     }
 
@@ -54,6 +56,13 @@ mod tests {
     use super::*;
     use crate::detect::ScriptedDetector;
     use image::Rgb;
+
+    #[test]
+    fn the_outline_style_is_refused_issue_33() {
+        let outline = RedactSettings { style: crate::redact::Style::Outline, ..Default::default() };
+        let e = Redactor::new(ScriptedDetector::default(), DetectSettings::default(), outline).unwrap_err();
+        assert!(e.to_string().contains("a Redactor's picture must be redacted"), "{e}");
+    }
 
     #[test]
     fn redactor_maps_detector_boxes_to_frame_and_redacts_there() {

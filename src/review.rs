@@ -96,12 +96,12 @@ pub fn thumbnail(frame: &RgbImage) -> RgbImage {
     imageops::resize(frame, THUMB_WIDTH, h, imageops::FilterType::Triangle)
 }
 
-pub fn save_sheet(sheet: &RgbImage, path: &Path) -> Result<()> {
+pub fn save_sheet(sheet: &RgbImage, path: &Path, overwrite: bool) -> Result<()> {
     let mut bytes = Vec::new();
     sheet
         .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
         .map_err(|e| Error::Encode { path: path.to_path_buf(), reason: e.to_string() })?;
-    crate::io::write_atomic(path, &bytes)
+    crate::io::write_atomic_with(path, &bytes, overwrite)
 }
 
 /// 3×5 glyphs for time codes and counts; each row is 3 bits, most significant on the left.

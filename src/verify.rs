@@ -88,6 +88,17 @@ pub fn verify_file(
     settings: &DetectSettings,
     detector: &mut dyn Detector,
 ) -> Result<VerifyReport> {
+    verify_file_until(path, original, settings, detector, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`verify_file`], ending with [`Error::Cancelled`] once `stop` is set (checked every frame).
+pub fn verify_file_until(
+    path: &Path,
+    original: Option<&Path>,
+    settings: &DetectSettings,
+    detector: &mut dyn Detector,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<VerifyReport> {
     settings.validate()?;
     let mut report = VerifyReport { file: path.to_path_buf(), frames: 0, frames_flagged: 0, findings: Vec::new() };
     let mut check =
@@ -120,12 +131,29 @@ pub fn verify_file(
             }
             Ok(())
         };
+    // Stills are read as `redact` reads them: upright, EXIF orientation applied (an original stored turned
+    // must be compared with its redacted copy, which is written upright).
     let load = |p: &Path| -> Result<image::RgbImage> {
-        Ok(image::open(p).map_err(|e| Error::Image { path: p.to_path_buf(), source: e })?.to_rgb8())
+        let format = still::probe(p)?.ok_or_else(|| Error::bad_input(p, "not a JPEG, PNG or WebP image"))?;
+        Ok(still::read(p, format)?.0.to_rgb8())
     };
     if still::probe(path)?.is_some() {
         let img = load(path)?;
         let orig = original.map(load).transpose()?;
+        if let Some(o) = &orig {
+            if o.dimensions() != img.dimensions() {
+                return Err(Error::bad_input(
+                    path,
+                    format!(
+                        "is {}x{} upright but its original is {}x{}: not the same picture",
+                        img.width(),
+                        img.height(),
+                        o.width(),
+                        o.height()
+                    ),
+                ));
+            }
+        }
         check(0, 0, (1, 1), &img, orig.as_ref())?;
         report.frames = 1;
         return Ok(report);
@@ -135,6 +163,9 @@ pub fn verify_file(
     let tb = reader.time_base();
     let mut n = 0u64;
     while let Some((pts, img)) = reader.next_frame()? {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         let orig = match orig_reader.as_mut() {
             Some(r) => match r.next_frame()? {
                 Some((_, o)) => Some(o),

@@ -164,22 +164,12 @@ impl Region {
     /// What in the region may hold a small face its last search did not see: every run of blocks on a row
     /// changed since then (grown by one block each way, clamped to the `w × h` frame) and the faces it found;
     /// the whole region if it was never searched.
-    fn unsearched(&self, grid: &BlockGrid, (w, h): (u32, u32)) -> Vec<BBox> {
+    fn unsearched(&self, grid: &BlockGrid, size: (u32, u32)) -> Vec<BBox> {
         let Some(last) = &self.last else {
-            return vec![self.rect(w, h)];
+            return vec![self.rect(size.0, size.1)];
         };
-        let cols = self.bx1 - self.bx0;
-        let b = BLOCK as f32;
         let mut out: Vec<BBox> = last.found.iter().map(|d| d.bbox).collect();
-        for (r, then) in last.blocks.chunks_exact(cols.max(1)).enumerate() {
-            let now = &grid.means[(self.by0 + r) * grid.cols + self.bx0..][..cols];
-            let changed = |c: usize| then[c].abs_diff(now[c]) > change_limit(then[c], now[c]);
-            let y = (self.by0 + r) as f32 * b;
-            for (c0, c1) in crate::geom::runs(cols, changed) {
-                let (x0, x1) = ((self.bx0 + c0) as f32 * b, (self.bx0 + c1) as f32 * b);
-                out.push(BBox::new(x0 - b, y - b, x1 + b, y + 2.0 * b).clamped(w, h));
-            }
-        }
+        out.extend(changed_runs(&last.blocks, grid, (self.bx0, self.bx1, self.by0, self.by1), size));
         out.retain(BBox::is_valid);
         out
     }
@@ -202,6 +192,30 @@ impl Region {
             None
         }
     }
+}
+
+/// Every run of blocks on a row of the block rectangle `(bx0, bx1, by0, by1)` whose mean changed from `then`
+/// (that rectangle's means, row by row) to `grid`'s, as boxes grown by one block each way, clamped to the
+/// `w × h` frame.
+fn changed_runs(
+    then: &[u8],
+    grid: &BlockGrid,
+    (bx0, bx1, by0, _): (usize, usize, usize, usize),
+    (w, h): (u32, u32),
+) -> Vec<BBox> {
+    let cols = bx1 - bx0;
+    let b = BLOCK as f32;
+    let mut out = Vec::new();
+    for (r, then) in then.chunks_exact(cols.max(1)).enumerate() {
+        let now = &grid.means[(by0 + r) * grid.cols + bx0..][..cols];
+        let changed = |c: usize| then[c].abs_diff(now[c]) > change_limit(then[c], now[c]);
+        let y = (by0 + r) as f32 * b;
+        for (c0, c1) in crate::geom::runs(cols, changed) {
+            let (x0, x1) = ((bx0 + c0) as f32 * b, (bx0 + c1) as f32 * b);
+            out.push(BBox::new(x0 - b, y - b, x1 + b, y + 2.0 * b).clamped(w, h));
+        }
+    }
+    out
 }
 
 /// Mean brightness of each `BLOCK × BLOCK` block of a picture (edge blocks average what they hold).
@@ -248,6 +262,8 @@ pub struct Analyser {
     whole_input: (u32, u32),
     regions: Vec<Region>,
     grid: BlockGrid,
+    /// The previous frame's block means (empty before the second frame).
+    previous: Vec<u8>,
     frame: u64,
     stats: AnalyserStats,
     /// Faces the magnified passes (tiles, focus) found in the previous frame, in frame pixels.
@@ -275,6 +291,7 @@ impl Analyser {
             whole_input,
             regions,
             grid: BlockGrid::default(),
+            previous: Vec::new(),
             frame: 0,
             stats: AnalyserStats::default(),
             known: Vec::new(),
@@ -452,8 +469,23 @@ impl Analyser {
         }
         self.searched.clear();
         self.unsearched.clear();
+        std::mem::swap(&mut self.previous, &mut self.grid.means);
         self.grid.fill(frame);
         Ok(())
+    }
+
+    /// What changed between the previous frame and the last one analysed (runs of changed blocks, grown by a
+    /// block each way; the whole frame when there was no previous frame): where a frame whose whole-frame pass
+    /// was left out may hold a face that its neighbours' passes did not see.
+    pub fn changed_since_previous(&self) -> Vec<BBox> {
+        let (w, h) = self.size;
+        if self.previous.len() != self.grid.means.len() {
+            return vec![BBox::new(0.0, 0.0, w as f32, h as f32)];
+        }
+        let rows = self.grid.means.len() / self.grid.cols.max(1);
+        let mut out = changed_runs(&self.previous, &self.grid, (0, self.grid.cols, 0, rows), self.size);
+        out.retain(BBox::is_valid);
+        out
     }
 }
 

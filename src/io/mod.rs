@@ -39,6 +39,12 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed to disk, made readable (0644),
 /// then renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+/// [`write_atomic`], refusing ([`Error::OutputExists`]) to replace a file that exists unless `overwrite`, also
+/// one that appears while it is written.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::temp_in(dir, e))?;
@@ -49,7 +55,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
     }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    let persisted = if overwrite { tmp.persist(path) } else { tmp.persist_noclobber(path) };
+    persisted.map_err(|e| match e.error.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::OutputExists { path: path.to_path_buf() },
+        _ => Error::io(path, e.error),
+    })?;
     Ok(())
 }
 

@@ -48,9 +48,13 @@ impl AnalyseStage<'_> {
             };
             let upright = rgb.convert(&decoded.frame).map_err(frame_err)?;
             let pts = decoded.frame.pts().unwrap_or(0);
-            let ms = (pts - *first_pts.get_or_insert(pts)).rescale(time_base, Rational(1, 1000));
+            let ms = pts.saturating_sub(*first_pts.get_or_insert(pts)).rescale(time_base, Rational(1, 1000));
             if let Some(done) = core.push_at(detector, &upright, effort, ms, decoded).map_err(frame_err)? {
                 send(done)?;
+            }
+            // An edit that cannot be applied as written stops the run at once (no output is kept).
+            if let Some(e) = core.edits().and_then(Edits::error) {
+                return Err(e);
             }
         }
         for done in core.finish(detector) {

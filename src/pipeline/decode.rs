@@ -5,11 +5,14 @@ use super::pace::Watch;
 use crate::{Error, Result};
 use crossbeam_channel::Sender;
 use ff::format::Pixel;
-use ff::{decoder, format, frame, picture, software, Packet};
+use ff::{decoder, format, frame, picture, software, Packet, Rescale};
 use ffmpeg_next as ff;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// A gap in the frame timestamps longer than this is a jump (a clock reset, broken timestamps), not lost frames.
+const JUMP_SECONDS: i64 = 60;
 
 /// Corrupt packets in a row after which the input is given up as unreadable.
 const MAX_CONSECUTIVE_ERRORS: u64 = 500;
@@ -41,6 +44,9 @@ pub(crate) struct DecodeStats {
     pub(crate) damaged_frames: u64,
     /// Gaps in the frame timestamps longer than 1.5 frame durations: estimated frames lost to damage.
     pub(crate) frames_missing: u64,
+    /// Gaps in the frame timestamps longer than [`JUMP_SECONDS`]: a clock reset or broken timestamps rather than
+    /// lost frames (not counted in `frames_missing`).
+    pub(crate) timestamp_jumps: u64,
     pub(crate) converted_from: Option<Pixel>,
 }
 
@@ -67,6 +73,10 @@ impl DecodeStage<'_> {
         let mut last_duration: Option<i64> = None;
         let mut consecutive_errors = 0u64;
         let (width, height) = (decoder.width(), decoder.height());
+        let jump = ictx
+            .stream(video_index)
+            .map(|st| i128::from(JUMP_SECONDS.rescale(ff::Rational(1, 1), st.time_base())))
+            .unwrap_or(i128::MAX);
 
         let mut read_at = Instant::now();
         let mut drain = |decoder: &mut decoder::Video, stats: &mut DecodeStats, read_at: Instant| -> Result<()> {
@@ -95,21 +105,26 @@ impl DecodeStage<'_> {
                 // A timestamp jump of more than 1.5 times the previous frame's own duration: frames were lost
                 // (durations come from the container, so variable frame rate is not mistaken for loss).
                 if let (Some(p), Some(l), Some(d)) = (decoded.timestamp(), last_pts, last_duration) {
-                    if d > 0 && p - l > d + d / 2 {
-                        stats.frames_missing += ((p - l + d / 2) / d - 1) as u64;
+                    // In 128 bits: timestamps anywhere in i64's range never overflow.
+                    let (gap, d) = (i128::from(p) - i128::from(l), i128::from(d));
+                    if gap > jump {
+                        stats.timestamp_jumps += 1;
+                    } else if d > 0 && gap > d + d / 2 {
+                        let lost = ((gap + d / 2) / d - 1).min(i128::from(u32::MAX));
+                        stats.frames_missing = stats.frames_missing.saturating_add(lost as u64);
                     }
                 }
                 last_duration = Some(decoded.packet().duration).filter(|d| *d > 0);
                 // Integer timestamps in the stream's time base; strictly increasing for the encoder.
                 let pts = match (decoded.timestamp(), last_pts) {
-                    (Some(p), Some(l)) if p <= l => l + 1,
+                    (Some(p), Some(l)) if p <= l => l.saturating_add(1),
                     (Some(p), _) => p,
-                    (None, Some(l)) => l + 1,
+                    (None, Some(l)) => l.saturating_add(1),
                     (None, None) => 0,
                 };
                 last_pts = Some(pts);
                 stats.first_read.get_or_insert(read_at);
-                stats.media_span = pts - *stats.first_pts.get_or_insert(pts);
+                stats.media_span = pts.saturating_sub(*stats.first_pts.get_or_insert(pts));
                 let mut frame = if decoded.format() == work_format {
                     std::mem::replace(&mut decoded, frame::Video::empty())
                 } else {

@@ -83,6 +83,13 @@ pub fn redact_file_with(
     let started = Instant::now();
     options.validate()?;
     check_paths(input, output, extras.overwrite)?;
+    if extras.edits.as_deref().is_some_and(|e| same_place(e, output)) {
+        return Err(Error::OutputIsInput { path: output.to_path_buf() });
+    }
+    if let Some(sheet) = &extras.review_sheet {
+        let inputs: Vec<&Path> = std::iter::once(input).chain(extras.edits.as_deref()).collect();
+        check_side_output(sheet, "review sheet", &inputs, output, extras.overwrite)?;
+    }
     let out_dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -189,7 +196,7 @@ pub fn redact_file_with(
     })?;
     if let (Some(path), Some(c)) = (&extras.review_sheet, collector) {
         if let Some(sheet) = c.compose() {
-            crate::review::save_sheet(&sheet, path)?;
+            crate::review::save_sheet(&sheet, path, extras.overwrite)?;
         }
     }
     report.runtime = detector.runtime().map(|r| r.to_string());
@@ -205,8 +212,7 @@ pub(crate) struct EditSource {
 
 impl EditSource {
     fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self { path: path.to_path_buf(), bytes })
+        Ok(Self { path: path.to_path_buf(), bytes: crate::edits::read_file(path)? })
     }
 
     /// Parses the edits for an upright `width × height` picture, refusing keep regions unless `allow_keep`.
@@ -265,6 +271,63 @@ fn check_paths(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a file a run writes besides its output (a review sheet, a report) where it would replace one of
+/// the run's `inputs` (also through links) or its `output`, or an existing file without `overwrite`. `what`
+/// names it in the message.
+pub fn check_side_output(path: &Path, what: &str, inputs: &[&Path], output: &Path, overwrite: bool) -> Result<()> {
+    if path.as_os_str().is_empty() || path.file_name().is_none() {
+        return Err(Error::UnsupportedOutput {
+            path: path.to_path_buf(),
+            reason: format!("the {what} must name a file"),
+        });
+    }
+    let meta = std::fs::metadata(path).ok();
+    for input in inputs {
+        if let (Some(a), Ok(b)) = (&meta, std::fs::metadata(input)) {
+            if same_file(a, &b) {
+                return Err(Error::UnsupportedOutput {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "the {what} would replace the input {}; faceveil never writes to its inputs",
+                        input.display()
+                    ),
+                });
+            }
+        }
+    }
+    if same_place(path, output) {
+        return Err(Error::UnsupportedOutput {
+            path: path.to_path_buf(),
+            reason: format!("the {what} would replace the output; give it a name of its own"),
+        });
+    }
+    if let Some(m) = meta {
+        if m.is_dir() {
+            return Err(Error::UnsupportedOutput {
+                path: path.to_path_buf(),
+                reason: format!("the {what} is a directory"),
+            });
+        }
+        if !overwrite {
+            return Err(Error::OutputExists { path: path.to_path_buf() });
+        }
+    }
+    Ok(())
+}
+
+/// True when `a` and `b` name the same file: the same file on disk, or (where one does not exist yet) the same
+/// name in the same folder.
+pub(crate) fn same_place(a: &Path, b: &Path) -> bool {
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return same_file(&x, &y);
+    }
+    let resolved = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        dir.canonicalize().ok().map(|d| d.join(p.file_name().unwrap_or_default()))
+    };
+    a == b || resolved(a).is_some_and(|x| Some(x) == resolved(b))
 }
 
 #[cfg(unix)]

@@ -96,7 +96,7 @@ impl<'a> Pacer<'a> {
     /// The effort level for this frame (0 full).
     pub(crate) fn level(&mut self, pts: i64, read_at: Instant, frame: u64) -> u8 {
         let (t0, p0) = *self.start.get_or_insert((read_at, pts));
-        let media_ms = (pts - p0).rescale(self.tb, Rational(1, 1000));
+        let media_ms = pts.saturating_sub(p0).rescale(self.tb, Rational(1, 1000));
         let lag = t0.elapsed().as_millis() as i64 - media_ms;
         let wanted = (lag / Self::STEP_MS).clamp(0, i64::from(Self::MAX_LEVEL)) as u8;
         let level = if wanted > self.level {

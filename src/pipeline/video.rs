@@ -102,13 +102,20 @@ pub(crate) fn redact_video(
         }
     });
     let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress: extras.progress, edits };
-    let outcome = run_stages(run, opened, engine, &mut sink, detector)?;
-    if outcome.decode.stopped {
+    let stopped = || {
         if extras.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(Error::Interrupted { path: input.to_path_buf() });
+            return Error::Interrupted { path: input.to_path_buf() };
         }
         let seconds = extras.time_limit.map(|d| d.as_secs()).unwrap_or_default();
-        return Err(Error::TimeLimit { path: input.to_path_buf(), seconds });
+        Error::TimeLimit { path: input.to_path_buf(), seconds }
+    };
+    let outcome = match run_stages(run, opened, engine, &mut sink, detector) {
+        // Stopped before the stages ran (the follow pre-pass of an edit file).
+        Err(Error::Cancelled) if watch.as_ref().is_some_and(Watch::stop_requested) => return Err(stopped()),
+        other => other?,
+    };
+    if outcome.decode.stopped {
+        return Err(stopped());
     }
     if let Some(e) = &outcome.decode.input_error {
         return Err(Error::bad_input(input, format!("read error: {e}")));
@@ -134,12 +141,13 @@ pub(crate) fn run_stages(
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
     let (input, options) = (run.input, run.options);
+    options.check_window(width, height, frame_bytes(work_format, width, height), 2 * QUEUE as u64, true)?;
     let mut core = Core::new(options, width, height, rotation);
     if let Some((source, allow_keep)) = run.edits {
         let (uw, uh) = rotation.upright_size(width, height);
         let mut edits = source.parse(uw, uh, allow_keep)?;
         // Followed regions are followed through the whole clip first (one extra, single-threaded read).
-        warnings.extend(super::follow::follow_regions(input, &mut edits)?);
+        warnings.extend(super::follow::follow_regions(input, &mut edits, run.watch)?);
         core.set_edits(edits);
     }
     let pacer = run.live.map(|log| Pacer::new(enc_tb, log));
@@ -151,7 +159,7 @@ pub(crate) fn run_stages(
         }
     };
     let encode = EncodeStage {
-        sink,
+        sink: &mut *sink,
         encoder,
         redact: &options.redact,
         thumbnails: run.review.take().map(|c| Thumbnails::new(c, rotation, enc_tb)),
@@ -185,6 +193,7 @@ pub(crate) fn run_stages(
         }
     };
     warnings.extend(stage_warnings(&dec, &core, work_format));
+    warnings.extend(sink.take_warnings());
     if let (Some(e), Some((source, _))) = (&edits, run.edits) {
         if !dec.stopped && dec.input_error.is_none() {
             e.check_reached(dec.frames, &source.path)?;
@@ -206,6 +215,18 @@ pub(crate) fn run_stages(
         finished_at,
         edits,
     })
+}
+
+/// Bytes of one `w × h` frame in pixel format `format`.
+fn frame_bytes(format: ff::format::Pixel, w: u32, h: u32) -> u64 {
+    // SAFETY: a plain computation on a pixel format and a size; it returns a negative error for unknown formats.
+    let n = unsafe { ff::ffi::av_image_get_buffer_size(format.into(), w as i32, h as i32, 1) };
+    // An unknown format is counted as 16-bit RGBA, the largest a decoder hands faceveil.
+    if n > 0 {
+        n as u64
+    } else {
+        u64::from(w) * u64::from(h) * 8
+    }
 }
 
 /// What the user is told about a run besides its counts.
@@ -237,6 +258,13 @@ fn stage_warnings(dec: &DecodeStats, core: &Stats, work_format: ff::format::Pixe
     }
     if dec.frames_missing > 0 {
         out.push(format!("about {} frame(s) missing from the input (gaps in its timestamps)", dec.frames_missing));
+    }
+    if dec.timestamp_jumps > 0 {
+        out.push(format!(
+            "the input's timestamps jumped {} time(s) by more than a minute (a clock reset or broken timestamps); \
+             every frame was kept",
+            dec.timestamp_jumps
+        ));
     }
     out
 }

@@ -72,25 +72,53 @@ impl Patch {
         }
         Some(Self { x, y, values })
     }
+}
 
-    /// Normalised cross-correlation with another patch of the same size.
-    fn ncc(&self, other: &[f32]) -> f32 {
-        let n = self.values.len() as f32;
-        let (ma, mb) = (self.values.iter().sum::<f32>() / n, other.iter().sum::<f32>() / n);
-        let (mut sab, mut saa, mut sbb) = (0f32, 0f32, 0f32);
-        for (a, b) in self.values.iter().zip(other) {
-            let (da, db) = (a - ma, b - mb);
-            sab += da * db;
-            saa += da * da;
-            sbb += db * db;
+/// Normalised cross-correlation of two sample lists of the same length.
+fn ncc(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().max(1) as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let (mut sab, mut saa, mut sbb) = (0f32, 0f32, 0f32);
+    for (a, b) in a.iter().zip(b) {
+        let (da, db) = (a - ma, b - mb);
+        sab += da * db;
+        saa += da * da;
+        sbb += db * db;
+    }
+    if saa <= f32::EPSILON || sbb <= f32::EPSILON {
+        // A flat patch matches nothing reliably.
+        return 0.0;
+    }
+    sab / (saa * sbb).sqrt()
+}
+
+impl Grey {
+    /// Block means of `factor × factor` pixels (edge rows and columns that do not fill a block are dropped).
+    fn reduced(&self, factor: u32) -> Grey {
+        let f = factor.max(1);
+        let (w, h) = (self.width / f, self.height / f);
+        let mut data = Vec::with_capacity((w * h) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let mut sum = 0u32;
+                for dy in 0..f {
+                    let row = ((y * f + dy) * self.width + x * f) as usize;
+                    sum += self.data[row..row + f as usize].iter().map(|&v| u32::from(v)).sum::<u32>();
+                }
+                data.push((sum / (f * f)) as u8);
+            }
         }
-        if saa <= f32::EPSILON || sbb <= f32::EPSILON {
-            // A flat patch matches nothing reliably.
-            return 0.0;
-        }
-        sab / (saa * sbb).sqrt()
+        Grey { width: w, height: h, data }
     }
 }
+
+/// A followed patch is compared at most this many grey pixels on its longer side in the first, coarse search
+/// of each frame; larger patches are searched on a reduced copy of the picture first, then refined at full
+/// follow resolution around the best few coarse matches. The cost of a step is then bounded whatever the
+/// size of the box (a full search grows with the fourth power of the box's side).
+pub const COARSE_SIDE: u32 = 24;
+/// Coarse matches refined at full resolution.
+const REFINED: usize = 3;
 
 /// Follows one region from frame to frame; see [`follow`].
 #[derive(Debug, Clone)]
@@ -98,6 +126,10 @@ pub struct Follower {
     template: Option<Patch>,
     w: u32,
     h: u32,
+    /// Reduction of the coarse search (1: the patch is small enough to search at full resolution).
+    factor: u32,
+    /// Sample comparisons made so far (the cost of following).
+    work: u64,
 }
 
 impl Follower {
@@ -106,7 +138,8 @@ impl Follower {
     pub fn new(first: &Grey, start: BBox) -> Self {
         let (w, h) = (start.width().round().max(2.0) as u32, start.height().round().max(2.0) as u32);
         let template = Patch::cut(first, start.x0.round() as i64, start.y0.round() as i64, w, h);
-        Self { template, w, h }
+        let factor = w.max(h).div_ceil(COARSE_SIDE).max(1);
+        Self { template, w, h, factor, work: 0 }
     }
 
     /// True once the region was lost; every later step answers `None`.
@@ -114,34 +147,82 @@ impl Follower {
         self.template.is_none()
     }
 
-    /// Where the region is in the next frame, or `None` when it is lost (for good).
-    pub fn step(&mut self, g: &Grey) -> Option<BBox> {
-        let template = self.template.as_ref()?;
-        let (w, h) = (self.w, self.h);
-        let reach_x = (w as f32 * REACH).ceil() as i64;
-        let reach_y = (h as f32 * REACH).ceil() as i64;
-        let mut best: Option<(f32, i64, i64)> = None;
-        // A full search of the window (regions are small after the caller's downscaling): never trapped in a
-        // local maximum.
-        for y in template.y - reach_y..=template.y + reach_y {
-            for x in template.x - reach_x..=template.x + reach_x {
+    /// Sample comparisons made by the steps so far: what following this region cost.
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// The best match of `template` (w × h samples) in `g` over positions `xs × ys`, best first, at most `keep`.
+    fn search(
+        &mut self,
+        g: &Grey,
+        template: &[f32],
+        (w, h): (u32, u32),
+        xs: std::ops::RangeInclusive<i64>,
+        ys: std::ops::RangeInclusive<i64>,
+        keep: usize,
+    ) -> Vec<(f32, i64, i64)> {
+        let mut best: Vec<(f32, i64, i64)> = Vec::with_capacity(keep + 1);
+        for y in ys {
+            for x in xs.clone() {
                 let Some(p) = Patch::cut(g, x, y, w, h) else { continue };
-                let score = template.ncc(&p.values);
-                if best.is_none_or(|(s, _, _)| score > s) {
-                    best = Some((score, x, y));
+                self.work += template.len() as u64;
+                let score = ncc(template, &p.values);
+                if best.len() < keep || best.last().is_some_and(|&(s, _, _)| score > s) {
+                    best.push((score, x, y));
+                    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    best.truncate(keep);
                 }
             }
         }
-        match best {
-            Some((score, x, y)) if score >= MIN_MATCH => {
+        best
+    }
+
+    /// Where the region is in the next frame, or `None` when it is lost (for good).
+    pub fn step(&mut self, g: &Grey) -> Option<BBox> {
+        let template = self.template.take()?;
+        let (w, h, f) = (self.w, self.h, i64::from(self.factor));
+        let reach_x = (w as f32 * REACH).ceil() as i64;
+        let reach_y = (h as f32 * REACH).ceil() as i64;
+        let (x0, x1) = (template.x - reach_x, template.x + reach_x);
+        let (y0, y1) = (template.y - reach_y, template.y + reach_y);
+        // A full search of the window (never trapped in a local maximum): at full resolution for a small patch,
+        // else on the picture reduced by `factor`, each of the best few coarse matches refined at full
+        // resolution within one coarse pixel.
+        let best = if f == 1 {
+            self.search(g, &template.values, (w, h), x0..=x1, y0..=y1, 1)
+        } else {
+            let (cw, ch) = ((w / self.factor).max(1), (h / self.factor).max(1));
+            let t = Grey { width: w, height: h, data: template.values.iter().map(|&v| v as u8).collect() }
+                .reduced(self.factor);
+            let coarse_t: Vec<f32> = t.data.iter().map(|&v| f32::from(v)).collect();
+            let gc = g.reduced(self.factor);
+            let coarse = self.search(
+                &gc,
+                &coarse_t,
+                (cw, ch),
+                x0.div_euclid(f)..=x1.div_euclid(f),
+                y0.div_euclid(f)..=y1.div_euclid(f),
+                REFINED,
+            );
+            let mut refined = Vec::new();
+            for (_, cx, cy) in coarse {
+                let (fx, fy) = (cx * f, cy * f);
+                let xs = (fx - f).max(x0)..=(fx + f).min(x1);
+                let ys = (fy - f).max(y0)..=(fy + f).min(y1);
+                refined.extend(self.search(g, &template.values, (w, h), xs, ys, 1));
+            }
+            refined.sort_by(|a, b| b.0.total_cmp(&a.0));
+            refined.truncate(1);
+            refined
+        };
+        match best.first() {
+            Some(&(score, x, y)) if score >= MIN_MATCH => {
                 // The template follows slow changes of appearance (turning, light) from frame to frame.
                 self.template = Patch::cut(g, x, y, w, h);
                 Some(BBox::new(x as f32, y as f32, (x + i64::from(w)) as f32, (y + i64::from(h)) as f32))
             }
-            _ => {
-                self.template = None;
-                None
-            }
+            _ => None,
         }
     }
 }
@@ -187,6 +268,41 @@ mod tests {
         let lost_at = found.iter().position(Option::is_none).unwrap();
         assert!((28..=34).contains(&lost_at), "lost at {lost_at}");
         assert!(found[lost_at..].iter().all(Option::is_none));
+    }
+
+    /// A textured `size`-pixel square at (x, y) over a flat 320×240 background.
+    fn big_scene(x: u32, y: u32, (sw, sh): (u32, u32)) -> Grey {
+        let (w, h) = (320u32, 240u32);
+        let mut data = vec![100u8; (w * h) as usize];
+        for yy in 0..sh {
+            for xx in 0..sw {
+                if x + xx < w && y + yy < h {
+                    let (a, b) = (xx / 3, yy / 3);
+                    let hash = (a.wrapping_mul(2_654_435_761) ^ b.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);
+                    data[((y + yy) * w + x + xx) as usize] = (hash >> 24) as u8 % 200 + 20;
+                }
+            }
+        }
+        Grey { width: w, height: h, data }
+    }
+
+    #[test]
+    fn a_large_region_is_followed_at_a_bounded_cost_issue_33() {
+        // A 150×110 box (the issue's): a full search of its window compared 276 M samples a frame.
+        let size = (150, 110);
+        let first = big_scene(20, 30, size);
+        let mut f = Follower::new(&first, BBox::new(20.0, 30.0, 170.0, 140.0));
+        for i in 1..=20u32 {
+            let (x, y) = (20 + 3 * i, 30 + i);
+            let b = f.step(&big_scene(x, y, size)).unwrap_or_else(|| panic!("lost at frame {i}"));
+            assert_eq!((b.x0, b.y0), (x as f32, y as f32), "frame {i}");
+        }
+        let per_step = f.work() / 20;
+        assert!(per_step < 12_000_000, "{per_step} sample comparisons a frame");
+        // Small patches are still searched whole at full resolution.
+        let mut small = Follower::new(&scene(10, 20), BBox::new(10.0, 20.0, 22.0, 32.0));
+        small.step(&scene(12, 20)).unwrap();
+        assert_eq!(small.work(), 13 * 13 * 144);
     }
 
     #[test]

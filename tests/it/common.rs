@@ -67,6 +67,13 @@ pub fn make_clip(path: &Path, frames: u32, video_codec: &[&str], audio_codec: &[
     ffmpeg(&args);
 }
 
+/// A 30-frame lossless clip of the astronaut over the moving test pattern, no audio, as `dir/in.mkv`.
+pub fn clip30(dir: &Path) -> PathBuf {
+    let input = dir.join("in.mkv");
+    make_clip(&input, 30, &lossless_h264(), &[], "");
+    input
+}
+
 pub fn lossless_h264() -> Vec<&'static str> {
     vec!["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast"]
 }

@@ -5,13 +5,6 @@ use crate::common::*;
 use crate::os_args;
 use std::path::Path;
 
-/// A 30-frame lossless clip of the astronaut over the moving test pattern, no audio.
-fn clip(dir: &Path) -> std::path::PathBuf {
-    let input = dir.join("in.mkv");
-    make_clip(&input, 30, &lossless_h264(), &[], "");
-    input
-}
-
 fn redact(input: &Path, output: &Path, edits: &Path) -> std::process::Output {
     let report = output.with_extension("json");
     faceveil(os_args!["redact", input, "-o", output, "--crf", "0", "--edits", edits, "--report", &report])
@@ -20,7 +13,7 @@ fn redact(input: &Path, output: &Path, edits: &Path) -> std::process::Output {
 #[test]
 fn added_regions_follow_their_key_frames_and_whole_frames_are_filled_issue_16() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
+    let input = clip30(dir.path());
     let output = dir.path().join("out.mkv");
     let edits = dir.path().join("edits.json");
     // A box on the left background moving from x=20 (frame 5) to x=100 (frame 15) at 25 fps, by time at its end;
@@ -63,7 +56,7 @@ fn added_regions_follow_their_key_frames_and_whole_frames_are_filled_issue_16() 
 #[test]
 fn keep_regions_leave_detections_unredacted_and_are_listed_issue_16() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
+    let input = clip30(dir.path());
     let output = dir.path().join("out.mkv");
     let edits = dir.path().join("edits.json");
     // Keep the astronaut's face (a "public poster") unredacted in frames 10-19 only.
@@ -88,7 +81,7 @@ fn keep_regions_leave_detections_unredacted_and_are_listed_issue_16() {
 #[test]
 fn bad_and_out_of_clip_edit_files_are_refused_with_no_output_issue_16() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
+    let input = clip30(dir.path());
     let output = dir.path().join("out.mkv");
     let edits = dir.path().join("edits.json");
     let cases = [
@@ -114,7 +107,7 @@ fn batch_applies_edit_files_beside_inputs_refuses_keeps_unless_allowed_and_redoe
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
-    let video = clip(&input);
+    let video = clip30(&input);
     let edits = input.join("in.mkv.faceveil-edits.json");
     let out_dir = dir.path().join("out");
     let batch = |extra: &[&str]| {

@@ -11,5 +11,6 @@ mod faults;
 mod fuzz_regressions;
 mod library;
 mod lowlight;
+mod promises;
 mod review_page;
 mod stream;

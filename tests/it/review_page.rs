@@ -71,6 +71,34 @@ impl WebDriver {
     }
 }
 
+/// A lossless `frames`-frame clip redacted without tiles, and `faceveil review` started on its output with
+/// `extra` options; returns the review process and the page's URL.
+fn review_of(
+    dir: &std::path::Path,
+    frames: u32,
+    edits: &std::path::Path,
+    extra: &[&str],
+) -> (std::path::PathBuf, Killed, String) {
+    let input = dir.join("in.mkv");
+    make_clip(&input, frames, &lossless_h264(), &[], "");
+    let output = dir.join("out.mkv");
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0", "--tile-scale", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut review = Killed(
+        faceveil_command()
+            .args(["review", output.to_str().unwrap(), "--edits", edits.to_str().unwrap()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(review.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).expect("the page's URL").to_string();
+    (input, review, url)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -82,25 +110,9 @@ fn a_box_drawn_on_the_review_page_is_redacted_over_its_range_after_a_re_render_i
         .find(|p| std::path::Path::new(p).exists())
         .expect("chromedriver not installed: run scripts/test.sh, which installs chromium and chromium-driver");
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.mkv");
-    make_clip(&input, 20, &lossless_h264(), &[], "");
-    let first = dir.path().join("out.mkv");
-    let out = faceveil(os_args!["redact", &input, "-o", &first, "--crf", "0", "--tile-scale", "0"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
     // The review page, on a random port with a token.
     let edits = dir.path().join("edits.json");
-    let mut review = Killed(
-        faceveil_command()
-            .args(["review", first.to_str().unwrap(), "--edits", edits.to_str().unwrap(), "--no-verify"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(review.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).expect("the page's URL").to_string();
+    let (input, review, url) = review_of(dir.path(), 20, &edits, &["--no-verify"]);
     assert!(url.contains("?t="), "a token in the URL: {url}");
 
     let port = free_port();
@@ -180,4 +192,74 @@ fn a_box_drawn_on_the_review_page_is_redacted_over_its_range_after_a_re_render_i
             assert_eq!(max_diff(&a[i], &r[i], W, inner), 0, "frame {i}: the region changed outside its range");
         }
     }
+}
+
+/// Sends one raw HTTP request to `port` and returns the status code and body.
+fn http(port: u16, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn the_review_page_serves_at_once_answers_only_its_own_host_and_bounds_connections_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let edits = dir.path().join("edits.json");
+    // With verify (the default): before the fix the page was served only once verify had read the whole video.
+    let (input, review, url) = review_of(dir.path(), 100, &edits, &[]);
+    let rest = url.trim_start_matches("http://127.0.0.1:");
+    let (port, token) = rest.split_once("/?t=").unwrap();
+    let port: u16 = port.parse().unwrap();
+    let get = |path: &str, host: &str| http(port, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+    let own = format!("127.0.0.1:{port}");
+
+    // Served at once, verify still running.
+    let (code, body) = get(&format!("/info?t={token}"), &own);
+    assert_eq!(code, 200, "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["verify"]["state"], "running", "{info}");
+
+    // Only its own host, only with the token.
+    assert_eq!(get(&format!("/info?t={token}"), "evil.example").0, 421);
+    assert_eq!(get(&format!("/info?t={token}"), &format!("evil.example:{port}")).0, 421);
+    assert_eq!(get(&format!("/info?t={token}"), &format!("localhost:{port}")).0, 200);
+    assert_eq!(get("/info?t=0123", &own).0, 403);
+    assert_eq!(get("/info", &own).0, 403);
+
+    // A ninth connection while eight are open and silent is turned away at once.
+    let idle: Vec<std::net::TcpStream> = (0..faceveil::review_page::MAX_CONNECTIONS)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(&format!("/info?t={token}"), &own).0, 503);
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&format!("/info?t={token}"), &own).0 != 200 {
+        assert!(Instant::now() < deadline, "the page did not recover after the idle connections closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Saving keep regions says what they do.
+    let keep = r#"{"version": 1, "keep": [{"from": 0, "to": 5, "box": [240, 0, 120, 160]}]}"#;
+    let (code, body) = http(
+        port,
+        &format!("POST /edits?t={token} HTTP/1.1\r\nHost: {own}\r\nContent-Length: {}\r\n\r\n{keep}", keep.len()),
+    );
+    assert_eq!(code, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert!(answer["warning"].as_str().unwrap().contains("UNREDACTED"), "{answer}");
+    drop(review);
+
+    // Rendering with them says so too.
+    let second = dir.path().join("out2.mkv");
+    let out = faceveil(os_args!["redact", &input, "-o", &second, "--tile-scale", "0", "--edits", &edits]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("keeps a region UNREDACTED from frame 0 to frame 5"), "{stderr}");
 }

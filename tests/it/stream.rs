@@ -380,3 +380,128 @@ fn video_that_stops_while_audio_flows_is_a_stall_issue_15() {
     let frames = frame_times(&segs[0]).len();
     assert!(frames > 0 && frames as u64 == report(&rep)["frames"].as_u64().unwrap(), "{frames} frames written");
 }
+
+#[test]
+fn a_timestamp_jump_starts_the_next_segment_at_once_and_is_reported_issue_33() {
+    // Before the fix the segment clock stepped through the skipped time a segment at a time: a jump of 10^11 s
+    // took 30-50 s of CPU with SIGTERM unanswered, and 5·10^12 s (here) would have taken hours.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("jump.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-frames:v",
+        "5",
+        "-vf",
+        "setpts='if(gte(N,3),PTS+5e12/TB,PTS)'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
+    let pattern = dir.path().join("seg-{n}.mkv");
+    let rep = dir.path().join("r.json");
+    let mut child = faceveil_command()
+        .args(["stream", clip.to_str().unwrap(), "-o", pattern.to_str().unwrap(), "--segment-time", "1"])
+        .args(["--realtime", "off", "--tile-scale", "0", "--report", rep.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    let segs = segments(dir.path(), "seg-");
+    assert_eq!(segs.len(), 2, "one segment before the jump, one from it: {segs:?}");
+    assert_eq!(frame_times(&segs[0]).len() + frame_times(&segs[1]).len(), 5, "every frame kept");
+    let warnings = report(&rep)["warnings"].to_string();
+    assert!(warnings.contains("timestamps jumped by 5000000000000.040 s"), "{warnings}");
+    assert!(!warnings.contains("missing"), "a jump is not lost frames: {warnings}");
+}
+
+/// Copies `src` into `dst` (Matroska) packet by packet in `src`'s order without interleaving, with the audio's
+/// timestamps moved `ahead_s` seconds later: a source whose sound runs ahead of its picture.
+fn with_audio_ahead(src: &Path, dst: &Path, ahead_s: i64) {
+    use ff::Rescale;
+    use ffmpeg_next as ff;
+    ff::init().unwrap();
+    ff::util::log::set_level(ff::util::log::Level::Error);
+    let mut ictx = ff::format::input(src).unwrap();
+    let mut octx = ff::format::output(dst).unwrap();
+    let mut kinds = Vec::new();
+    for ist in ictx.streams() {
+        let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).unwrap();
+        ost.set_parameters(ist.parameters());
+        // SAFETY: clearing the codec tag of a stream this function owns, as remuxing does.
+        unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
+        kinds.push((ist.parameters().medium(), ist.time_base()));
+    }
+    octx.write_header().unwrap();
+    let out_tb: Vec<_> = octx.streams().map(|s| s.time_base()).collect();
+    for (stream, mut pkt) in ictx.packets() {
+        let i = stream.index();
+        let (kind, itb) = kinds[i];
+        if kind == ff::media::Type::Audio {
+            let shift = ahead_s.rescale(ff::Rational(1, 1), itb);
+            pkt.set_pts(pkt.pts().map(|t| t + shift));
+            pkt.set_dts(pkt.dts().map(|t| t + shift));
+        }
+        pkt.rescale_ts(itb, out_tb[i]);
+        pkt.set_position(-1);
+        pkt.set_stream(i);
+        pkt.write(&mut octx).unwrap();
+    }
+    octx.write_trailer().unwrap();
+}
+
+#[test]
+fn audio_far_ahead_of_the_video_is_written_not_held_without_bound_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let normal = dir.path().join("normal.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=8000",
+        "-frames:v",
+        "75",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        normal.to_str().unwrap(),
+    ]);
+    let ahead = dir.path().join("ahead.mkv");
+    with_audio_ahead(&normal, &ahead, 600);
+    let audio_in = packet_count(&ahead, "a:0");
+    assert!(audio_in > 20, "{audio_in}");
+    let pattern = dir.path().join("seg-{n}.mkv");
+    let rep = dir.path().join("r.json");
+    let out = faceveil_command()
+        .args(["stream", ahead.to_str().unwrap(), "-o", pattern.to_str().unwrap(), "--segment-time", "1"])
+        .args(["--realtime", "off", "--tile-scale", "0", "--report", rep.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let segs = segments(dir.path(), "seg-");
+    assert_eq!(segs.len(), 3, "{segs:?}");
+    // Every audio packet is kept, and they went out as the video ran rather than all at the end.
+    let audio: Vec<usize> = segs.iter().map(|s| packet_count(s, "a:0")).collect();
+    assert_eq!(audio.iter().sum::<usize>(), audio_in, "{audio:?}");
+    assert!(audio[0] > 0, "the first segment held none of the audio that came with it: {audio:?}");
+    let warnings = report(&rep)["warnings"].to_string();
+    assert!(warnings.contains("ran more than 30 s ahead of the video"), "{warnings}");
+}

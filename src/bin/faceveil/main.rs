@@ -41,9 +41,9 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
     let options = args.settings.options();
     options.validate()?;
     if let Some(report) = &args.report {
-        if report.exists() && !args.overwrite {
-            return Err(faceveil::Error::OutputExists { path: report.clone() }.into());
-        }
+        let inputs: Vec<&std::path::Path> =
+            std::iter::once(args.input.as_path()).chain(args.edits.as_deref()).collect();
+        faceveil::check_side_output(report, "report", &inputs, &args.output, args.overwrite)?;
     }
     let mut detector = args.settings.load_detector(&options, args.settings.threads)?;
     let bar = progress_bar("{spinner} {wide_bar} {pos}/{len} frames, {per_sec}, ETA {eta}");
@@ -71,7 +71,15 @@ fn redact(args: &RedactArgs) -> Result<(), Failure> {
     }
     let report = report?;
     if let Some(path) = &args.report {
-        write_json_atomic(path, &report)?;
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| Failure::Run(e.into()))?;
+        faceveil::io::write_atomic_with(path, &json, args.overwrite)?;
+    }
+    for k in &report.kept_regions {
+        let [x, y, w, h] = k.bbox;
+        eprintln!(
+            "faceveil: warning: the edit file keeps a region UNREDACTED from {} to {}: box ({x:.0}, {y:.0}, {w:.0}x{h:.0}), {} detection(s) left visible",
+            k.from, k.to, k.detections_kept
+        );
     }
     eprintln!(
         "faceveil: {} -> {}: {} frame(s), faces in {}, {} detection(s), {} frame(s) redacted; detector on {}{}",
@@ -302,27 +310,30 @@ fn review(args: &ReviewArgs) -> Result<(), Failure> {
         p.push(faceveil::batch::EDITS_SUFFIX);
         p.into()
     });
-    let findings = if args.no_verify {
-        Vec::new()
+    // verify runs while the page is already served; its findings appear on the page when ready.
+    let verify = if args.no_verify {
+        None
     } else {
         let settings = DetectSettings { threshold: 0.5, ..DetectSettings::default() };
-        let mut detector = load_detector(&DetectorChoice::default(), &settings)?;
-        eprintln!("faceveil review: checking {} with verify first", args.output.display());
-        faceveil::verify::verify_file(&args.output, args.orig.as_deref(), &settings, &mut detector)?.findings
+        let detector = load_detector(&DetectorChoice::default(), &settings)?;
+        Some(faceveil::review_page::VerifyJob { detector, settings })
     };
-    let settings = faceveil::review_page::ReviewSettings {
-        output: args.output.clone(),
-        original: args.orig.clone(),
-        edits,
-        findings,
-    };
+    let settings =
+        faceveil::review_page::ReviewSettings { output: args.output.clone(), original: args.orig.clone(), edits };
+    settings.validate()?;
     let server = faceveil::review_page::ReviewServer::bind()?;
     let stop = interrupt_flag()?;
     println!("faceveil review: open {}", server.url());
     eprintln!("faceveil review: edits are saved to {}; Ctrl-C ends the review", settings.edits.display());
+    if verify.is_some() {
+        eprintln!(
+            "faceveil review: checking {} with verify meanwhile; its findings appear on the page",
+            args.output.display()
+        );
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    server.serve(&settings, &stop)?;
+    server.serve(&settings, verify, &stop)?;
     Ok(())
 }
 

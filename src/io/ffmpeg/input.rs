@@ -182,6 +182,21 @@ impl FrameReader {
         self.send_errors
     }
 
+    /// Moves to the last keyframe at or before `pts` (the stream's time base): the next frames decoded start
+    /// there. The caller tells frames apart by their timestamps.
+    pub(crate) fn seek_before(&mut self, pts: i64) -> Result<()> {
+        // SAFETY: the context is open; av_seek_frame takes the stream index and a timestamp in its time base.
+        let res = unsafe {
+            ff::ffi::av_seek_frame(self.ictx.as_mut_ptr(), self.index as i32, pts, ff::ffi::AVSEEK_FLAG_BACKWARD)
+        };
+        if res < 0 {
+            return Err(Error::bad_input(&self.path, format!("cannot seek: {}", ff::Error::from(res))));
+        }
+        self.decoder.flush();
+        self.eof = false;
+        Ok(())
+    }
+
     /// The next frame: its pts and upright RGB picture; `None` at the end.
     pub(crate) fn next_frame(&mut self) -> Result<Option<(i64, RgbImage)>> {
         loop {

@@ -250,6 +250,10 @@ pub(crate) trait Sink {
     fn write_copy(&mut self, pkt: Packet) -> Result<()>;
     /// End of the run: the output is completed.
     fn finish(&mut self) -> Result<()>;
+    /// What the user should be told about how the output was written (taken once, after the run).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One output file (the caller's temporary path, or a pipe).

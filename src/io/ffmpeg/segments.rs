@@ -72,9 +72,19 @@ struct Segment {
     has_video: bool,
 }
 
+/// Copied packets wait for the video at most this far ahead of it (media time): audio whose timestamps run
+/// further ahead (a source whose streams are out of step) is written into the segment being recorded rather
+/// than held without bound.
+pub(crate) const MAX_COPY_AHEAD_SECONDS: i64 = 30;
+/// ... and at most this many bytes of them wait at once.
+pub(crate) const MAX_COPY_WAITING_BYTES: usize = 16 << 20;
+
 /// Writes segment after segment; a new one starts at the first keyframe at or after each boundary (the mux
-/// stage forces one there). Copied packets (audio) run ahead of the video by the pipeline's depth, so they
-/// wait here until the video has passed their time and go into the segment their time belongs to.
+/// stage forces one there). A timestamp jump over a whole segment or more (a camera's clock reset, broken
+/// timestamps) starts the next segment at once, counted from there, and is reported. Copied packets (audio)
+/// run ahead of the video by the pipeline's depth, so they wait here until the video has passed their time
+/// and go into the segment their time belongs to; within bounds ([`MAX_COPY_AHEAD_SECONDS`],
+/// [`MAX_COPY_WAITING_BYTES`]), past which they are written at once (reported).
 pub(crate) struct SegmentSink<'a> {
     current: Option<Segment>,
     namer: SegmentNamer,
@@ -83,6 +93,14 @@ pub(crate) struct SegmentSink<'a> {
     next_cut: Option<i64>,
     cut_at: Option<i64>,
     waiting: VecDeque<(i64, Packet)>,
+    waiting_bytes: usize,
+    /// The newest video time written (encoder time base).
+    video_at: Option<i64>,
+    /// The last frame's time, and the timestamp jumps that started a segment: (from, to), encoder time base.
+    last_frame: Option<i64>,
+    jumps: Vec<(i64, i64)>,
+    /// Copied packets written ahead of their segment because they ran too far ahead of the video.
+    early_copies: u64,
     done: &'a mut Vec<PathBuf>,
     on_segment: &'a (dyn Fn(&Path) + Sync),
 }
@@ -107,6 +125,11 @@ impl<'a> SegmentSink<'a> {
             next_cut: None,
             cut_at: None,
             waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            video_at: None,
+            last_frame: None,
+            jumps: Vec::new(),
+            early_copies: 0,
             done,
             on_segment,
         })
@@ -122,10 +145,31 @@ impl<'a> SegmentSink<'a> {
         let offset = seg.start.unwrap_or(0).rescale(self.layout.enc_tb, seg.streams.video_tb);
         while self.waiting.front().is_some_and(|(t, _)| *t < until) {
             if let Some((_, pkt)) = self.waiting.pop_front() {
+                self.waiting_bytes = self.waiting_bytes.saturating_sub(pkt.size());
                 write_copied(&mut seg.octx, &seg.streams, pkt, offset, &seg.path)?;
             }
         }
         Ok(())
+    }
+
+    /// Writes the oldest waiting copied packets while too many wait, or they run too far ahead of the video.
+    fn bound_copies(&mut self) -> Result<()> {
+        let ahead = MAX_COPY_AHEAD_SECONDS.rescale(Rational(1, 1), self.layout.enc_tb);
+        let video = self.video_at.unwrap_or(i64::MIN);
+        loop {
+            let Some((t, _)) = self.waiting.front() else { return Ok(()) };
+            let too_far = self.video_at.is_some() && t.saturating_sub(video) > ahead;
+            if !(too_far || self.waiting_bytes > MAX_COPY_WAITING_BYTES) {
+                return Ok(());
+            }
+            let until = t.saturating_add(1);
+            let before = self.waiting.len();
+            self.release_copies(until)?;
+            self.early_copies += (before - self.waiting.len()) as u64;
+            if self.current.is_none() || self.waiting.len() == before {
+                return Ok(());
+            }
+        }
     }
 
     fn close_current(&mut self) -> Result<()> {
@@ -160,6 +204,7 @@ impl<'a> SegmentSink<'a> {
 impl Sink for SegmentSink<'_> {
     fn wants_keyframe(&mut self, pts: i64) -> bool {
         let length = self.length().max(1);
+        let previous = self.last_frame.replace(pts);
         match self.next_cut {
             None => {
                 self.next_cut = Some(pts + length);
@@ -169,10 +214,14 @@ impl Sink for SegmentSink<'_> {
                 true
             }
             Some(cut) if pts >= cut => {
-                let mut next = cut;
-                while next <= pts {
-                    next += length;
-                }
+                // The next boundary one length after this one; after a jump over a whole segment or more, one
+                // length after this frame (never a loop over the skipped time, which can be any length).
+                let next = if pts.saturating_sub(cut) >= length {
+                    self.jumps.push((previous.unwrap_or(cut), pts));
+                    pts.saturating_add(length)
+                } else {
+                    cut.saturating_add(length)
+                };
                 self.next_cut = Some(next);
                 self.cut_at = Some(pts);
                 true
@@ -190,6 +239,8 @@ impl Sink for SegmentSink<'_> {
             self.cut_at = None;
         }
         self.release_copies(pts)?;
+        self.video_at = Some(self.video_at.map_or(pts, |v| v.max(pts)));
+        self.bound_copies()?;
         let Some(seg) = self.current.as_mut() else { return Ok(()) };
         let start = *seg.start.get_or_insert(pts);
         seg.has_video = true;
@@ -205,8 +256,34 @@ impl Sink for SegmentSink<'_> {
         let itb = self.layout.copies.iter().find(|c| c.input == pkt.stream()).map(|c| c.time_base);
         let Some(itb) = itb else { return Ok(()) };
         let Some(t) = pkt.pts().or(pkt.dts()) else { return Ok(()) };
+        self.waiting_bytes += pkt.size();
         self.waiting.push_back((t.rescale(itb, self.layout.enc_tb), pkt));
-        Ok(())
+        self.bound_copies()
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        let tb = self.layout.enc_tb;
+        let seconds = |t: i64| t.rescale(tb, Rational(1, 1000)) as f64 / 1000.0;
+        let mut out: Vec<String> = self
+            .jumps
+            .drain(..)
+            .map(|(from, to)| {
+                format!(
+                    "the video's timestamps jumped by {:.3} s (from {:.3} s to {:.3} s): a new segment was started there",
+                    seconds(to.saturating_sub(from)),
+                    seconds(from),
+                    seconds(to)
+                )
+            })
+            .collect();
+        if self.early_copies > 0 {
+            out.push(format!(
+                "{} audio/subtitle packet(s) ran more than {MAX_COPY_AHEAD_SECONDS} s ahead of the video and were written \
+                 into the segment being recorded instead of the one their time belongs to",
+                self.early_copies
+            ));
+        }
+        out
     }
 
     fn finish(&mut self) -> Result<()> {

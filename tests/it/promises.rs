@@ -1,0 +1,233 @@
+//! Issue 33: the leaks, overwrites and limits found around the per-frame core, each as a user meets it from the
+//! command line (the follow, segment, core and review-page items are tested beside their code and in
+//! `stream.rs`, `review_page.rs`).
+
+use crate::common::*;
+use crate::os_args;
+use serde_json::Value;
+use std::path::Path;
+
+#[test]
+fn mixed_key_frames_out_of_the_clips_order_are_refused_naming_the_edit_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip30(dir.path());
+    let output = dir.path().join("out.mkv");
+    let edits = dir.path().join("edits.json");
+    // Frame 20, then 400 ms (frame 10 at 25 fps): before the fix 0 frames were redacted, exit 0, no word.
+    std::fs::write(
+        &edits,
+        r#"{"version": 1, "add": [{"keyframes": [{"frame": 20, "box": [20, 200, 80, 80]},
+            {"time": "00:00:00.400", "box": [100, 200, 80, 80]}]}]}"#,
+    )
+    .unwrap();
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--tile-scale", "0", "--edits", &edits]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("edits.json") && stderr.contains("add[0].keyframes[1]"), "{stderr}");
+    assert!(stderr.contains("increasing order as the clip plays"), "{stderr}");
+    assert!(!output.exists(), "an output was written");
+}
+
+#[test]
+fn edit_files_over_a_mebibyte_are_refused_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    std::fs::copy(astronaut(), &input).unwrap();
+    let edits = dir.path().join("huge.json");
+    let mut body = br#"{"version": 1, "add": [], "frames": [], "keep": []}"#.to_vec();
+    body.resize(2 << 20, b' ');
+    std::fs::write(&edits, body).unwrap();
+    let output = dir.path().join("out.png");
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--edits", &edits]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("huge.json") && stderr.contains("larger than 1024 KiB"), "{stderr}");
+    assert!(!output.exists());
+}
+
+/// `png` (a JPEG of it, really) stored turned by 180° with an EXIF orientation that shows it upright.
+fn jpeg_turned_with_exif(png: &Path, out: &Path) {
+    let img = image::open(png).unwrap().to_rgb8();
+    let turned = image::imageops::rotate180(&img);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95).encode_image(&turned).unwrap();
+    // APP1 "Exif": a little-endian TIFF header and one IFD entry, Orientation (0x0112, SHORT) = 3 (180°).
+    let mut tiff = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    tiff.extend_from_slice(&[1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut bytes = jpeg[..2].to_vec();
+    bytes.extend_from_slice(&[0xff, 0xe1]);
+    bytes.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    bytes.extend_from_slice(&app1);
+    bytes.extend_from_slice(&jpeg[2..]);
+    std::fs::write(out, bytes).unwrap();
+}
+
+#[test]
+fn verify_reads_a_turned_photo_as_redact_does_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("turned.jpg");
+    jpeg_turned_with_exif(&astronaut(), &input);
+    let overlay = dir.path().join("overlay.png");
+    let redacted = dir.path().join("redacted.png");
+    assert!(faceveil(os_args!["redact", &input, "-o", &overlay, "--overlay"]).status.success());
+    assert!(faceveil(os_args!["redact", &input, "-o", &redacted]).status.success());
+    // The overlay copy shows the face: against its original it must be flagged (before the fix: "clean", the
+    // original compared unturned).
+    let out = faceveil(os_args!["verify", &overlay, "--orig", &input]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = faceveil(os_args!["verify", &redacted, "--orig", &input]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn batch(input: &Path, output: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut cmd = faceveil_command();
+    cmd.arg("batch").arg(input).arg("-o").arg(output).args(["--tile-scale", "0", "--progress", "none"]).args(extra);
+    for v in ["JOB_COMPLETION_INDEX", "FACEVEIL_SHARD_COUNT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"] {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().unwrap();
+    let summary = std::fs::read(output.join("faceveil-summary.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (out.status.code(), summary, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn status_of(summary: &Value, input: &str) -> String {
+    let files = summary["files"].as_array().unwrap();
+    let f = files.iter().find(|f| f["input"] == input).unwrap_or_else(|| panic!("{input} not in {summary}"));
+    f["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn batch_keeps_regions_only_for_runs_that_allow_them_also_on_resume_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(astronaut(), input.join("poster.png")).unwrap();
+    std::fs::write(
+        input.join("poster.png.faceveil-edits.json"),
+        r#"{"version": 1, "keep": [{"from": 0, "to": 0, "box": [0, 0, 100, 100]}]}"#,
+    )
+    .unwrap();
+    let output = dir.path().join("out");
+    let (code, summary, err) = batch(&input, &output, &["--allow-keep-regions"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(status_of(&summary, "poster.png"), "done");
+    // Before the fix the run without the permission found the output "up to date".
+    let (code, summary, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(status_of(&summary, "poster.png"), "failed", "{summary}");
+    let (_, summary, _) = batch(&input, &output, &["--allow-keep-regions"]);
+    assert_ne!(status_of(&summary, "poster.png"), "failed");
+}
+
+#[test]
+fn batch_gives_inputs_that_would_share_an_output_names_of_their_own_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(astronaut(), input.join("p.png")).unwrap();
+    let flipped = image::imageops::flip_horizontal(&image::open(astronaut()).unwrap().to_rgb8());
+    flipped.save_with_format(input.join("p.PNG"), image::ImageFormat::Png).unwrap();
+    let small = |name: &str, codec: &[&str]| {
+        let mut args = vec!["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-frames:v", "5"];
+        args.extend_from_slice(codec);
+        let path = input.join(name);
+        args.push(path.to_str().unwrap());
+        ffmpeg(&args);
+    };
+    small("clip.webm", &["-c:v", "libvpx", "-b:v", "200k"]);
+    small("clip.flv", &["-c:v", "flv1"]);
+    let output = dir.path().join("out");
+    let (code, summary, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    for name in ["p.png", "p.PNG", "clip.webm", "clip.flv"] {
+        assert_eq!(status_of(&summary, name), "done", "{summary}");
+    }
+    let names = list_dir(&output);
+    for made in ["p.png.png", "p.PNG.png", "clip.webm.mkv", "clip.flv.mkv"] {
+        assert!(names.contains(&made.to_string()), "{made} missing: {names:?}");
+        assert!(names.contains(&format!("{made}.faceveil.json")), "{made}'s report missing: {names:?}");
+    }
+    // Each output is its own input's: the two photos differ.
+    let a = image::open(output.join("p.png.png")).unwrap().to_rgb8();
+    let b = image::open(output.join("p.PNG.png")).unwrap().to_rgb8();
+    assert_ne!(a.get_pixel(20, 300), b.get_pixel(20, 300));
+    // A rerun finds every one up to date (before the fix: every rerun redid both of each pair).
+    let (code, summary, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(summary["up_to_date"], 4, "{summary}");
+}
+
+#[test]
+fn the_review_sheet_and_report_never_replace_an_input_or_an_existing_file_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.png");
+    std::fs::copy(astronaut(), &victim).unwrap();
+    let before = std::fs::read(&victim).unwrap();
+    let output = dir.path().join("red.png");
+    // Before the fix the sheet replaced the input, exit 0.
+    let out = faceveil(os_args!["redact", &victim, "-o", &output, "--review-sheet", &victim]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("would replace the input"), "{stderr}");
+    let out = faceveil(os_args!["redact", &victim, "-o", &output, "--review-sheet", &victim, "--overwrite"]);
+    assert_eq!(out.status.code(), Some(2), "--overwrite never makes an input an output");
+    let out = faceveil(os_args!["redact", &victim, "-o", &output, "--report", &victim, "--overwrite"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = faceveil(os_args!["redact", &victim, "-o", &output, "--review-sheet", &output]);
+    assert_eq!(out.status.code(), Some(2), "the sheet is not the output");
+    assert_eq!(std::fs::read(&victim).unwrap(), before, "the input changed");
+    assert!(!output.exists());
+    // An existing sheet is replaced only with --overwrite.
+    let sheet = dir.path().join("sheet.png");
+    std::fs::write(&sheet, b"keep me").unwrap();
+    let out = faceveil(os_args!["redact", &victim, "-o", &output, "--review-sheet", &sheet]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sheet.png: output already exists"), "{stderr}");
+    assert_eq!(std::fs::read(&sheet).unwrap(), b"keep me");
+    assert!(!output.exists(), "refused before anything was written");
+    let out = faceveil(os_args!["redact", &victim, "-o", &output, "--review-sheet", &sheet, "--overwrite"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(std::fs::read(&sheet).unwrap(), b"keep me");
+}
+
+#[test]
+fn frame_windows_that_cannot_fit_are_refused_with_the_memory_they_need_issue_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=4096x4096:rate=25",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        input.to_str().unwrap(),
+    ]);
+    let output = dir.path().join("out.mkv");
+    let out = faceveil(os_args![
+        "redact",
+        &input,
+        "-o",
+        &output,
+        "--bridge-frames",
+        "250",
+        "--lookahead",
+        "250",
+        "--preset",
+        "veryslow"
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bridge frames 250 and look-ahead 60 at 4096x4096 would hold about"), "{stderr}");
+    assert!(stderr.contains("lower --bridge-frames or --lookahead"), "{stderr}");
+    assert!(!output.exists());
+}
