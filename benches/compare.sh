@@ -13,14 +13,17 @@
 #   HANDHELD=1 bash benches/compare.sh      # also the hand-held 720p25 clip of benches/handheld.sh (16 s, small
 #                                           # faces from the annotated wider_dev stills under a swaying, shaking
 #                                           # window; a tone added for audio), made by that script if missing
+#   BEFORE=1 bash benches/compare.sh        # also faceveil-centerface: CenterFace on every pass (the schedule
+#                                           # before issue 34, --small-detector centerface)
 #   RUNTIMES=1 bash benches/compare.sh      # also faceveil-default on each runtime/precision: --runtime cpu,
 #                                           # --runtime openvino (bf16; where scripts/setup.sh installed it),
 #                                           # --precision int8
 #
 # Configurations (libx264 preset medium, crf 18, audio copied in all of them):
-#   faceveil-default   faceveil with its default settings: small-face tiles, whole frame at half resolution,
-#                      fp32 model (int8 until 2026-12-01), x264 look-ahead capped at 10 frames, one decoder and one encoder
-#                      thread per four cores (one here)
+#   faceveil-default   faceveil with its default settings: CenterFace (fp32) on the whole frame at half
+#                      resolution, YuNet on the small-face tiles and focus crops (with CenterFace on dark tiles),
+#                      x264 look-ahead capped at 10 frames, one decoder and one encoder thread per four cores
+#                      (one here)
 #   ffmpeg-floor       a plain decode + encode with faceveil's default encoder settings (rc-lookahead=10) and
 #                      FFmpeg's own thread counts (3 decoder, 3 x264 threads here, the fastest): what any
 #                      redactor has to pay; faceveil-default's "x floor" is against this one
@@ -107,6 +110,8 @@ for spec in $SPECS; do
     run ffmpeg-floor-x264 "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
       -c:a copy "$OUT/out-ffmpeg-floor-x264-$clip.mp4"
     [ "$r" -le "$SLOW_RUNS" ] && run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
+    [ -n "${BEFORE:-}" ] && [ "$r" -le "$SLOW_RUNS" ] && run faceveil-centerface "$clip" "$BIN" redact "$in" \
+      -o "$OUT/out-faceveil-centerface-$clip.mp4" "${ENC[@]}" --overwrite --small-detector centerface
     if [ -n "${RUNTIMES:-}" ] && [ "$r" -le "$SLOW_RUNS" ]; then
       run faceveil-cpu "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-cpu-$clip.mp4" "${ENC[@]}" --overwrite --runtime cpu
       [ -f .ort/openvino/libonnxruntime.so ] && run faceveil-openvino-bf16 "$clip" "$BIN" redact "$in" \
@@ -134,7 +139,7 @@ lines = ["| clip | config | runtime | runs | median s | fps | × floor time | ×
          "|---|---|---|---|---|---|---|---|---|"]
 for clip in dict.fromkeys(r["clip"] for r in rows):
     med = {}
-    configs = ["ffmpeg-floor", "faceveil-default", "faceveil-cpu", "faceveil-openvino-bf16", "faceveil-int8",
+    configs = ["ffmpeg-floor", "faceveil-default", "faceveil-centerface", "faceveil-cpu", "faceveil-openvino-bf16", "faceveil-int8",
                "ffmpeg-floor-x264", "faceveil-640", "deface", "deface-640x360"]
     for cfg in configs:
         rs = [r for r in rows if r["clip"] == clip and r["config"] == cfg]

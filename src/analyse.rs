@@ -532,7 +532,7 @@ impl<T> Core<T> {
             let input = settings.input_size(uw, uh);
             self.extra_passes += 1;
             self.extra_pixels += crate::detect::input_pixels(input.0 as f32, input.1 as f32, 1.0);
-            let whole = whole_pass(detector, upright, input)?;
+            let whole = crate::detect::plausible(whole_pass(detector, upright, input)?, uw, uh, self.detect.threshold);
             found.extend(face_regions(merge(whole, settings.nms_iou)));
         }
         Ok(found)

@@ -11,9 +11,9 @@ pub use crate::media::MediaKind;
 /// Revision of how faceveil turns detections into redacted pixels (region geometry and styles), beyond what
 /// [`Options`] records. A batch redoes outputs made by an earlier revision even when their parameters match:
 /// an output redacted more weakly than today's default is not "up to date". 2: confident faces grown to
-/// their heads, blur flattened to 10 % of its shading without grain (issue 13). Reports without the field
-/// are revision 1.
-pub const REDACTION_REVISION: u32 = 2;
+/// their heads, blur flattened to 10 % of its shading without grain (issue 13). 3: mosaics of four cells at
+/// half contrast, huge weak whole-frame boxes dropped (issue 34). Reports without the field are revision 1.
+pub const REDACTION_REVISION: u32 = 3;
 
 fn first_revision() -> u32 {
     1
@@ -31,8 +31,12 @@ pub struct Report {
     pub kind: MediaKind,
     pub input_sha256: String,
     pub output_sha256: String,
-    /// SHA-256 of the detector model, when the detector is a model file.
+    /// SHA-256 of the detector model, when the detector is a model file; for two models (CenterFace on the
+    /// whole frame, YuNet on the small faces) both, joined by `+`.
     pub model_sha256: Option<String>,
+    /// Every model that ran on this file: its hash, runtime, passes and detector input pixels (no boxes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<crate::detect::ModelUsage>,
     /// SHA-256 of the reviewer's edit file applied, if any (part of a batch's resume key).
     #[serde(default)]
     pub edits_sha256: Option<String>,

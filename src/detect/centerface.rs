@@ -116,6 +116,7 @@ pub struct CenterFace {
     model_path: PathBuf,
     sha256: String,
     info: super::RuntimeInfo,
+    usage: super::Usage,
 }
 
 impl std::fmt::Debug for CenterFace {
@@ -141,49 +142,18 @@ impl CenterFace {
     /// Loads the model at `model`, which must be one of [`SHIPPED_MODELS`] (checked by SHA-256).
     pub fn load(model: &Path, settings: DetectSettings, options: &SessionOptions) -> Result<Self> {
         settings.validate()?;
-        let (runtime, library) = if options.cuda {
-            (super::Runtime::Cpu, super::find_runtime_library(options.runtime_library.as_deref())?)
-        } else {
-            super::resolve_runtime(options.runtime, options.runtime_library.as_deref())?
-        };
-        let environment = super::init_runtime_at(&library)?;
         let (bytes, actual) = read_shipped(model)?;
-        let ort_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Inference(e.to_string());
-        let mut builder = Session::builder(&environment).map_err(|e| Error::Inference(e.to_string()))?;
-        // Without this, ONNX Runtime's worker threads spin on the cores after each run, taking them from the
-        // decoder, the encoder and the pre-processing that run beside detection.
-        builder = builder.with_intra_op_spinning(false).map_err(ort_err)?;
-        // Input sizes vary (whole frame, tiles): a memory pattern planned per shape only adds memory.
-        builder = builder.with_memory_pattern(false).map_err(ort_err)?;
-        if options.intra_threads > 0 {
-            builder = builder.with_intra_threads(options.intra_threads).map_err(ort_err)?;
-        }
-        if options.cuda {
-            builder = cuda_provider(builder)?;
-        }
-        let openvino = runtime == super::Runtime::OpenVino;
-        if openvino {
-            builder = openvino_provider(builder, options.intra_threads)?;
-        }
-        let session = builder.commit_from_memory(&bytes).map_err(|e| Error::Inference(e.to_string()))?;
-        let info = super::RuntimeInfo {
-            provider: if openvino {
-                "openvino"
-            } else if options.cuda {
-                "cuda"
-            } else {
-                "cpu"
-            },
-            precision: if openvino {
-                "bf16"
-            } else if actual == CENTERFACE_INT8.sha256 {
-                "int8"
-            } else {
-                "fp32"
-            },
-            library,
-        };
-        Ok(Self { session, settings, input: Vec::new(), model_path: model.to_path_buf(), sha256: actual, info })
+        let stored = if actual == CENTERFACE_INT8.sha256 { "int8" } else { "fp32" };
+        let (session, info) = super::onnx::session(&bytes, options, stored)?;
+        Ok(Self {
+            session,
+            settings,
+            input: Vec::new(),
+            model_path: model.to_path_buf(),
+            sha256: actual,
+            info,
+            usage: super::Usage::default(),
+        })
     }
 
     /// Checks that `model` is one of [`SHIPPED_MODELS`] without loading it; returns its SHA-256. For callers
@@ -221,42 +191,7 @@ impl CenterFace {
 
 /// Reads `model` and checks it is one of [`SHIPPED_MODELS`]; returns its bytes and SHA-256.
 fn read_shipped(model: &Path) -> Result<(Vec<u8>, String)> {
-    let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
-    let actual = crate::sha256_hex(&bytes);
-    if !SHIPPED_MODELS.iter().any(|m| m.sha256 == actual) {
-        let expected = SHIPPED_MODELS.iter().map(|m| format!("{} ({})", m.sha256, m.file)).collect::<Vec<_>>();
-        return Err(Error::ModelChecksum { path: model.to_path_buf(), expected: expected.join(" or "), actual });
-    }
-    Ok((bytes, actual))
-}
-
-/// OpenVINO on the CPU with bf16 inference (OpenVINO runs fp32 without the hint, no faster than the CPU
-/// provider). `threads` 0: one per core.
-fn openvino_provider(
-    builder: ort::session::builder::SessionBuilder,
-    threads: usize,
-) -> Result<ort::session::builder::SessionBuilder> {
-    use ort::ep::ArbitrarilyConfigurableExecutionProvider;
-    let threads = if threads > 0 { threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
-    let ep = ort::ep::OpenVINO::default()
-        .with_device_type("CPU")
-        .with_num_threads(threads)
-        .with_arbitrary_config("load_config", r#"{"CPU":{"INFERENCE_PRECISION_HINT":"bf16"}}"#)
-        .build()
-        .error_on_failure();
-    builder.with_execution_providers([ep]).map_err(|e| Error::Inference(format!("OpenVINO execution provider: {e}")))
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_provider(builder: ort::session::builder::SessionBuilder) -> Result<ort::session::builder::SessionBuilder> {
-    builder
-        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-        .map_err(|e| Error::Inference(format!("CUDA execution provider: {e}")))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_provider(_builder: ort::session::builder::SessionBuilder) -> Result<ort::session::builder::SessionBuilder> {
-    Err(Error::Config("CUDA requested, but faceveil was built without the `cuda` feature".into()))
+    super::onnx::read_one_of(model, &SHIPPED_MODELS)
 }
 
 impl Detector for CenterFace {
@@ -298,7 +233,9 @@ impl Detector for CenterFace {
             rows: ph / STRIDE,
             cols: pw / STRIDE,
         };
-        decode_centerface(&decoded, w as u32, h as u32, self.settings.threshold, self.settings.nms_iou)
+        let found = decode_centerface(&decoded, w as u32, h as u32, self.settings.threshold, self.settings.nms_iou)?;
+        self.usage.add((pw * ph) as u64);
+        Ok(found)
     }
 
     fn model_sha256(&self) -> Option<String> {
@@ -307,6 +244,10 @@ impl Detector for CenterFace {
 
     fn runtime(&self) -> Option<super::RuntimeInfo> {
         Some(self.info.clone())
+    }
+
+    fn usage(&self) -> Vec<super::ModelUsage> {
+        vec![self.usage.report("centerface", &self.sha256, &self.info)]
     }
 }
 

@@ -6,9 +6,12 @@ mod centerface;
 pub mod lowlight;
 mod multiscale;
 mod nms;
+mod onnx;
+mod pair;
 mod runtime;
 mod schedule;
 mod select;
+mod yunet;
 
 pub use centerface::{
     decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, ShippedModel, CENTERFACE_FP32, CENTERFACE_INT8,
@@ -16,16 +19,18 @@ pub use centerface::{
 };
 pub(crate) use multiscale::input_pixels;
 pub use multiscale::{
-    detect_multiscale, faces_multiscale, merge, tile_pass, tiles, video_tiles, whole_input_size_with_tiles, whole_pass,
-    Tile, TILE_INPUT, TILE_INPUT_PIXELS,
+    detect_multiscale, faces_multiscale, merge, min_score_for_area, plausible, tile_pass, tiles, video_tiles,
+    whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT, TILE_INPUT_PIXELS,
 };
 pub use nms::nms;
+pub use pair::Pair;
 pub use runtime::{
-    find_model, find_openvino_library, find_runtime_library, find_shipped_model, init_runtime, init_runtime_at,
-    resolve_runtime, Runtime, RuntimeInfo,
+    find_model, find_openvino_library, find_runtime_library, find_shipped_model, find_small_model, init_runtime,
+    init_runtime_at, resolve_runtime, Runtime, RuntimeInfo,
 };
 pub use schedule::{Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE};
 pub use select::{load_detector, DetectorChoice, Precision};
+pub use yunet::{decode_yunet, YuNet, YuNetLevel, YUNET_MODELS, YUNET_S};
 
 use crate::geom::{BBox, Rotation};
 use crate::media::MediaKind;
@@ -40,6 +45,72 @@ pub struct Detection {
     pub score: f32,
 }
 
+/// Which pass of the search a picture is for: a detector that holds more than one model ([`Pair`]) runs the
+/// one made for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The whole frame, scaled to the detector's size: faces from a few percent of the frame up.
+    Whole,
+    /// A magnified tile of the frame: the small faces, new ones among them.
+    Small,
+    /// A magnified crop around small faces already found (a focus pass): the same faces again.
+    Focus,
+}
+
+/// How much one model ran, for reports: calls and detector input pixels (no boxes, no faces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    /// `centerface` or `yunet-s`.
+    pub model: String,
+    pub sha256: String,
+    /// The runtime, provider and precision that ran it.
+    pub runtime: String,
+    pub passes: u64,
+    /// Detector input pixels (each side padded to the model's 32-pixel grid).
+    pub pixels: u64,
+}
+
+impl ModelUsage {
+    /// What ran between `before` and `after` (counts of the same detector), model by model.
+    pub fn since(after: &[ModelUsage], before: &[ModelUsage]) -> Vec<ModelUsage> {
+        after
+            .iter()
+            .map(|a| {
+                let b = before.iter().find(|b| b.model == a.model && b.sha256 == a.sha256);
+                ModelUsage {
+                    passes: a.passes - b.map_or(0, |b| b.passes.min(a.passes)),
+                    pixels: a.pixels - b.map_or(0, |b| b.pixels.min(a.pixels)),
+                    ..a.clone()
+                }
+            })
+            .collect()
+    }
+}
+
+/// A model's running counts (see [`ModelUsage`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Usage {
+    passes: u64,
+    pixels: u64,
+}
+
+impl Usage {
+    pub(crate) fn add(&mut self, pixels: u64) {
+        self.passes += 1;
+        self.pixels += pixels;
+    }
+
+    pub(crate) fn report(&self, model: &str, sha256: &str, runtime: &RuntimeInfo) -> ModelUsage {
+        ModelUsage {
+            model: model.into(),
+            sha256: sha256.into(),
+            runtime: runtime.to_string(),
+            passes: self.passes,
+            pixels: self.pixels,
+        }
+    }
+}
+
 /// Finds faces in an upright RGB picture.
 ///
 /// `detect` takes `&mut self` because an ONNX Runtime session runs with exclusive access and detectors reuse
@@ -48,6 +119,17 @@ pub struct Detection {
 pub trait Detector: Send {
     /// Detects faces in `image`; boxes are in `image`'s pixel coordinates.
     fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>>;
+
+    /// Detects faces in `image` for one kind of [`Pass`]. The default is [`detect`](Self::detect), whatever
+    /// the pass.
+    fn detect_for(&mut self, image: &RgbImage, _pass: Pass) -> Result<Vec<Detection>> {
+        self.detect(image)
+    }
+
+    /// How much each model behind this detector ran so far (empty for detectors without a model).
+    fn usage(&self) -> Vec<ModelUsage> {
+        Vec::new()
+    }
 
     /// SHA-256 of the model file behind this detector, for reports; `None` for detectors without one.
     fn model_sha256(&self) -> Option<String> {
@@ -67,6 +149,14 @@ pub trait Detector: Send {
 impl<D: Detector + ?Sized> Detector for Box<D> {
     fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>> {
         (**self).detect(image)
+    }
+
+    fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
+        (**self).detect_for(image, pass)
+    }
+
+    fn usage(&self) -> Vec<ModelUsage> {
+        (**self).usage()
     }
 
     fn model_sha256(&self) -> Option<String> {
@@ -111,6 +201,19 @@ impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
             MediaKind::Image => self.still.detect(image),
             MediaKind::Video => self.video.detect(image),
         }
+    }
+
+    fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
+        match self.kind {
+            MediaKind::Image => self.still.detect_for(image, pass),
+            MediaKind::Video => self.video.detect_for(image, pass),
+        }
+    }
+
+    fn usage(&self) -> Vec<ModelUsage> {
+        let mut all = self.still.usage();
+        all.extend(self.video.usage());
+        all
     }
 
     fn model_sha256(&self) -> Option<String> {
@@ -193,6 +296,17 @@ impl<D: Detector> Detector for Deferred<D> {
         self.get()?.detect(image)
     }
 
+    fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
+        self.get()?.detect_for(image, pass)
+    }
+
+    fn usage(&self) -> Vec<ModelUsage> {
+        match &self.state {
+            DeferredState::Made(d) => d.usage(),
+            _ => Vec::new(),
+        }
+    }
+
     fn model_sha256(&self) -> Option<String> {
         match &self.state {
             DeferredState::Made(d) => d.model_sha256(),
@@ -235,11 +349,38 @@ pub struct DetectSettings {
     /// copy changes. Reports written before this setting existed ran without it (hence `false` when absent).
     #[serde(default)]
     pub low_light: bool,
+    /// The model that searches the small faces (tiles and focus crops): YuNet, built for them, or CenterFace,
+    /// which also searches the whole frame. Reports written before this setting existed used CenterFace.
+    #[serde(default)]
+    pub small_detector: SmallDetector,
+    /// Score threshold of YuNet (0..1) where it searches (its scores run higher than CenterFace's).
+    #[serde(default)]
+    pub small_threshold: f32,
+}
+
+/// Which model searches the small faces (see [`DetectSettings::small_detector`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmallDetector {
+    /// CenterFace everywhere (one model).
+    #[default]
+    CenterFace,
+    /// YuNet on the small-face passes, CenterFace on the whole frame ([`Pair`]).
+    YuNet,
 }
 
 impl Default for DetectSettings {
     fn default() -> Self {
-        Self { threshold: 0.08, max_side: 1280, min_side: 640, nms_iou: 0.3, tile_scale: 2.0, low_light: true }
+        Self {
+            threshold: 0.08,
+            max_side: 1280,
+            min_side: 640,
+            nms_iou: 0.3,
+            tile_scale: 2.0,
+            low_light: true,
+            small_detector: SmallDetector::YuNet,
+            small_threshold: 0.1,
+        }
     }
 }
 
@@ -260,6 +401,9 @@ impl DetectSettings {
         }
         if !(self.tile_scale == 0.0 || (1.0..=4.0).contains(&self.tile_scale)) {
             return Err(Config(format!("invalid tile scale {} (expected 0 or >= 1, <= 4)", self.tile_scale)));
+        }
+        if self.small_detector == SmallDetector::YuNet && !(self.small_threshold > 0.0 && self.small_threshold < 1.0) {
+            return Err(Config(format!("invalid small-face threshold {} (expected > 0, < 1)", self.small_threshold)));
         }
         if !(self.nms_iou > 0.0 && self.nms_iou <= 1.0) {
             return Err(Config(format!("invalid NMS IoU {} (expected > 0, <= 1)", self.nms_iou)));

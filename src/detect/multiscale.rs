@@ -4,7 +4,7 @@
 //! tile border (the overlapping neighbour sees that face whole); everything is then merged by NMS and by
 //! suppressing boxes that lie mostly inside a better one.
 
-use super::{nms, DetectSettings, Detection, Detector};
+use super::{nms, DetectSettings, Detection, Detector, Pass};
 use crate::geom::BBox;
 use crate::{Error, Result};
 use fast_image_resize as fir;
@@ -150,6 +150,36 @@ pub(crate) fn resize_rgb(
     RgbImage::from_raw(dw, dh, out).ok_or_else(|| fail(&"buffer size"))
 }
 
+/// A whole-frame box whose side (the square root of its share of the frame's area) is at least this is large
+/// enough to need more than the run's threshold ...
+pub const LARGE_BOX_SIDE: f32 = 0.3;
+/// ... rising linearly to this score for a box of [`HUGE_BOX_SIDE`] and more: a face that large is an easy
+/// one, and detectors score it high; a huge box at a low score is almost never a face (smoke, a wall).
+pub const HUGE_BOX_SCORE: f32 = 0.3;
+pub const HUGE_BOX_SIDE: f32 = 0.6;
+
+/// The least score a whole-frame box of `area` (share of the frame) is kept at, for a run's `threshold`.
+pub fn min_score_for_area(area: f32, threshold: f32) -> f32 {
+    let t = ((area.max(0.0).sqrt() - LARGE_BOX_SIDE) / (HUGE_BOX_SIDE - LARGE_BOX_SIDE)).clamp(0.0, 1.0);
+    threshold.max(threshold + (HUGE_BOX_SCORE - threshold) * t)
+}
+
+/// Drops the whole-frame boxes (in `w × h` frame pixels) that score below [`min_score_for_area`], unless they
+/// hold a confidently found face ([`HUGE_BOX_SCORE`] and up): a face filling the picture (a portrait, a face
+/// chip) is often also found as a larger, weaker box around it, which covers the head and keeps it.
+pub fn plausible(found: Vec<Detection>, w: u32, h: u32, threshold: f32) -> Vec<Detection> {
+    let frame = (w as f32 * h as f32).max(1.0);
+    let confident: Vec<crate::geom::BBox> =
+        found.iter().filter(|d| d.score >= HUGE_BOX_SCORE).map(|d| d.bbox).collect();
+    found
+        .into_iter()
+        .filter(|d| {
+            d.score >= min_score_for_area(d.bbox.area() / frame, threshold)
+                || confident.iter().any(|c| c.intersection(&d.bbox) > 0.5 * c.area())
+        })
+        .collect()
+}
+
 /// Runs the whole-frame pass on `frame`, scaled to `dw × dh`; boxes in frame pixels.
 pub fn whole_pass<D: Detector + ?Sized>(
     detector: &mut D,
@@ -158,11 +188,12 @@ pub fn whole_pass<D: Detector + ?Sized>(
 ) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
     if (dw, dh) == (w, h) {
-        return detector.detect(frame);
+        return detector.detect_for(frame, Pass::Whole);
     }
     let small = resize_rgb(frame, (0, 0, w, h), (dw, dh), fir::FilterType::Bilinear)?;
     let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
-    Ok(detector.detect(&small)?.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
+    let found = detector.detect_for(&small, Pass::Whole)?;
+    Ok(found.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
 }
 
 /// Runs one tile, magnified by `scale`; returns the small, uncut faces it found, in frame pixels.
@@ -172,12 +203,23 @@ pub fn tile_pass<D: Detector + ?Sized>(
     t: &Tile,
     scale: f32,
 ) -> Result<Vec<Detection>> {
+    crop_pass(detector, frame, t, scale, Pass::Small)
+}
+
+/// [`tile_pass`] for `pass` (a tile, or a focus crop around known faces).
+pub(crate) fn crop_pass<D: Detector + ?Sized>(
+    detector: &mut D,
+    frame: &RgbImage,
+    t: &Tile,
+    scale: f32,
+    pass: Pass,
+) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
     let (uw, uh) = ((((t.w as f32) * scale).round() as u32).max(1), (((t.h as f32) * scale).round() as u32).max(1));
     let up = resize_rgb(frame, (t.x, t.y, t.w, t.h), (uw, uh), fir::FilterType::CatmullRom)?;
     let (sx, sy) = (t.w as f32 / uw as f32, t.h as f32 / uh as f32);
     let mut out = Vec::new();
-    for d in detector.detect(&up)? {
+    for d in detector.detect_for(&up, pass)? {
         let b = d.bbox.rescaled(sx, sy);
         let b = BBox::new(b.x0 + t.x as f32, b.y0 + t.y as f32, b.x1 + t.x as f32, b.y1 + t.y as f32);
         if keep_tile_box(&b, t, w, h) {
@@ -208,7 +250,7 @@ pub fn faces_multiscale<D: Detector + ?Sized>(
     select: impl Fn(usize) -> bool,
 ) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
-    let mut all = whole_pass(detector, frame, settings.input_size(w, h))?;
+    let mut all = plausible(whole_pass(detector, frame, settings.input_size(w, h))?, w, h, settings.threshold);
     for (i, t) in tiles(w, h, settings).iter().enumerate() {
         if select(i) {
             all.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
@@ -253,6 +295,22 @@ mod tests {
 
     fn settings(scale: f32) -> DetectSettings {
         DetectSettings { tile_scale: scale, ..Default::default() }
+    }
+
+    #[test]
+    fn huge_weak_boxes_are_dropped_unless_they_hold_a_confident_face_issue_34() {
+        let d = |x0: f32, y0: f32, x1: f32, y1: f32, score: f32| Detection { bbox: BBox::new(x0, y0, x1, y1), score };
+        // A cloud over 70 % of a 1000x1000 picture at 0.1, and a small face at the same score: the face stays.
+        let kept = plausible(vec![d(0.0, 0.0, 840.0, 840.0, 0.1), d(10.0, 10.0, 30.0, 30.0, 0.1)], 1000, 1000, 0.08);
+        assert_eq!(kept, vec![d(10.0, 10.0, 30.0, 30.0, 0.1)]);
+        // A large box at a high score is a face; a weak large one around a confident face covers its head.
+        let kept = plausible(vec![d(0.0, 0.0, 840.0, 840.0, 0.5)], 1000, 1000, 0.08);
+        assert_eq!(kept.len(), 1);
+        let kept =
+            plausible(vec![d(0.0, 0.0, 900.0, 900.0, 0.1), d(200.0, 200.0, 700.0, 800.0, 0.9)], 1000, 1000, 0.08);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(min_score_for_area(0.05, 0.08), 0.08);
+        assert!((min_score_for_area(0.36, 0.08) - HUGE_BOX_SCORE).abs() < 1e-6);
     }
 
     #[test]

@@ -116,10 +116,10 @@ pub fn find_runtime_library(explicit: Option<&Path>) -> Result<PathBuf> {
     first_existing(explicit, runtime_candidates()).map_err(|searched| Error::RuntimeNotFound { searched })
 }
 
-/// The places searched for the model file `file`, in order.
-fn model_candidates(file: &str) -> Vec<PathBuf> {
+/// The places searched for the model file `file`, in order: the variable `env` names a file to use first.
+fn model_candidates(file: &str, env: &str) -> Vec<PathBuf> {
     let mut c = Vec::new();
-    c.extend(env_path("FACEVEIL_MODEL"));
+    c.extend(env_path(env));
     if let Some(d) = exe_dir() {
         c.push(d.join("models").join(file));
         c.push(d.join("../share/faceveil/models").join(file));
@@ -136,7 +136,15 @@ pub fn find_model(explicit: Option<&Path>) -> Result<PathBuf> {
 /// Returns `explicit` if given (it must exist), else the first existing well-known place of `model`
 /// (`FACEVEIL_MODEL` first, then beside the binary, then the repository's `models/`).
 pub fn find_shipped_model(explicit: Option<&Path>, model: &ShippedModel) -> Result<PathBuf> {
-    first_existing(explicit, model_candidates(model.file)).map_err(|searched| Error::ModelNotFound { searched })
+    first_existing(explicit, model_candidates(model.file, "FACEVEIL_MODEL"))
+        .map_err(|searched| Error::ModelNotFound { searched })
+}
+
+/// Returns `explicit` if given (it must exist), else the first existing well-known place of the small-face
+/// model `model` (`FACEVEIL_SMALL_MODEL` first, then beside the binary, then the repository's `models/`).
+pub fn find_small_model(explicit: Option<&Path>, model: &ShippedModel) -> Result<PathBuf> {
+    first_existing(explicit, model_candidates(model.file, "FACEVEIL_SMALL_MODEL"))
+        .map_err(|searched| Error::ModelNotFound { searched })
 }
 
 fn first_existing(explicit: Option<&Path>, candidates: Vec<PathBuf>) -> std::result::Result<PathBuf, Vec<PathBuf>> {
@@ -208,6 +216,9 @@ mod tests {
         for model in super::super::SHIPPED_MODELS {
             let p = find_shipped_model(None, &model).unwrap();
             assert!(p.ends_with(model.file));
+        }
+        for model in super::super::YUNET_MODELS {
+            assert!(find_small_model(None, &model).unwrap().ends_with(model.file));
         }
     }
 }

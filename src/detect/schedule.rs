@@ -28,7 +28,7 @@
 //! region and pays the full spread search.
 
 use super::multiscale::{input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass};
-use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Tile};
+use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile};
 use crate::geom::BBox;
 use crate::Result;
 use image::RgbImage;
@@ -374,7 +374,15 @@ impl Analyser {
                 continue;
             }
             let found = match &region.tile {
-                None => whole_pass(detector, frame, self.whole_input)?,
+                None => {
+                    let (w, h) = self.size;
+                    super::multiscale::plausible(
+                        whole_pass(detector, frame, self.whole_input)?,
+                        w,
+                        h,
+                        self.settings.threshold,
+                    )
+                }
                 Some(t) => tile_pass(detector, frame, t, self.settings.tile_scale)?,
             };
             self.stats.passes_run += 1;
@@ -419,7 +427,7 @@ impl Analyser {
             return Ok(super::face_regions(merge(all, self.settings.nms_iou)));
         }
         for crop in focus_crops(&targets, self.size, self.settings.tile_scale) {
-            let found = tile_pass(detector, frame, &crop, self.settings.tile_scale)?;
+            let found = super::multiscale::crop_pass(detector, frame, &crop, self.settings.tile_scale, Pass::Focus)?;
             self.stats.passes_run += 1;
             self.stats.passes_focus += 1;
             self.stats.pixels.focus += tile_pixels(&crop, self.settings.tile_scale);

@@ -1,8 +1,8 @@
 //! Choosing and building the detector a run uses: one function for the CLI, `verify`, the C ABI and
 //! embedders, so every entry point gets the same model for the same choice.
 
-use super::{find_shipped_model, CenterFace, Deferred, DetectSettings, Detector, PerMedia, SessionOptions};
-use super::{CENTERFACE_FP32, CENTERFACE_INT8};
+use super::{find_shipped_model, find_small_model, CenterFace, Deferred, DetectSettings, Detector, PerMedia};
+use super::{Pair, SessionOptions, SmallDetector, YuNet, CENTERFACE_FP32, CENTERFACE_INT8, YUNET_S};
 use crate::Result;
 use std::path::PathBuf;
 
@@ -21,8 +21,11 @@ pub enum Precision {
 /// How to choose and build the detector.
 #[derive(Debug, Clone, Default)]
 pub struct DetectorChoice {
-    /// An explicit model file, used for everything (it must be one of the shipped models, by SHA-256).
+    /// An explicit CenterFace model file, used wherever CenterFace searches (it must be one of the shipped
+    /// models, by SHA-256).
     pub model: Option<PathBuf>,
+    /// An explicit small-face model file (YuNet, by SHA-256), where `settings.small_detector` is YuNet.
+    pub small_model: Option<PathBuf>,
     pub precision: Precision,
     pub session: SessionOptions,
 }
@@ -32,6 +35,19 @@ pub struct DetectorChoice {
 /// [`Precision::Auto`] the still images' model is found and checked now but built only when the first photo
 /// needs it (a video run does not hold its session).
 pub fn load_detector(choice: &DetectorChoice, settings: &DetectSettings) -> Result<Box<dyn Detector>> {
+    let large = load_centerface(choice, settings)?;
+    Ok(match settings.small_detector {
+        SmallDetector::CenterFace => large,
+        SmallDetector::YuNet => {
+            let model = find_small_model(choice.small_model.as_deref(), &YUNET_S)?;
+            let small = YuNet::load(&model, settings.clone(), &choice.session)?;
+            Box::new(Pair::new(large, small, settings.nms_iou))
+        }
+    })
+}
+
+/// The CenterFace part of [`load_detector`]'s choice.
+fn load_centerface(choice: &DetectorChoice, settings: &DetectSettings) -> Result<Box<dyn Detector>> {
     let load = |shipped| -> Result<CenterFace> {
         let model = find_shipped_model(choice.model.as_deref(), &shipped)?;
         CenterFace::load(&model, settings.clone(), &choice.session)

@@ -119,6 +119,8 @@ pub struct StreamReport {
     pub latency_ms_max: f64,
     /// The inference runtime, provider and precision that ran the model.
     pub runtime: Option<String>,
+    /// Every model that ran: passes and detector input pixels.
+    pub models: Vec<crate::detect::ModelUsage>,
     pub warnings: Vec<String>,
 }
 
@@ -141,6 +143,7 @@ pub fn redact_stream(
     live.validate().map_err(fail)?;
     options.redact.require_redaction("a live recording").map_err(fail)?;
     detector.prepare_for(MediaKind::Video);
+    let usage_before = detector.usage();
     let StreamHooks { stop, log: user_log, on_segment } = hooks;
     // Latencies are kept here for the report; every event goes on to the caller.
     let latency = Mutex::new(LatencyHistogram::default());
@@ -260,6 +263,7 @@ pub fn redact_stream(
     }
     report.stopped = dec.stopped;
     report.runtime = detector.runtime().map(|r| r.to_string());
+    report.models = crate::detect::ModelUsage::since(&detector.usage(), &usage_before);
     report.warnings = outcome.warnings.clone();
     match &dec.input_error {
         Some(e) if !(live.follow && watch.stalled.load(Ordering::Relaxed)) => {

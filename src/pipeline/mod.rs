@@ -100,6 +100,7 @@ pub fn redact_file_with(
     let image_format = still_io::probe(input)?;
     let out_image_format = still_io::output_format(output);
     detector.prepare_for(if image_format.is_some() { MediaKind::Image } else { MediaKind::Video });
+    let usage_before = detector.usage();
 
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -117,6 +118,7 @@ pub fn redact_file_with(
         input_sha256: String::new(),
         output_sha256: String::new(),
         model_sha256: detector.model_sha256(),
+        models: Vec::new(),
         runtime: None,
         edits_sha256: None,
         kept_regions: Vec::new(),
@@ -200,6 +202,8 @@ pub fn redact_file_with(
         }
     }
     report.runtime = detector.runtime().map(|r| r.to_string());
+    report.models = crate::detect::ModelUsage::since(&detector.usage(), &usage_before);
+    report.models.retain(|m| m.passes > 0);
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }

@@ -11,10 +11,19 @@ pub fn blur_radius(size: f32) -> u32 {
     ((size * 0.2).ceil() as u32).max(2)
 }
 
-/// Mosaic cell size for a mask of `size` samples across: about five cells across, at least 2 samples.
+/// Mosaic cell size for a mask of `size` samples across: about four cells across, at least 2 samples.
 pub fn pixel_cell(size: f32) -> u32 {
-    ((size / 5.0).ceil() as u32).max(2)
+    ((size / MOSAIC_CELLS).ceil() as u32).max(2)
 }
+
+/// Mosaic cells across a mask. Five cells (until issue 34) let an ArcFace-type recogniser link 3 of 38
+/// genuine pairs on the maintainers' held-out set; with four, each pulled halfway to the mask's mean
+/// ([`MOSAIC_SHADING_KEEP`]), the dev judge's recognisers find genuine pairs no closer than after blur
+/// (dlib_johns faceplugin max cosine 0.195 against 0.215 with five full-contrast cells, FaceNet on
+/// face_recognition_examples 0.348 against 0.375; 0 pairs either way, as blur).
+pub const MOSAIC_CELLS: f32 = 4.0;
+/// Share of a mosaic cell's difference from the mean of all the mask's cells that is kept.
+pub const MOSAIC_SHADING_KEEP: f32 = 0.5;
 
 pub(super) fn apply(
     buf: &mut [u8],
@@ -168,6 +177,9 @@ fn box_columns(src: &[u16], dst: &mut [u16], w: usize, r: usize, sums: &mut Vec<
 
 fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, cell: u32, s: &RedactSettings) {
     let m = mask.to_pixel_rect(l.width, l.height);
+    let keep = MOSAIC_SHADING_KEEP;
+    // The cells' means first, then each cell pulled toward the mean of them all.
+    let mut cells: Vec<(u32, u32, u32, u32, f32)> = Vec::new();
     let mut cy = m.y0;
     while cy < m.y1 {
         let cy1 = (cy + cell).min(m.y1);
@@ -181,16 +193,20 @@ fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, cell: u32, s: &Redac
                     n += 1;
                 }
             }
-            let mean = ((sum + n / 2) / n.max(1)) as u8;
-            for y in cy..cy1 {
-                let (x0, x1) = mask_span(s.shape, mask, y, m.x0, m.x1);
-                for x in x0.max(cx)..x1.min(cx1) {
-                    buf[l.index(x, y)] = mean;
-                }
-            }
+            cells.push((cx, cx1, cy, cy1, sum as f32 / n.max(1) as f32));
             cx = cx1;
         }
         cy = cy1;
+    }
+    let all = cells.iter().map(|c| c.4).sum::<f32>() / cells.len().max(1) as f32;
+    for (cx, cx1, cy, cy1, mean) in cells {
+        let v = (all + (mean - all) * keep).round().clamp(0.0, 255.0) as u8;
+        for y in cy..cy1 {
+            let (x0, x1) = mask_span(s.shape, mask, y, m.x0, m.x1);
+            for x in x0.max(cx)..x1.min(cx1) {
+                buf[l.index(x, y)] = v;
+            }
+        }
     }
 }
 

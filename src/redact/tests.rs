@@ -81,11 +81,21 @@ fn mask_scale_enlarges_the_region() {
 }
 
 #[test]
+fn a_mosaic_has_four_cells_across_at_half_contrast_issue_34() {
+    // Left half black, right half white: four cells across, each pulled halfway to the mean of them all.
+    let mut img = RgbImage::from_fn(80, 80, |x, _| if x < 40 { Rgb([0, 0, 0]) } else { Rgb([200, 200, 200]) });
+    let settings = RedactSettings { style: Style::Pixelate, shape: Shape::Box, mask_scale: 1.0 };
+    redact_rgb(&mut img, &[BBox::new(0.0, 0.0, 80.0, 80.0)], &settings).unwrap();
+    let row: Vec<u8> = (0..80).step_by(10).map(|x| img.get_pixel(x, 40)[0]).collect();
+    assert_eq!(row, vec![50, 50, 50, 50, 150, 150, 150, 150], "cells of 20 px, contrast halved");
+}
+
+#[test]
 fn strength_scales_with_face_size() {
     assert_eq!(blur_radius(10.0), 2);
     assert_eq!(blur_radius(100.0), 20);
     assert_eq!(blur_radius(400.0), 80);
-    assert_eq!(pixel_cell(100.0), 20);
+    assert_eq!(pixel_cell(100.0), 25);
     // A large face is left with as little detail as a small one: coarse (8-pixel) structure in a 400-pixel
     // face must be destroyed just as 2-pixel structure is in a 40-pixel face.
     for (size, square) in [(40u32, 2u32), (400, 8)] {

@@ -80,7 +80,7 @@ fn mirrors_tree_reports_every_file_and_resumes() {
         assert_eq!(report["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input.join(rel)).unwrap());
         assert_eq!(report["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&out).unwrap());
         // Default precision: the full-precision model for stills and video alike (issue 13).
-        assert_eq!(report["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "{rel}");
+        assert_eq!(report["model_sha256"], default_models_sha256().as_str(), "{rel}");
     }
     assert_eq!(frame_times(&input.join(MEDIA[0])), frame_times(&output.join(MEDIA[0])));
     assert!(!output.join("cam2/escape.mp4").exists() && !output.join("cam2/corrupt.mp4").exists());

@@ -38,9 +38,15 @@ fn redacts_real_face_keeps_frames_timestamps_and_audio() {
     assert_eq!(r["frames_with_faces"], 30, "the real detector must find the face in every frame");
     let area = r["redacted_area_fraction"].as_f64().unwrap();
     assert!(area > 0.01 && area < 0.5, "redacted area {area}");
-    assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "video is analysed with the fp32 model");
+    assert_eq!(r["model_sha256"], default_models_sha256().as_str(), "video is analysed with the fp32 model");
     let runtime = r["runtime"].as_str().unwrap_or_default();
     assert!(runtime.contains("CPU provider, fp32"), "the default runtime is reported: {runtime}");
+    // Every model that ran, with its passes and pixels (no boxes): CenterFace on the whole frame, YuNet on tiles.
+    let models = r["models"].as_array().unwrap();
+    let ran =
+        |name: &str| models.iter().find(|m| m["model"] == name).map(|m| (m["passes"].as_u64(), m["pixels"].as_u64()));
+    assert!(matches!(ran("centerface"), Some((Some(p), Some(px))) if p > 0 && px > 0), "{models:?}");
+    assert!(matches!(ran("yunet-s"), Some((Some(p), Some(px))) if p > 0 && px > 0), "{models:?}");
     assert_eq!(r["input_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&input).unwrap());
     assert_eq!(r["output_sha256"].as_str().unwrap(), faceveil::io::sha256_file(&output).unwrap());
     assert_eq!(list_dir(dir.path()), vec!["in.mp4", "out.json", "out.mp4"], "temporary files left behind");
@@ -353,7 +359,7 @@ fn static_camera_reuses_unchanged_regions_and_keeps_the_face_redacted() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    assert_eq!(r["model_sha256"], faceveil::detect::CENTERFACE_FP32.sha256, "--precision fp32 is used for video");
+    assert_eq!(r["model_sha256"], default_models_sha256().as_str(), "--precision fp32 is used for video");
     let (run, reused) = (r["detector_passes"].as_u64().unwrap(), r["detector_passes_reused"].as_u64().unwrap());
     assert!(reused > 3 * run, "an unchanged picture is not searched again: {run} passes run, {reused} reused");
     // The pixels the detector was given are counted for the passes that ran, not for the reused ones.

@@ -211,3 +211,8 @@ pub fn list_dir(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The default detector's hash in reports: CenterFace fp32 (whole frame) and YuNet-s (small faces).
+pub fn default_models_sha256() -> String {
+    format!("{}+{}", faceveil::detect::CENTERFACE_FP32.sha256, faceveil::detect::YUNET_S.sha256)
+}

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use faceveil::batch::{BatchSettings, Shard};
-use faceveil::detect::{load_detector, Detector, DetectorChoice, Precision, Runtime, SessionOptions};
+use faceveil::detect::{load_detector, Detector, DetectorChoice, Precision, Runtime, SessionOptions, SmallDetector};
 use faceveil::live::LiveSettings;
 use faceveil::{AudioMode, DetectSettings, EncodeSettings, OnDetectorError, Options, RedactSettings, Shape, Style};
 use std::path::PathBuf;
@@ -301,6 +301,23 @@ pub(crate) struct SettingsArgs {
     /// Run the detector on the GPU through ONNX Runtime's CUDA provider (needs the `cuda` build).
     #[arg(long)]
     pub(crate) cuda: bool,
+    /// The model that searches small faces (the magnified tiles and focus crops): yunet (built for small faces,
+    /// a fraction of CenterFace's cost; CenterFace still searches the whole frame, and dark pictures and
+    /// photos with both), or centerface (one model everywhere).
+    #[arg(long, value_enum, default_value = "yunet")]
+    pub(crate) small_detector: SmallDetectorArg,
+    /// YuNet's score threshold (0..1), where it searches.
+    #[arg(long, default_value_t = DetectSettings::default().small_threshold)]
+    pub(crate) small_threshold: f32,
+    /// Small-face model file (default: the shipped YuNet, found beside the binary or in the repository).
+    #[arg(long)]
+    pub(crate) small_model: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum SmallDetectorArg {
+    Yunet,
+    Centerface,
 }
 
 impl SettingsArgs {
@@ -313,6 +330,11 @@ impl SettingsArgs {
                 min_side: defaults.min_side.min(self.det_size),
                 tile_scale: self.tile_scale,
                 low_light: matches!(self.low_light, LowLightArg::Auto),
+                small_detector: match self.small_detector {
+                    SmallDetectorArg::Yunet => SmallDetector::YuNet,
+                    SmallDetectorArg::Centerface => SmallDetector::CenterFace,
+                },
+                small_threshold: self.small_threshold,
                 ..defaults
             },
             redact: RedactSettings {
@@ -352,6 +374,7 @@ impl SettingsArgs {
     pub(crate) fn load_detector(&self, options: &Options, threads: usize) -> faceveil::Result<Box<dyn Detector>> {
         let choice = DetectorChoice {
             model: self.model.clone(),
+            small_model: self.small_model.clone(),
             precision: match self.precision {
                 PrecisionArg::Auto => Precision::Auto,
                 PrecisionArg::Fp32 => Precision::Fp32,

@@ -269,7 +269,9 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
 }
 
 fn verify(args: &VerifyArgs) -> Result<(), Failure> {
-    let settings = DetectSettings { threshold: args.threshold, ..DetectSettings::default() };
+    // Both models at the confident threshold: a second opinion, not a search for everything.
+    let settings =
+        DetectSettings { threshold: args.threshold, small_threshold: args.threshold, ..DetectSettings::default() };
     settings.validate()?;
     if args.orig.is_some() && args.files.len() != 1 {
         return Err(faceveil::Error::Config("--orig compares one FILE with its original; pass one FILE".into()).into());
@@ -314,7 +316,7 @@ fn review(args: &ReviewArgs) -> Result<(), Failure> {
     let verify = if args.no_verify {
         None
     } else {
-        let settings = DetectSettings { threshold: 0.5, ..DetectSettings::default() };
+        let settings = DetectSettings { threshold: 0.5, small_threshold: 0.5, ..DetectSettings::default() };
         let detector = load_detector(&DetectorChoice::default(), &settings)?;
         Some(faceveil::review_page::VerifyJob { detector, settings })
     };
