@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash -n slurm-array.sbatch
+bash -n slurm-local.sh
 grep -q '^#SBATCH --array=' slurm-array.sbatch
 python3 - <<'PY'
 try:

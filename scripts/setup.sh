@@ -27,6 +27,8 @@ PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavu
       libswresample-dev libavfilter-dev libavdevice-dev python3-pip unzip)
 # The test suite's browser test (the review page) drives Debian's headless Chromium through chromedriver.
 [ "${FACEVEIL_BROWSER:-0}" = 1 ] && PKGS+=(chromium chromium-driver)
+# The Slurm test runs the shipped job array through a one-machine Slurm (deploy/slurm-local.sh).
+[ "${FACEVEIL_SLURM:-0}" = 1 ] && PKGS+=(slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

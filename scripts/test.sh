@@ -3,7 +3,9 @@
 # doctests, and the fuzzers' regression inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FACEVEIL_BROWSER=1 bash scripts/setup.sh   # + chromium and chromium-driver for the review page test
+FACEVEIL_BROWSER=1 FACEVEIL_SLURM=1 bash scripts/setup.sh   # + chromium/chromedriver (review page), Slurm + munge
+# The Slurm test must run here, not skip: it fails when the local Slurm cannot start.
+export FACEVEIL_REQUIRE_SLURM=1
 cargo build --release --locked --bins
 cargo build --release --locked -p faceveil-capi   # the C ABI's cdylib, for the C example test
 cargo test --release --locked --all-targets

@@ -51,7 +51,8 @@ impl Shard {
 
     /// The shard a scheduler assigned through the environment: a Kubernetes Indexed Job
     /// (`JOB_COMPLETION_INDEX`, with the shard count in `FACEVEIL_SHARD_COUNT`) or a Slurm job array
-    /// (`SLURM_ARRAY_TASK_ID` minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`).
+    /// (`SLURM_ARRAY_TASK_ID` of `FACEVEIL_SHARD_COUNT` where set, so that one task resubmitted alone keeps
+    /// its shard; else `SLURM_ARRAY_TASK_ID` minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
         let num = |name: &str| -> Result<Option<u32>> {
             match get(name) {
@@ -69,9 +70,16 @@ impl Shard {
             })?;
             return Shard::new(index, count).map(Some);
         }
-        if let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?) {
-            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-            return Shard::new(id.saturating_sub(min), count).map(Some);
+        if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            // A task resubmitted alone (`sbatch --array=K`) is an array of one: its own count says nothing of
+            // the run's. FACEVEIL_SHARD_COUNT, where set, is the run's count and the task id its shard.
+            if let Some(count) = num("FACEVEIL_SHARD_COUNT")? {
+                return Shard::new(id, count).map(Some);
+            }
+            if let Some(count) = num("SLURM_ARRAY_TASK_COUNT")? {
+                let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+                return Shard::new(id.saturating_sub(min), count).map(Some);
+            }
         }
         Ok(None)
     }
@@ -96,6 +104,9 @@ pub enum Status {
     Failed,
     /// Not a media file (or a link), left alone.
     Skipped,
+    /// The run was stopped (a signal, `scancel`) while this file was in progress: no output exists for it,
+    /// and the next run does it.
+    Interrupted,
 }
 
 /// What happened to one file.
@@ -638,7 +649,10 @@ fn process(
             }
         }
         Err(e) => {
-            r.status = Status::Failed;
+            r.status = match e {
+                Error::Interrupted { .. } | Error::Cancelled => Status::Interrupted,
+                _ => Status::Failed,
+            };
             r.message = Some(format!("{e}"));
             r.output = None;
         }
@@ -732,6 +746,17 @@ mod tests {
             ]))
             .unwrap(),
             Some(Shard { index: 4, count: 10 })
+        );
+        // One task resubmitted alone (sbatch --array=2) keeps its shard of the run's three.
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("SLURM_ARRAY_TASK_ID", "2"),
+                ("SLURM_ARRAY_TASK_MIN", "2"),
+                ("SLURM_ARRAY_TASK_COUNT", "1"),
+                ("FACEVEIL_SHARD_COUNT", "3")
+            ]))
+            .unwrap(),
+            Some(Shard { index: 2, count: 3 })
         );
     }
 

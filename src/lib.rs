@@ -25,6 +25,8 @@
 //! No detector is perfect: faceveil errs toward redacting too much (enlarged masks, a low threshold, and
 //! temporal bridging of misses), and stops rather than write a frame it could not analyse.
 
+#[cfg(feature = "ffmpeg")]
+pub mod accounting;
 pub mod analyse;
 #[cfg(feature = "ffmpeg")]
 pub mod batch;

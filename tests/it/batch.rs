@@ -230,6 +230,7 @@ fn slurm_array_environment_selects_the_shard_and_examples_check_out() {
         .arg(&output)
         .args(["--tile-scale", "0", "--progress", "none"])
         .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("FACEVEIL_SHARD_COUNT")
         .env("SLURM_ARRAY_TASK_ID", "2")
         .env("SLURM_ARRAY_TASK_MIN", "1")
         .env("SLURM_ARRAY_TASK_COUNT", "2")
@@ -246,6 +247,59 @@ fn slurm_array_environment_selects_the_shard_and_examples_check_out() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+}
+
+/// `faceveil summary`: one accounting of a run split in three where shard 2 never ran, one file failed, and a
+/// stale unsharded run's summary claims files the shards claim too.
+#[test]
+fn summary_accounts_for_every_file_across_shards_issue_36() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = archive(dir.path());
+    let output = dir.path().join("out");
+    let owner =
+        |rel: &str| (0..3).find(|&k| faceveil::batch::Shard { index: k, count: 3 }.owns(Path::new(rel))).unwrap();
+    for k in 0..2 {
+        let (code, err) = batch(&input, &output, &["--shard", &format!("{k}/3")]);
+        assert!(matches!(code, Some(0) | Some(3)), "{err}");
+    }
+    let account = || {
+        let out = faceveil(os_args!["summary", output.as_os_str(), "--shards", "3"]);
+        let a: Value =
+            serde_json::from_slice(&std::fs::read(output.join("faceveil-accounting.json")).unwrap()).unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), a)
+    };
+    let state = |a: &Value, rel: &str| {
+        a["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["input"] == rel)
+            .map(|f| f["state"].as_str().unwrap().to_string())
+    };
+    let (code, text, a) = account();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("shard 2: NO SUMMARY"), "{text}");
+    assert_eq!(a["shards_missing"], serde_json::json!([2]));
+    for rel in MEDIA.iter().chain(&["cam2/corrupt.mp4"]) {
+        let expected = match (owner(rel), *rel) {
+            (2, _) => "not-done",
+            (_, "cam2/corrupt.mp4") => "failed",
+            _ => "done",
+        };
+        assert_eq!(state(&a, rel).as_deref(), Some(expected), "{rel}: {text}");
+    }
+    assert!(std::fs::read_to_string(output.join("faceveil-accounting.csv")).unwrap().lines().count() == 7);
+
+    // A summary of an earlier unsharded run left beside the shards' claims every file again.
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    let (code, text, a) = account();
+    assert_eq!(code, Some(3), "{text}");
+    for rel in MEDIA {
+        let expected = if owner(rel) == 2 { "done" } else { "claimed-twice" };
+        assert_eq!(state(&a, rel).as_deref(), Some(expected), "{rel}: {text}");
+    }
+    assert!(text.contains("CLAIMED BY TWO SHARDS"), "{text}");
 }
 
 #[test]

@@ -13,4 +13,5 @@ mod library;
 mod lowlight;
 mod promises;
 mod review_page;
+mod slurm;
 mod stream;

@@ -34,6 +34,21 @@ pub(crate) enum Command {
     /// through it, see `verify`'s findings, draw boxes over what was missed and save them as an edit file for
     /// `redact --edits`. Ctrl-C ends it.
     Review(ReviewArgs),
+    /// Account for a batch run in shards: read every shard's summary in OUTPUT and the input tree, and list
+    /// each input file once with its state, files no shard listed, files two shards listed, and shards that
+    /// never reported. Writes OUTPUT/faceveil-accounting.json and .csv. Exit code 0 when every media file was
+    /// done exactly once, 3 when not, 1 on an error.
+    Summary(SummaryArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SummaryArgs {
+    /// The batch output folder (where the shards' faceveil-summary-shard-K-of-N.json are).
+    pub(crate) output: PathBuf,
+    /// Shards the run was split into (default: as the summaries say); needed to name shards that never wrote
+    /// a summary when no summary of that run exists yet.
+    #[arg(long)]
+    pub(crate) shards: Option<u32>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -3,7 +3,7 @@
 
 mod args;
 
-use args::{BatchArgs, Cli, Command, ProgressArg, RedactArgs, ReviewArgs, StreamArgs, VerifyArgs};
+use args::{BatchArgs, Cli, Command, ProgressArg, RedactArgs, ReviewArgs, StreamArgs, SummaryArgs, VerifyArgs};
 use clap::Parser;
 use faceveil::batch::{BatchOutcome, Event, Status};
 use faceveil::detect::{load_detector, DetectorChoice};
@@ -172,6 +172,7 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
                     Status::UpToDate => "up to date".into(),
                     Status::Failed => "FAILED".into(),
                     Status::Skipped => "skipped".into(),
+                    Status::Interrupted => "INTERRUPTED".into(),
                 };
                 let message = result.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
                 say(format!("[{n}/{of}] {}: {status}{message}", result.input.display()))
@@ -339,6 +340,58 @@ fn review(args: &ReviewArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn summary(args: &SummaryArgs) -> Result<(), Failure> {
+    use faceveil::accounting::FileState;
+    if args.shards == Some(0) {
+        return Err(faceveil::Error::Config("invalid shard count 0 (expected >= 1)".into()).into());
+    }
+    let a = faceveil::accounting::account(&args.output, args.shards)?;
+    let path = a.write()?;
+    let shards = match a.shard_count {
+        Some(n) => format!("{n} shard(s)"),
+        None => "one unsharded run".into(),
+    };
+    println!("faceveil summary: {} <- {} ({shards})", a.output_dir.display(), a.input_dir.display());
+    for s in &a.shards {
+        let state = match (s.reported, s.interrupted) {
+            (false, _) => "NO SUMMARY (never ran, or still running)".to_string(),
+            (true, true) => format!("interrupted: {} done, {} failed", s.done, s.failed),
+            (true, false) => format!("{} done, {} failed", s.done, s.failed),
+        };
+        println!("  shard {}: {state}", s.index);
+    }
+    for f in a.files.iter().filter(|f| !matches!(f.state, FileState::Done | FileState::Skipped)) {
+        let what = match f.state {
+            FileState::Failed => "FAILED",
+            FileState::NotDone => "NOT DONE",
+            FileState::ClaimedTwice => "CLAIMED BY TWO SHARDS",
+            _ => "",
+        };
+        let by: Vec<String> = f.reported_by.iter().map(|k| k.map_or("all".into(), |k| k.to_string())).collect();
+        let shards = if by.is_empty() { String::new() } else { format!(" (shard {})", by.join(", ")) };
+        let msg = f.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        println!("  {what}{shards}: {}{msg}", f.input.display());
+    }
+    if let Some(why) = &a.input_unreadable {
+        println!("  the input folder could not be read again ({why}): files no shard listed cannot be named");
+    }
+    println!(
+        "faceveil summary: {} done, {} failed, {} not done, {} claimed twice, {} skipped; {} shard(s) without a summary; {}",
+        a.done,
+        a.failed,
+        a.not_done,
+        a.claimed_twice,
+        a.skipped,
+        a.shards_missing.len(),
+        path.display()
+    );
+    if a.complete() {
+        Ok(())
+    } else {
+        Err(Failure::Partial)
+    }
+}
+
 /// The error and its causes, each cause only where its text is not already in the message (library errors
 /// already name their cause).
 fn describe(e: &anyhow::Error) -> String {
@@ -368,6 +421,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Stream(args) => stream(args),
         Command::Review(args) => review(args),
+        Command::Summary(args) => summary(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
