@@ -29,6 +29,11 @@ PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavu
 [ "${FACEVEIL_BROWSER:-0}" = 1 ] && PKGS+=(chromium chromium-driver)
 # The Slurm test runs the shipped job array through a one-machine Slurm (deploy/slurm-local.sh).
 [ "${FACEVEIL_SLURM:-0}" = 1 ] && PKGS+=(slurmctld slurmd slurm-client munge)
+# The GStreamer element (gst/): GStreamer 1.22's development files, gst-launch-1.0 and the usual plugins
+# (x264enc is in -ugly, the FFmpeg decoders in -libav).
+[ "${FACEVEIL_GST:-0}" = 1 ] && PKGS+=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

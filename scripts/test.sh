@@ -3,10 +3,15 @@
 # doctests, and the fuzzers' regression inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FACEVEIL_BROWSER=1 FACEVEIL_SLURM=1 bash scripts/setup.sh   # + chromium/chromedriver (review page), Slurm + munge
+# + chromium/chromedriver (review page), Slurm + munge, GStreamer (the element)
+FACEVEIL_BROWSER=1 FACEVEIL_SLURM=1 FACEVEIL_GST=1 bash scripts/setup.sh
 # The Slurm test must run here, not skip: it fails when the local Slurm cannot start.
 export FACEVEIL_REQUIRE_SLURM=1
 cargo build --release --locked --bins
 cargo build --release --locked -p faceveil-capi   # the C ABI's cdylib, for the C example test
 cargo test --release --locked --all-targets
 cargo test --release --locked --doc
+# The GStreamer element: its own crate (the main one builds without GStreamer); the plugin is built first for
+# the gst-launch-1.0 test.
+cargo build --release --locked -p gst-faceveil
+cargo test --release --locked -p gst-faceveil

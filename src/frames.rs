@@ -64,6 +64,12 @@ use std::collections::VecDeque;
 pub enum PixelLayout {
     /// Packed 8-bit R, G, B.
     Rgb24,
+    /// Packed 8-bit B, G, R.
+    Bgr24,
+    /// Packed 8-bit R, G, B and a fourth byte (alpha or padding, left as it is).
+    Rgba,
+    /// Packed 8-bit B, G, R and a fourth byte (alpha or padding, left as it is).
+    Bgra,
     /// 8-bit planar Y, then U and V at half width and height (rounded up), BT.601 limited range.
     I420,
     /// 8-bit planar Y, then interleaved U/V at half width and height (rounded up), BT.601 limited range.
@@ -75,9 +81,20 @@ impl PixelLayout {
     pub fn frame_len(self, width: u32, height: u32) -> usize {
         let (w, h) = (width as usize, height as usize);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        match self.packed() {
+            Some((bytes, _)) => w * h * bytes,
+            None => w * h + 2 * cw * ch,
+        }
+    }
+
+    /// For the packed RGB layouts: bytes per pixel and the offsets of R, G and B in a pixel.
+    fn packed(self) -> Option<(usize, [usize; 3])> {
         match self {
-            PixelLayout::Rgb24 => w * h * 3,
-            PixelLayout::I420 | PixelLayout::Nv12 => w * h + 2 * cw * ch,
+            PixelLayout::Rgb24 => Some((3, [0, 1, 2])),
+            PixelLayout::Bgr24 => Some((3, [2, 1, 0])),
+            PixelLayout::Rgba => Some((4, [0, 1, 2])),
+            PixelLayout::Bgra => Some((4, [2, 1, 0])),
+            PixelLayout::I420 | PixelLayout::Nv12 => None,
         }
     }
 
@@ -87,10 +104,12 @@ impl PixelLayout {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         let luma = w * h;
         let chroma = cw as usize * ch as usize;
+        if let Some((bytes, offsets)) = self.packed() {
+            let base = ChannelLayout { stride: w * bytes, step: bytes, ..ChannelLayout::packed_rgb(width, height)[0] };
+            return offsets.iter().map(|&offset| (0..luma * bytes, ChannelLayout { offset, ..base })).collect();
+        }
         match self {
-            PixelLayout::Rgb24 => {
-                ChannelLayout::packed_rgb(width, height).into_iter().map(|c| (0..luma * 3, c)).collect()
-            }
+            PixelLayout::Rgb24 | PixelLayout::Bgr24 | PixelLayout::Rgba | PixelLayout::Bgra => Vec::new(),
             PixelLayout::I420 => vec![
                 (0..luma, ChannelLayout::planar(width, height, w, 0, 0, true)),
                 (luma..luma + chroma, ChannelLayout::planar(cw, ch, cw as usize, 1, 1, false)),
@@ -150,6 +169,10 @@ impl Frame {
         if self.layout == PixelLayout::Rgb24 {
             return RgbImage::from_raw(self.width, self.height, self.data.clone()).ok_or_else(unfit);
         }
+        if let Some((bytes, [r, g, b])) = self.layout.packed() {
+            let rgb = self.data.chunks_exact(bytes).flat_map(|px| [px[r], px[g], px[b]]).collect();
+            return RgbImage::from_raw(self.width, self.height, rgb).ok_or_else(unfit);
+        }
         let cw = w.div_ceil(2);
         let chroma = cw * h.div_ceil(2);
         let (y_plane, rest) = self.data.split_at(w * h);
@@ -200,9 +223,11 @@ impl<D> std::fmt::Debug for FrameRedactor<D> {
 }
 
 impl<D: Detector> FrameRedactor<D> {
-    pub fn new(detector: D, options: Options) -> Result<Self> {
+    pub fn new(mut detector: D, options: Options) -> Result<Self> {
         options.validate()?;
         options.redact.require_redaction("frames passed through the frame API")?;
+        // Frames are video: each pass goes to the model that searches it in video.
+        detector.prepare_for(crate::report::MediaKind::Video);
         Ok(Self { detector, options, core: None, ready: VecDeque::new(), last_pts: None, done: FrameStats::default() })
     }
 
@@ -271,6 +296,19 @@ impl<D: Detector> FrameRedactor<D> {
         Ok(())
     }
 
+    /// Drops every frame held or ready without releasing it (a flush or seek: they are never to be shown),
+    /// and starts a new stream. Returns how many were dropped.
+    pub fn discard(&mut self) -> usize {
+        let held = self.core.take().map_or(0, |(.., core)| {
+            let stats = core.stats();
+            self.done = add_stats(self.done, stats);
+            stats.frames.saturating_sub(stats.frames_released)
+        });
+        let ready = self.ready.len();
+        self.ready.clear();
+        held as usize + ready
+    }
+
     fn release(&mut self, mut frame: Frame, verdict: &Verdict) -> Result<()> {
         if verdict.changes_pixels() {
             for (range, layout) in frame.layout.channels(frame.width, frame.height) {
@@ -336,6 +374,36 @@ mod tests {
     }
 
     #[test]
+    fn discard_drops_held_frames_unreleased_and_starts_a_new_stream() {
+        let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
+        for i in 0..4 {
+            r.push(textured(PixelLayout::Rgba, 64, 48, i)).unwrap();
+        }
+        let waiting = r.stats().frames - r.stats().frames_released;
+        assert_eq!(r.discard() as u64, waiting + r.ready.len() as u64);
+        assert!(r.pull().is_none());
+        r.flush().unwrap();
+        assert!(r.pull().is_none(), "a discarded frame came back");
+        // A new stream, of another size, goes on.
+        r.push(textured(PixelLayout::Bgra, 32, 32, 10)).unwrap();
+        r.flush().unwrap();
+        assert_eq!(r.pull().map(|f| f.pts), Some(10));
+    }
+
+    #[test]
+    fn the_fourth_byte_of_packed_layouts_is_left_as_it_is() {
+        let det = ScriptedDetector::new([vec![face()]]);
+        let mut r = FrameRedactor::new(det, no_tiles()).unwrap();
+        let orig = textured(PixelLayout::Bgra, 640, 480, 0);
+        r.push(orig.clone()).unwrap();
+        r.flush().unwrap();
+        let red = r.pull().unwrap();
+        let alpha = |f: &Frame| f.data.iter().skip(3).step_by(4).copied().collect::<Vec<u8>>();
+        assert_eq!(alpha(&orig), alpha(&red));
+        assert_ne!(orig.data, red.data);
+    }
+
+    #[test]
     fn frames_come_back_in_order_after_the_look_ahead_and_flush() {
         let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
         let mut out = Vec::new();
@@ -357,7 +425,14 @@ mod tests {
 
     #[test]
     fn every_layout_is_redacted_inside_the_face_only_and_misses_are_bridged() {
-        for layout in [PixelLayout::Rgb24, PixelLayout::I420, PixelLayout::Nv12] {
+        for layout in [
+            PixelLayout::Rgb24,
+            PixelLayout::Bgr24,
+            PixelLayout::Rgba,
+            PixelLayout::Bgra,
+            PixelLayout::I420,
+            PixelLayout::Nv12,
+        ] {
             // The detector finds the face in frames 0 and 2 but misses frame 1.
             let det = ScriptedDetector::new([vec![face()], vec![], vec![face()]]);
             let mut r = FrameRedactor::new(det, no_tiles()).unwrap();
