@@ -211,6 +211,8 @@ pub struct FrameRedactor<D> {
     core: Option<(PixelLayout, u32, u32, Core<Frame>)>,
     ready: VecDeque<Frame>,
     last_pts: Option<i64>,
+    /// How frames are turned for display (a rotation flag): faces are searched in the upright picture.
+    rotation: Rotation,
     /// Counts of the streams before the current one (a flush starts a new one).
     done: FrameStats,
 }
@@ -228,7 +230,30 @@ impl<D: Detector> FrameRedactor<D> {
         options.redact.require_redaction("frames passed through the frame API")?;
         // Frames are video: each pass goes to the model that searches it in video.
         detector.prepare_for(crate::report::MediaKind::Video);
-        Ok(Self { detector, options, core: None, ready: VecDeque::new(), last_pts: None, done: FrameStats::default() })
+        Ok(Self {
+            detector,
+            options,
+            core: None,
+            ready: VecDeque::new(),
+            last_pts: None,
+            rotation: Rotation::None,
+            done: FrameStats::default(),
+        })
+    }
+
+    /// How the frames are to be turned for display (a phone's or camera's rotation flag, e.g. GStreamer's
+    /// `image-orientation` tag): faces are searched in the upright picture, as the file path does, and the
+    /// masks land on the stored pixels. Set it before a stream's first frame, or [`flush`](Self::flush) first:
+    /// changing it while frames are held is an error.
+    pub fn set_rotation(&mut self, rotation: Rotation) -> Result<()> {
+        if self.core.is_some() && rotation != self.rotation {
+            return Err(Error::Config(format!(
+                "the rotation changes from {:?} to {rotation:?} while frames are held: flush first",
+                self.rotation
+            )));
+        }
+        self.rotation = rotation;
+        Ok(())
     }
 
     /// Frames a pushed frame is held back for: the look-ahead, and the newest frame (whose tiles are searched
@@ -261,10 +286,10 @@ impl<D: Detector> FrameRedactor<D> {
         if self.core.is_none() {
             self.options.check_window(frame.width, frame.height, frame.data.len() as u64, 0, false)?;
         }
-        let rgb = frame.to_rgb()?;
-        let options = &self.options;
+        let rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
+        let (options, rotation) = (&self.options, self.rotation);
         let (.., core) = self.core.get_or_insert_with(|| {
-            (frame.layout, frame.width, frame.height, Core::new(options, frame.width, frame.height, Rotation::None))
+            (frame.layout, frame.width, frame.height, Core::new(options, frame.width, frame.height, rotation))
         });
         let pts = frame.pts;
         let released = core.push(&mut self.detector, &rgb, Effort::Full, frame)?;
@@ -388,6 +413,26 @@ mod tests {
         r.push(textured(PixelLayout::Bgra, 32, 32, 10)).unwrap();
         r.flush().unwrap();
         assert_eq!(r.pull().map(|f| f.pts), Some(10));
+    }
+
+    #[test]
+    fn a_rotation_flag_searches_the_upright_picture_and_masks_the_stored_pixels() {
+        // Stored 480×640, shown turned 90° clockwise: the detector sees 640×480 and finds the face there.
+        let det = ScriptedDetector::new([vec![face()]]);
+        let mut r = FrameRedactor::new(det, no_tiles()).unwrap();
+        r.set_rotation(Rotation::Cw90).unwrap();
+        let orig = textured(PixelLayout::Rgb24, 480, 640, 0);
+        r.push(orig.clone()).unwrap();
+        assert!(r.set_rotation(Rotation::None).is_err(), "changed while a frame is held");
+        r.flush().unwrap();
+        let red = r.pull().unwrap();
+        let stored = Rotation::Cw90.box_to_stored(&face().bbox, 480, 640);
+        let (cx, cy) = (((stored.x0 + stored.x1) / 2.0) as u32, ((stored.y0 + stored.y1) / 2.0) as u32);
+        let (o, d) = (orig.to_rgb().unwrap(), red.to_rgb().unwrap());
+        assert_ne!(o.get_pixel(cx, cy), d.get_pixel(cx, cy), "the face's stored pixels were kept");
+        // Where the upright box would be if the flag were ignored, nothing changed.
+        assert_eq!(o.get_pixel(45, 35), d.get_pixel(45, 35));
+        assert!(r.set_rotation(Rotation::None).is_ok(), "after a flush the rotation may change");
     }
 
     #[test]

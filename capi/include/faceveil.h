@@ -17,9 +17,17 @@ extern "C" {
 
 typedef struct faceveil_redactor faceveil_redactor;
 
-/* Pixel layouts, tightly packed: RGB24 (3 bytes per pixel), I420 (Y, then U and V at half size, rounded
- * up), NV12 (Y, then interleaved U/V at half size). */
-enum faceveil_layout { FACEVEIL_RGB24 = 0, FACEVEIL_I420 = 1, FACEVEIL_NV12 = 2 };
+/* Pixel layouts, tightly packed: RGB24 and BGR24 (3 bytes per pixel), I420 (Y, then U and V at half size,
+ * rounded up), NV12 (Y, then interleaved U/V at half size), RGBA and BGRA (4 bytes per pixel; the fourth,
+ * alpha or padding as in RGBx/BGRx, is left as it is). */
+enum faceveil_layout {
+    FACEVEIL_RGB24 = 0,
+    FACEVEIL_I420 = 1,
+    FACEVEIL_NV12 = 2,
+    FACEVEIL_BGR24 = 3,
+    FACEVEIL_RGBA = 4,
+    FACEVEIL_BGRA = 5
+};
 
 /* Return codes. */
 enum faceveil_status {

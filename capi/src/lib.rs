@@ -32,6 +32,9 @@ fn layout(code: c_int) -> Option<PixelLayout> {
         0 => Some(PixelLayout::Rgb24),
         1 => Some(PixelLayout::I420),
         2 => Some(PixelLayout::Nv12),
+        3 => Some(PixelLayout::Bgr24),
+        4 => Some(PixelLayout::Rgba),
+        5 => Some(PixelLayout::Bgra),
         _ => None,
     }
 }

@@ -21,6 +21,7 @@
 use super::{Counts, OnError, Precision, Runtime, Shape, SmallDetector, Style};
 use faceveil::detect::{load_detector, Detector, DetectorChoice, SessionOptions};
 use faceveil::frames::{Frame, FrameRedactor, PixelLayout};
+use faceveil::geom::Rotation;
 use faceveil::Options;
 use gst::glib;
 use gst::prelude::*;
@@ -45,6 +46,18 @@ const FORMATS: [(gst_video::VideoFormat, PixelLayout); 8] = [
     (gst_video::VideoFormat::Bgra, PixelLayout::Bgra),
     (gst_video::VideoFormat::Bgrx, PixelLayout::Bgra),
 ];
+
+/// The turn an `image-orientation` tag asks for on display. A mirror leaves faces upright, so the flipped
+/// orientations are the rotations that make their faces upright (flip then turn 90° = turn 270°).
+fn rotation_of(orientation: &str) -> Option<Rotation> {
+    Some(match orientation {
+        "rotate-0" | "flip-rotate-0" => Rotation::None,
+        "rotate-90" | "flip-rotate-270" => Rotation::Cw90,
+        "rotate-180" | "flip-rotate-180" => Rotation::Cw180,
+        "rotate-270" | "flip-rotate-90" => Rotation::Cw270,
+        _ => return None,
+    })
+}
 
 fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
     FORMATS.iter().find(|(f, _)| *f == format).map(|(_, l)| *l)
@@ -214,6 +227,8 @@ struct State {
     last_duration: Option<gst::ClockTime>,
     frames_out: u64,
     dropped_by_flush: u64,
+    /// From the stream's `image-orientation` tag: faces are searched upright.
+    rotation: Rotation,
 }
 
 impl State {
@@ -444,17 +459,53 @@ impl Faceveil {
                 }
                 self.srcpad.push_event(event)
             }
-            _ if event.is_serialized() => {
-                let mut st = lock(&self.state);
-                if st.holds_frames() {
-                    st.pending.push_back(Pending::Event(event));
-                    true
-                } else {
-                    drop(st);
-                    self.srcpad.push_event(event)
+            gst::EventView::Tag(t) => {
+                let orientation = t.tag().get::<gst::tags::ImageOrientation>().map(|v| v.get().to_string());
+                match orientation.as_deref().map(rotation_of) {
+                    Some(Some(rotation)) => self.set_rotation(rotation) && self.serialized(event),
+                    Some(None) => {
+                        gst::warning!(CAT, imp = self, "unknown image-orientation {orientation:?}: searched as stored");
+                        self.serialized(event)
+                    }
+                    None => self.serialized(event),
                 }
             }
+            // A new stream starts unturned until its tags say otherwise.
+            gst::EventView::StreamStart(_) => self.set_rotation(Rotation::None) && self.serialized(event),
+            _ if event.is_serialized() => self.serialized(event),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    /// A serialized event: after the frames held before it, or at once when none is held.
+    fn serialized(&self, event: gst::Event) -> bool {
+        let mut st = lock(&self.state);
+        if st.holds_frames() {
+            st.pending.push_back(Pending::Event(event));
+            true
+        } else {
+            drop(st);
+            self.srcpad.push_event(event)
+        }
+    }
+
+    /// Turns the search for the frames that follow; frames held under another turn are released first.
+    fn set_rotation(&self, rotation: Rotation) -> bool {
+        if lock(&self.state).rotation == rotation {
+            return true;
+        }
+        if self.drain_and_push().is_err() {
+            return false;
+        }
+        let mut st = lock(&self.state);
+        st.rotation = rotation;
+        match st.redactor.as_mut().map(|r| r.set_rotation(rotation)) {
+            Some(Err(e)) => {
+                drop(st);
+                let _ = self.fail("rotation", &e.to_string());
+                false
+            }
+            _ => true,
         }
     }
 
@@ -749,9 +800,11 @@ impl ElementImpl for Faceveil {
                 let mut st = lock(&self.state);
                 if let Some(r) = st.redactor.as_mut() {
                     r.discard();
+                    let _ = r.set_rotation(Rotation::None);
                 }
                 st.pending.clear();
                 st.format = None;
+                st.rotation = Rotation::None;
             }
             gst::StateChange::ReadyToNull => {
                 *lock(&self.state) = State::default();
@@ -759,5 +812,27 @@ impl ElementImpl for Faceveil {
             _ => {}
         }
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orientations_turn_faces_upright() {
+        assert_eq!(rotation_of("rotate-90"), Some(Rotation::Cw90));
+        assert_eq!(rotation_of("rotate-270"), Some(Rotation::Cw270));
+        assert_eq!(rotation_of("flip-rotate-90"), Some(Rotation::Cw270));
+        assert_eq!(rotation_of("flip-rotate-0"), Some(Rotation::None));
+        assert_eq!(rotation_of("sideways"), None);
+    }
+
+    #[test]
+    fn planes_hold_a_tight_frame() {
+        for (_, layout) in FORMATS {
+            let bytes: usize = planes(layout, 641, 361).iter().map(|(row, rows)| row * rows).sum();
+            assert_eq!(bytes, layout.frame_len(641, 361), "{layout:?}");
+        }
     }
 }
