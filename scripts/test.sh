@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README command 2: set up and run every test (unit, integration with the real model, the C example,
-# doctests, and the fuzzers' regression inputs).
+# the Slurm array on a one-machine Slurm, the GStreamer element, doctests, and the fuzzers' regression inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # + chromium/chromedriver (review page), Slurm + munge, GStreamer (the element)
