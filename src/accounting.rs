@@ -180,7 +180,7 @@ pub fn account(output_dir: &Path, shard_count: Option<u32>) -> Result<Accounting
             Err(e) => (Vec::new(), Some(e.to_string())),
         }
     };
-    let owner = |rel: &Path| count.and_then(|n| (0..n).find(|&k| Shard { index: k, count: n }.owns(rel)));
+    let owner = |rel: &Path| count.and_then(|n| Shard::owner_of(rel, n));
     let mut files = Vec::new();
     for (rel, claims) in &listed {
         let first = claims[0].1;
@@ -311,7 +311,7 @@ mod tests {
     }
 
     fn owner(rel: &str, n: u32) -> u32 {
-        (0..n).find(|&k| Shard { index: k, count: n }.owns(Path::new(rel))).unwrap()
+        Shard::owner_of(Path::new(rel), n).unwrap()
     }
 
     #[test]

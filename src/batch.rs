@@ -87,9 +87,14 @@ impl Shard {
     /// Whether the file at relative path `rel` belongs to this shard: a hash of the path, so the split does
     /// not depend on listing order and shards never share a file.
     pub fn owns(&self, rel: &Path) -> bool {
+        Shard::owner_of(rel, self.count) == Some(self.index)
+    }
+
+    /// The shard of `count` that owns the file at `rel` (`None` for a count of 0).
+    pub fn owner_of(rel: &Path, count: u32) -> Option<u32> {
         let digest = crate::sha256_hex(rel.to_string_lossy().as_bytes());
         let v = u64::from_str_radix(&digest[..15], 16).unwrap_or(0);
-        v % self.count as u64 == self.index as u64
+        v.checked_rem(u64::from(count)).map(|k| k as u32)
     }
 }
 

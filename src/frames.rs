@@ -104,12 +104,17 @@ impl PixelLayout {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         let luma = w * h;
         let chroma = cw as usize * ch as usize;
-        if let Some((bytes, offsets)) = self.packed() {
-            let base = ChannelLayout { stride: w * bytes, step: bytes, ..ChannelLayout::packed_rgb(width, height)[0] };
-            return offsets.iter().map(|&offset| (0..luma * bytes, ChannelLayout { offset, ..base })).collect();
-        }
         match self {
-            PixelLayout::Rgb24 | PixelLayout::Bgr24 | PixelLayout::Rgba | PixelLayout::Bgra => Vec::new(),
+            PixelLayout::Rgb24 | PixelLayout::Bgr24 | PixelLayout::Rgba | PixelLayout::Bgra => {
+                let base = ChannelLayout::packed_rgb(width, height)[0];
+                self.packed()
+                    .into_iter()
+                    .flat_map(|(bytes, offsets)| {
+                        let base = ChannelLayout { stride: w * bytes, step: bytes, ..base };
+                        offsets.map(|offset| (0..luma * bytes, ChannelLayout { offset, ..base }))
+                    })
+                    .collect()
+            }
             PixelLayout::I420 => vec![
                 (0..luma, ChannelLayout::planar(width, height, w, 0, 0, true)),
                 (luma..luma + chroma, ChannelLayout::planar(cw, ch, cw as usize, 1, 1, false)),

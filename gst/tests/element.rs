@@ -259,6 +259,25 @@ fn the_latency_query_adds_the_look_ahead() {
 }
 
 #[test]
+fn a_property_changed_in_ready_takes_effect_on_the_way_to_paused() {
+    init();
+    let element = gst::ElementFactory::make("faceveil").build().unwrap();
+    element.set_state(gst::State::Ready).unwrap();
+    // The models loaded with 5 bridge frames; 2 are asked for before the stream starts.
+    element.set_property("bridge-frames", 2u32);
+    let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
+    let info = info("RGB", W);
+    h.set_src_caps(info.to_caps().unwrap());
+    h.set_upstream_latency(gst::ClockTime::ZERO);
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_nseconds(3 * FRAME_NS)));
+    // And frames are held for 3, not 6.
+    for i in 0..4 {
+        h.push(buffer(&picture(i, W), &info, i as u64)).unwrap();
+    }
+    assert_eq!(pull_all(&mut h).len(), 1);
+}
+
+#[test]
 fn serialized_events_keep_their_place_between_frames() {
     let info = info("RGB", W);
     let mut h = harness(&[("bridge-frames", &1u32)]);

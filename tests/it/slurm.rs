@@ -174,7 +174,7 @@ fn slurm_array_redacts_an_archive_and_a_cancelled_task_resubmitted_finishes_it_i
     std::fs::copy(astronaut(), input.join("p.png")).unwrap();
     std::fs::copy(astronaut(), input.join("q.png")).unwrap();
     let output = dir.path().join("out2");
-    let k = (0..2).find(|&k| Shard { index: k, count: 2 }.owns(Path::new("long.mp4"))).unwrap();
+    let k = Shard::owner_of(Path::new("long.mp4"), 2).unwrap();
     let job = slurm.submit(&input, &output, 2, &[]);
     let started = Instant::now();
     let in_progress = |output: &Path| {

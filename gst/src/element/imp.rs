@@ -14,8 +14,9 @@
 //! **Latency.** The LATENCY query adds the look-ahead (frames held × the frame duration from the caps, or the
 //! buffers' own durations where the caps give no rate); a latency message is posted when that changes.
 //!
-//! **Failures.** The models load on NULL → READY (never when the plugin is scanned); a failure there is an
-//! element error with the reason and the state change fails. A frame that cannot be analysed is an element
+//! **Failures.** The models load on NULL → READY, and again on READY → PAUSED if a property changed in READY
+//! (never when the plugin is scanned); a failure there is an element error with the reason and the state change
+//! fails. A frame that cannot be analysed is an element
 //! error (the stream stops; the frame is never pushed) or, with `on-error=blank`, pushed flat grey.
 
 use super::{Counts, OnError, Precision, Runtime, Shape, SmallDetector, Style};
@@ -75,7 +76,7 @@ fn planes(layout: PixelLayout, width: u32, height: u32) -> Vec<(usize, usize)> {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Settings {
     threshold: f32,
     small_threshold: f32,
@@ -216,6 +217,8 @@ enum Out {
 #[derive(Default)]
 struct State {
     redactor: Option<FrameRedactor<Box<dyn Detector>>>,
+    /// The settings the redactor was made with.
+    loaded_with: Option<Settings>,
     /// Negotiated caps and the core's layout for them.
     format: Option<(gst_video::VideoInfo, PixelLayout)>,
     pending: VecDeque<Pending>,
@@ -266,7 +269,10 @@ impl Faceveil {
 
     /// The look-ahead as time: frames held × frame duration.
     fn own_latency(&self, st: &State) -> gst::ClockTime {
-        let held = u64::from(lock(&self.settings).bridge_frames) + 1;
+        let held = match &st.redactor {
+            Some(r) => r.delay_frames() as u64,
+            None => u64::from(lock(&self.settings).bridge_frames) + 1,
+        };
         let frame = st
             .format
             .as_ref()
@@ -545,7 +551,8 @@ impl Faceveil {
         gst::Pad::query_default(pad, Some(&*self.obj()), query)
     }
 
-    /// Loads the models and makes the core (NULL → READY).
+    /// Loads the models and makes the core: on NULL → READY, and again on READY → PAUSED where a property was
+    /// changed in READY.
     fn load(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let options = settings.options();
@@ -557,7 +564,7 @@ impl Faceveil {
         let redactor = FrameRedactor::new(detector, options)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("faceveil: {}", e)))?;
         let mut st = lock(&self.state);
-        *st = State { redactor: Some(redactor), ..State::default() };
+        *st = State { redactor: Some(redactor), loaded_with: Some(settings), ..State::default() };
         Ok(())
     }
 }
@@ -711,6 +718,14 @@ impl ObjectImpl for Faceveil {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if self.obj().current_state() > gst::State::Ready {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{} changed while running: it takes effect from READY -> PAUSED",
+                pspec.name()
+            );
+        }
         let mut s = lock(&self.settings);
         // GObject has checked each value's type against its ParamSpec.
         match pspec.name() {
@@ -788,7 +803,8 @@ impl ElementImpl for Faceveil {
     }
 
     fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::NullToReady {
+        let stale = || lock(&self.state).loaded_with.as_ref() != Some(&*lock(&self.settings));
+        if transition == gst::StateChange::NullToReady || (transition == gst::StateChange::ReadyToPaused && stale()) {
             if let Err(e) = self.load() {
                 self.post_error_message(e);
                 return Err(gst::StateChangeError);
