@@ -51,6 +51,10 @@ pub struct Detection {
 pub enum Pass {
     /// The whole frame, scaled to the detector's size: faces from a few percent of the frame up.
     Whole,
+    /// The whole frame again, on the video frames between two [`Whole`](Pass::Whole) passes (see the
+    /// [schedule](schedule)): searched by the cheaper detector where it is as good, for the same faces and
+    /// new ones that the tracker bridges back from the next `Whole` pass if it alone sees them.
+    WholeRepeat,
     /// A magnified tile of the frame: the small faces, new ones among them.
     Small,
     /// A magnified crop around small faces already found (a focus pass): the same faces again.

@@ -184,15 +184,25 @@ pub fn plausible(found: Vec<Detection>, w: u32, h: u32, threshold: f32) -> Vec<D
 pub fn whole_pass<D: Detector + ?Sized>(
     detector: &mut D,
     frame: &RgbImage,
+    size: (u32, u32),
+) -> Result<Vec<Detection>> {
+    whole_pass_as(detector, frame, size, Pass::Whole)
+}
+
+/// [`whole_pass`] as `pass` ([`Pass::Whole`] or [`Pass::WholeRepeat`]).
+pub(crate) fn whole_pass_as<D: Detector + ?Sized>(
+    detector: &mut D,
+    frame: &RgbImage,
     (dw, dh): (u32, u32),
+    pass: Pass,
 ) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
     if (dw, dh) == (w, h) {
-        return detector.detect_for(frame, Pass::Whole);
+        return detector.detect_for(frame, pass);
     }
     let small = resize_rgb(frame, (0, 0, w, h), (dw, dh), fir::FilterType::Bilinear)?;
     let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
-    let found = detector.detect_for(&small, Pass::Whole)?;
+    let found = detector.detect_for(&small, pass)?;
     Ok(found.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
 }
 

@@ -33,6 +33,8 @@ pub(crate) fn session(bytes: &[u8], options: &SessionOptions, stored: &'static s
     builder = builder.with_intra_op_spinning(false).map_err(ort_err)?;
     // Input sizes vary (whole frame, tiles): a memory pattern planned per shape only adds memory.
     builder = builder.with_memory_pattern(false).map_err(ort_err)?;
+    // Working memory from the environment's one CPU arena (registered with it), not an arena per session.
+    builder = builder.with_env_allocators().map_err(ort_err)?;
     if options.intra_threads > 0 {
         builder = builder.with_intra_threads(options.intra_threads).map_err(ort_err)?;
     }

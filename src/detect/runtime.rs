@@ -188,8 +188,26 @@ pub fn init_runtime_at(path: &Path) -> Result<Environment> {
         .with_telemetry(false)
         .build()
         .map_err(|e| Error::RuntimeLoad { path: path.clone(), reason: e.to_string() })?;
+    share_cpu_arena(&env).map_err(|reason| Error::RuntimeLoad { path: path.clone(), reason })?;
     *guard = Some((env.clone(), path));
     Ok(env)
+}
+
+/// Registers one CPU arena allocator in the environment, for every session to take its working memory from
+/// (see [`session`](super::onnx::session)). Each session would otherwise keep an arena of its own, sized
+/// for the largest input it has seen: the two detectors of a video run one after the other on one thread,
+/// so one arena as large as the larger need serves both (1080p: peak 492 → 463 MiB, the same output).
+fn share_cpu_arena(env: &Environment) -> std::result::Result<(), String> {
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+    use ort::AsPointer;
+    let info = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Arena, MemoryType::Default)
+        .map_err(|e| e.to_string())?;
+    let mut env = env.clone();
+    // SAFETY: both pointers come from live `ort` handles held for the call; a null arena configuration asks
+    // for ONNX Runtime's default arena. The environment keeps the allocator until it is released.
+    let status = unsafe { (ort::api().CreateAndRegisterAllocator)(env.ptr_mut(), info.ptr(), std::ptr::null()) };
+    // SAFETY: `status` was just returned by ONNX Runtime and is read (and released) once.
+    unsafe { ort::Error::result_from_status(status) }.map_err(|e| format!("shared CPU arena: {e}"))
 }
 
 #[cfg(test)]

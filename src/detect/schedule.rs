@@ -7,6 +7,11 @@
 //!   interpolates the frames in between, so the period must not exceed the bridging window.
 //! - **The whole-frame pass runs at a quarter of the tile scale** (half resolution at the default 2×): faces
 //!   too small for it are the tiles' job ([`whole_input_size_with_tiles`]).
+//! - **The whole-frame pass is full every [`WHOLE_PERIOD`] frames** ([`Pass::Whole`]) and repeated on the
+//!   frames between ([`Pass::WholeRepeat`]), which a detector with two models may search with the cheaper
+//!   one ([`Pair`](super::Pair): YuNet in daylight). A face only the full pass sees is found at least every
+//!   `WHOLE_PERIOD` frames (never further apart than the tiles' period, which the bridging window holds) and
+//!   bridged between; a repeat's result is not reused on a frame due for a full pass.
 //! - **Unchanged regions keep their result.** Each pass remembers the brightness of its region, in 8×8-pixel
 //!   block means, as it was when it last ran. While no block has changed by more than [`CHANGE_LEVELS`], the
 //!   pixels are the ones already searched, and the pass's detections are reused on every frame (not only on
@@ -27,7 +32,7 @@
 //! Static cameras (CCTV, council chambers) mostly show unchanged regions; a moving camera changes every
 //! region and pays the full spread search.
 
-use super::multiscale::{input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass};
+use super::multiscale::{input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass_as};
 use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile};
 use crate::geom::BBox;
 use crate::Result;
@@ -50,6 +55,10 @@ fn change_limit(a: u8, b: u8) -> u8 {
 }
 /// A pass is searched again at least every this many frames, even over an unchanged region.
 pub const MAX_REUSE: u32 = 50;
+/// Where there are tiles, the whole-frame pass is a full [`Pass::Whole`] on every this many frames (never
+/// further apart than the tiles' period, which the bridging window holds) and a [`Pass::WholeRepeat`] on the
+/// frames between: a face only the full pass sees is found at least this often and bridged in between.
+pub const WHOLE_PERIOD: u32 = 3;
 /// A focus pass reaches this many times a known face's larger side beyond its centre on every side (and at
 /// least [`FOCUS_MIN_REACH`] pixels): the face stays whole inside while it moves up to about 1.5 times its
 /// own size between frames.
@@ -129,6 +138,8 @@ struct Cached {
     blocks: Vec<u8>,
     found: Vec<Detection>,
     reused: u32,
+    /// Found by a full pass (not a [`Pass::WholeRepeat`]): reusable on a frame due for a full pass.
+    full: bool,
 }
 
 #[derive(Debug)]
@@ -258,6 +269,8 @@ impl BlockGrid {
 pub struct Analyser {
     settings: DetectSettings,
     period: u64,
+    /// Frames from one full whole-frame pass to the next ([`WHOLE_PERIOD`], or 1).
+    whole_period: u64,
     size: (u32, u32),
     whole_input: (u32, u32),
     regions: Vec<Region>,
@@ -282,11 +295,14 @@ impl Analyser {
     fn with_tiles(tiles: Vec<Tile>, settings: DetectSettings, period: u32, w: u32, h: u32) -> Self {
         let whole_input =
             if tiles.is_empty() { settings.input_size(w, h) } else { whole_input_size_with_tiles(w, h, &settings) };
+        // Without tiles the whole-frame pass is the only search: full on every frame.
+        let whole_period = if tiles.is_empty() { 1 } else { WHOLE_PERIOD.min(period.max(1)) };
         let mut regions = vec![Region::new(None, w, h)];
         regions.extend(tiles.into_iter().map(|t| Region::new(Some(t), w, h)));
         Self {
             settings,
             period: period.max(1) as u64,
+            whole_period: whole_period as u64,
             size: (w, h),
             whole_input,
             regions,
@@ -341,6 +357,7 @@ impl Analyser {
         self.frame += 1;
         let period = self.period * u64::from(plan.tile_stretch.max(1));
         let phase = index % period;
+        let whole_full = index % self.whole_period == 0;
         let mut all = Vec::new();
         // Tiles whose answer holds for this frame (searched now, or unchanged since searched), and the small
         // faces the magnified passes give for it.
@@ -353,7 +370,9 @@ impl Analyser {
             let tile = region.tile;
             // An unchanged region reuses its result; one reused MAX_REUSE times is searched again on its next
             // turn (and reused until then: its pixels are still the ones searched).
-            if let Some(c) = region.unchanged(&self.grid).filter(|c| c.reused < MAX_REUSE || !due) {
+            // A repeat pass's result is not reused on a frame due for a full pass.
+            let reusable = |c: &&mut Cached| (c.reused < MAX_REUSE || !due) && (c.full || !(due && whole_full));
+            if let Some(c) = region.unchanged(&self.grid).filter(reusable) {
                 all.extend_from_slice(&c.found);
                 c.reused += 1;
                 self.stats.passes_reused += 1;
@@ -373,11 +392,13 @@ impl Analyser {
                 }
                 continue;
             }
+            let full = tile.is_some() || whole_full;
             let found = match &region.tile {
                 None => {
                     let (w, h) = self.size;
+                    let pass = if whole_full { Pass::Whole } else { Pass::WholeRepeat };
                     super::multiscale::plausible(
-                        whole_pass(detector, frame, self.whole_input)?,
+                        whole_pass_as(detector, frame, self.whole_input, pass)?,
                         w,
                         h,
                         self.settings.threshold,
@@ -399,7 +420,7 @@ impl Analyser {
                     whole.extend(found.iter().map(|d| d.bbox));
                 }
             }
-            region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
+            region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0, full });
         }
         // Faces the tiles found that neither a tile nor the whole-frame pass answers for on this frame are
         // searched again where they were, in small magnified crops: a known small face is looked for on every
@@ -455,7 +476,7 @@ impl Analyser {
             self.stats.passes_run += 1;
             self.stats.pixels.tiles += tile_pixels(&t, self.settings.tile_scale);
             all.extend_from_slice(&found);
-            region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0 });
+            region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0, full: true });
         }
         Ok(super::face_regions(merge(all, self.settings.nms_iou)))
     }
@@ -778,6 +799,53 @@ mod tests {
         let px = |c: &Tile| (c.w * 2) as u64 * (c.h * 2) as u64;
         assert!(crops.iter().all(|c| px(c) <= TILE_INPUT_PIXELS), "{crops:?}");
         assert!(crowd.iter().all(|f| crops.iter().any(|c| c.holds(f))), "every face whole in a crop: {crops:?}");
+    }
+
+    /// Records the whole-frame passes it is asked for; finds nothing.
+    #[derive(Default)]
+    struct WholeLog(Vec<Pass>);
+
+    impl Detector for WholeLog {
+        fn detect(&mut self, _img: &RgbImage) -> Result<Vec<Detection>> {
+            Ok(Vec::new())
+        }
+        fn detect_for(&mut self, _img: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
+            if matches!(pass, Pass::Whole | Pass::WholeRepeat) {
+                self.0.push(pass);
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn whole_frame_pass_is_full_every_third_frame_and_repeated_between() {
+        use Pass::{Whole as W, WholeRepeat as R};
+        let moving = |k: u32| picture(1280, 720, Some((100 + 40 * k, 300)));
+        let mut a = Analyser::new(DetectSettings::default(), 6, 1280, 720);
+        let mut log = WholeLog::default();
+        for k in 0..7 {
+            a.analyse(&mut log, &moving(k)).unwrap();
+        }
+        assert_eq!(log.0, vec![W, R, R, W, R, R, W]);
+        // A repeat's result stands for unchanged pixels until the next full pass is due, which searches again.
+        let mut a = Analyser::new(DetectSettings::default(), 6, 1280, 720);
+        let mut log = WholeLog::default();
+        for img in [moving(0), moving(1), moving(1), moving(1), moving(1)] {
+            a.analyse(&mut log, &img).unwrap();
+        }
+        assert_eq!(log.0, vec![W, R, W], "frame 2 reuses frame 1's repeat, frame 3 is searched in full, 4 reuses it");
+        // Never further apart than the tiles' period; every frame in full without tiles.
+        for (settings, period) in
+            [(DetectSettings::default(), 2), (DetectSettings { tile_scale: 0.0, ..Default::default() }, 6)]
+        {
+            let mut a = Analyser::new(settings, period, 1280, 720);
+            let mut log = WholeLog::default();
+            for k in 0..4 {
+                a.analyse(&mut log, &moving(k)).unwrap();
+            }
+            let want = if period == 2 { vec![W, R, W, R] } else { vec![W; 4] };
+            assert_eq!(log.0, want, "period {period}");
+        }
     }
 
     #[test]
