@@ -7,8 +7,9 @@
 //!   interpolates the frames in between, so the period must not exceed the bridging window.
 //! - **The whole-frame pass runs at a quarter of the tile scale** (half resolution at the default 2×): faces
 //!   too small for it are the tiles' job ([`whole_input_size_with_tiles`]).
-//! - **The whole-frame pass is full every [`WHOLE_PERIOD`] frames** ([`Pass::Whole`]) and repeated on the
-//!   frames between ([`Pass::WholeRepeat`]), which a detector with two models may search with the cheaper
+//! - **The whole-frame pass is full every [`WHOLE_PERIOD`] frames** ([`Pass::Whole`]; a picture that changes
+//!   after a quiet spell is searched in full at once) and repeated on the frames between
+//!   ([`Pass::WholeRepeat`]), which a detector with two models may search with the cheaper
 //!   one ([`Pair`](super::Pair): YuNet in daylight). A face only the full pass sees is found at least every
 //!   `WHOLE_PERIOD` frames (never further apart than the tiles' period, which the bridging window holds) and
 //!   bridged between; a repeat's result is not reused on a frame due for a full pass.
@@ -55,9 +56,10 @@ fn change_limit(a: u8, b: u8) -> u8 {
 }
 /// A pass is searched again at least every this many frames, even over an unchanged region.
 pub const MAX_REUSE: u32 = 50;
-/// Where there are tiles, the whole-frame pass is a full [`Pass::Whole`] on every this many frames (never
-/// further apart than the tiles' period, which the bridging window holds) and a [`Pass::WholeRepeat`] on the
-/// frames between: a face only the full pass sees is found at least this often and bridged in between.
+/// Where there are tiles, the whole-frame pass is a full [`Pass::Whole`] once this many frames have passed
+/// since the last one (never more than the tiles' period, which the bridging window holds) and a
+/// [`Pass::WholeRepeat`] on the frames between: a face only the full pass sees is found at least this often
+/// and bridged in between.
 pub const WHOLE_PERIOD: u32 = 3;
 /// A focus pass reaches this many times a known face's larger side beyond its centre on every side (and at
 /// least [`FOCUS_MIN_REACH`] pixels): the face stays whole inside while it moves up to about 1.5 times its
@@ -271,6 +273,8 @@ pub struct Analyser {
     period: u64,
     /// Frames from one full whole-frame pass to the next ([`WHOLE_PERIOD`], or 1).
     whole_period: u64,
+    /// The last frame a full whole-frame pass ran on.
+    whole_full_at: Option<u64>,
     size: (u32, u32),
     whole_input: (u32, u32),
     regions: Vec<Region>,
@@ -303,6 +307,7 @@ impl Analyser {
             settings,
             period: period.max(1) as u64,
             whole_period: whole_period as u64,
+            whole_full_at: None,
             size: (w, h),
             whole_input,
             regions,
@@ -357,7 +362,10 @@ impl Analyser {
         self.frame += 1;
         let period = self.period * u64::from(plan.tile_stretch.max(1));
         let phase = index % period;
-        let whole_full = index % self.whole_period == 0;
+        // A full pass is due once `whole_period` frames have passed since one last ran (whatever a live run
+        // left out in between, and however long an unchanged picture reused its answer: the next whole-frame
+        // search is then a full one).
+        let whole_full = self.whole_full_at.is_none_or(|f| index - f >= self.whole_period);
         let mut all = Vec::new();
         // Tiles whose answer holds for this frame (searched now, or unchanged since searched), and the small
         // faces the magnified passes give for it.
@@ -416,6 +424,9 @@ impl Analyser {
                     small.extend(found.iter().map(|d| d.bbox));
                 }
                 None => {
+                    if whole_full {
+                        self.whole_full_at = Some(index);
+                    }
                     self.stats.pixels.whole += input_pixels(self.whole_input.0 as f32, self.whole_input.1 as f32, 1.0);
                     whole.extend(found.iter().map(|d| d.bbox));
                 }
@@ -834,6 +845,14 @@ mod tests {
             a.analyse(&mut log, &img).unwrap();
         }
         assert_eq!(log.0, vec![W, R, W], "frame 2 reuses frame 1's repeat, frame 3 is searched in full, 4 reuses it");
+        // A live run that leaves the whole-frame pass out on the frame due for a full one gets it on the next.
+        let mut a = Analyser::new(DetectSettings::default(), 6, 1280, 720);
+        let mut log = WholeLog::default();
+        let skip_whole = Plan { whole: false, ..Plan::FULL };
+        for k in 0..7 {
+            a.analyse_with(&mut log, &moving(k), if k == 3 { skip_whole } else { Plan::FULL }).unwrap();
+        }
+        assert_eq!(log.0, vec![W, R, R, W, R, R], "frames 0, 1, 2, 4, 5, 6: full on 0 and 4");
         // Never further apart than the tiles' period; every frame in full without tiles.
         for (settings, period) in
             [(DetectSettings::default(), 2), (DetectSettings { tile_scale: 0.0, ..Default::default() }, 6)]
