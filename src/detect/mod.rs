@@ -28,7 +28,9 @@ pub use runtime::{
     find_model, find_openvino_library, find_runtime_library, find_shipped_model, find_small_model, init_runtime,
     init_runtime_at, resolve_runtime, Runtime, RuntimeInfo,
 };
-pub use schedule::{Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE};
+pub use schedule::{
+    Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE, WHOLE_PERIOD,
+};
 pub use select::{load_detector, DetectorChoice, Precision};
 pub use yunet::{decode_yunet, YuNet, YuNetLevel, YUNET_MODELS, YUNET_S};
 
@@ -52,7 +54,7 @@ pub enum Pass {
     /// The whole frame, scaled to the detector's size: faces from a few percent of the frame up.
     Whole,
     /// The whole frame again, on the video frames between two [`Whole`](Pass::Whole) passes (see the
-    /// [schedule](schedule)): searched by the cheaper detector where it is as good, for the same faces and
+    /// schedule of [`Analyser`]): searched by the cheaper detector where it is as good, for the same faces and
     /// new ones that the tracker bridges back from the next `Whole` pass if it alone sees them.
     WholeRepeat,
     /// A magnified tile of the frame: the small faces, new ones among them.

@@ -165,7 +165,7 @@ pub fn min_score_for_area(area: f32, threshold: f32) -> f32 {
 }
 
 /// Drops the whole-frame boxes (in `w × h` frame pixels) that score below [`min_score_for_area`], unless they
-/// hold a confidently found face ([`HUGE_BOX_SCORE`] and up): a face filling the picture (a portrait, a face
+/// hold a confidently found face (`HUGE_BOX_SCORE` and up): a face filling the picture (a portrait, a face
 /// chip) is often also found as a larger, weaker box around it, which covers the head and keeps it.
 pub fn plausible(found: Vec<Detection>, w: u32, h: u32, threshold: f32) -> Vec<Detection> {
     let frame = (w as f32 * h as f32).max(1.0);

@@ -1,4 +1,4 @@
-//! Media input and output: still images through `image`, video through FFmpeg ([`ffmpeg`]), and durable,
+//! Media input and output: still images through `image`, video through FFmpeg (`ffmpeg`), and durable,
 //! atomic file writes. Nothing here decides what happens to a frame.
 
 #[cfg(feature = "ffmpeg")]

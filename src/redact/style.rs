@@ -6,7 +6,7 @@ use crate::Result;
 
 /// Box-blur radius (applied in three passes, giving sigma ≈ radius) for a mask of `size` samples across.
 /// One fifth of the size with a floor of 2, so identity-bearing detail is gone at every scale. The blurred
-/// region is then flattened toward its mean ([`SHADING_KEEP`]).
+/// region is then flattened toward its mean (`SHADING_KEEP`).
 pub fn blur_radius(size: f32) -> u32 {
     ((size * 0.2).ceil() as u32).max(2)
 }
