@@ -9,7 +9,6 @@ use crate::geom::BBox;
 use crate::{Error, Result};
 use image::RgbImage;
 use ort::session::Session;
-use ort::value::TensorRef;
 use std::path::{Path, PathBuf};
 
 /// A detector model file faceveil ships (see `models/README.md`). Loading a file whose SHA-256 is not one of
@@ -172,21 +171,6 @@ impl CenterFace {
     pub fn settings(&self) -> &DetectSettings {
         &self.settings
     }
-
-    fn fill_input(&mut self, img: &RgbImage, pw: usize, ph: usize) {
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        self.input.clear();
-        self.input.resize(3 * pw * ph, 0.0);
-        let plane = pw * ph;
-        for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate().take(h) {
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                let o = y * pw + x;
-                self.input[o] = px[0] as f32;
-                self.input[plane + o] = px[1] as f32;
-                self.input[2 * plane + o] = px[2] as f32;
-            }
-        }
-    }
 }
 
 /// Reads `model` and checks it is one of [`SHIPPED_MODELS`]; returns its bytes and SHA-256.
@@ -196,35 +180,12 @@ fn read_shipped(model: &Path) -> Result<(Vec<u8>, String)> {
 
 impl Detector for CenterFace {
     fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        if w == 0 || h == 0 {
-            return Err(Error::DetectorOutput("empty picture".into()));
-        }
-        let pw = w.div_ceil(32) * 32;
-        let ph = h.div_ceil(32) * 32;
-        let equalised;
-        let img = if self.settings.low_light && super::lowlight::is_dark(img) {
-            let mut copy = img.clone();
-            super::lowlight::equalise(&mut copy);
-            equalised = copy;
-            &equalised
-        } else {
-            img
-        };
-        self.fill_input(img, pw, ph);
-        let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &*self.input))
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![INPUT => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
-        let extract = |name: &str, channels: usize| -> Result<&[f32]> {
-            let value = outputs.get(name).ok_or_else(|| Error::DetectorOutput(format!("output {name} missing")))?;
-            let (shape, data) =
-                value.try_extract_tensor::<f32>().map_err(|e| Error::DetectorOutput(format!("output {name}: {e}")))?;
-            let dims: Vec<i64> = shape.iter().copied().collect();
-            let expected = [1, channels as i64, (ph / STRIDE) as i64, (pw / STRIDE) as i64];
-            if dims != expected {
-                return Err(Error::DetectorOutput(format!("output {name} has shape {dims:?}, expected {expected:?}")));
-            }
-            Ok(data)
+        let (w, h) = img.dimensions();
+        let low_light = self.settings.low_light;
+        let (outputs, pw, ph) =
+            super::onnx::infer(&mut self.session, INPUT, &mut self.input, img, low_light, super::onnx::Channels::Rgb)?;
+        let extract = |name: &str, channels: usize| {
+            super::onnx::output(&outputs, name, &[1, channels as i64, (ph / STRIDE) as i64, (pw / STRIDE) as i64])
         };
         let decoded = CenterFaceOutputs {
             heatmap: extract(OUT_HEATMAP, 1)?,
@@ -233,7 +194,7 @@ impl Detector for CenterFace {
             rows: ph / STRIDE,
             cols: pw / STRIDE,
         };
-        let found = decode_centerface(&decoded, w as u32, h as u32, self.settings.threshold, self.settings.nms_iou)?;
+        let found = decode_centerface(&decoded, w, h, self.settings.threshold, self.settings.nms_iou)?;
         self.usage.add((pw * ph) as u64);
         Ok(found)
     }

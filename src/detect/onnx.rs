@@ -88,3 +88,73 @@ fn cuda_provider(builder: ort::session::builder::SessionBuilder) -> Result<ort::
 fn cuda_provider(_builder: ort::session::builder::SessionBuilder) -> Result<ort::session::builder::SessionBuilder> {
     Err(Error::Config("CUDA requested, but faceveil was built without the `cuda` feature".into()))
 }
+
+/// Channel order of a model's input planes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channels {
+    Rgb,
+    Bgr,
+}
+
+/// One inference of a face model: `img` (contrast-equalised first when `low_light` is on and the picture is
+/// dark, see [`lowlight`](super::lowlight)) as planar f32 0–255 in `channels` order, each side padded with
+/// black to the model's 32-pixel grid, in the reused buffer `input`, given to `session` as its input `name`.
+/// Returns the outputs and the padded input size `(pw, ph)`. An empty picture is an error (fail closed).
+pub(crate) fn infer<'s>(
+    session: &'s mut Session,
+    name: &str,
+    input: &mut Vec<f32>,
+    img: &image::RgbImage,
+    low_light: bool,
+    channels: Channels,
+) -> Result<(ort::session::SessionOutputs<'s>, usize, usize)> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(Error::DetectorOutput("empty picture".into()));
+    }
+    let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
+    let equalised;
+    let img = if low_light && super::lowlight::is_dark(img) {
+        let mut copy = img.clone();
+        super::lowlight::equalise(&mut copy);
+        equalised = copy;
+        &equalised
+    } else {
+        img
+    };
+    let order = match channels {
+        Channels::Rgb => [0, 1, 2],
+        Channels::Bgr => [2, 1, 0],
+    };
+    input.clear();
+    input.resize(3 * pw * ph, 0.0);
+    let plane = pw * ph;
+    for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            let o = y * pw + x;
+            for (p, &c) in order.iter().enumerate() {
+                input[p * plane + o] = f32::from(px[c]);
+            }
+        }
+    }
+    let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], &**input))
+        .map_err(|e| Error::Inference(e.to_string()))?;
+    let outputs = session.run(ort::inputs![name => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
+    Ok((outputs, pw, ph))
+}
+
+/// The f32 output `name` of an inference, checked to have exactly the shape `expected`.
+pub(crate) fn output<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    name: &str,
+    expected: &[i64],
+) -> Result<&'a [f32]> {
+    let value = outputs.get(name).ok_or_else(|| Error::DetectorOutput(format!("output {name} missing")))?;
+    let (shape, data) =
+        value.try_extract_tensor::<f32>().map_err(|e| Error::DetectorOutput(format!("output {name}: {e}")))?;
+    let dims: Vec<i64> = shape.iter().copied().collect();
+    if dims != expected {
+        return Err(Error::DetectorOutput(format!("output {name} has shape {dims:?}, expected {expected:?}")));
+    }
+    Ok(data)
+}

@@ -11,7 +11,6 @@ use crate::geom::BBox;
 use crate::{Error, Result};
 use image::RgbImage;
 use ort::session::Session;
-use ort::value::TensorRef;
 use std::path::{Path, PathBuf};
 
 /// YuNet-s as published (`onnx/yunet_s_dynamic.onnx`).
@@ -148,54 +147,16 @@ impl YuNet {
     pub fn verify(model: &Path) -> Result<String> {
         super::onnx::read_one_of(model, &YUNET_MODELS).map(|(_, sha256)| sha256)
     }
-
-    /// The picture as the model takes it: BGR planes, padded with black to `pw × ph`.
-    fn fill_input(&mut self, img: &RgbImage, pw: usize, ph: usize) {
-        let w = img.width() as usize;
-        self.input.clear();
-        self.input.resize(3 * pw * ph, 0.0);
-        let plane = pw * ph;
-        for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                let o = y * pw + x;
-                self.input[o] = f32::from(px[2]);
-                self.input[plane + o] = f32::from(px[1]);
-                self.input[2 * plane + o] = f32::from(px[0]);
-            }
-        }
-    }
 }
 
 impl Detector for YuNet {
     fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        if w == 0 || h == 0 {
-            return Err(Error::DetectorOutput("empty picture".into()));
-        }
-        let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
-        let equalised;
-        let img = if self.settings.low_light && super::lowlight::is_dark(img) {
-            let mut copy = img.clone();
-            super::lowlight::equalise(&mut copy);
-            equalised = copy;
-            &equalised
-        } else {
-            img
-        };
-        self.fill_input(img, pw, ph);
-        let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &*self.input))
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![INPUT => tensor]).map_err(|e| Error::Inference(e.to_string()))?;
-        let extract = |name: String, cells: usize, per: usize| -> Result<&[f32]> {
-            let value = outputs.get(&name).ok_or_else(|| Error::DetectorOutput(format!("output {name} missing")))?;
-            let (shape, data) =
-                value.try_extract_tensor::<f32>().map_err(|e| Error::DetectorOutput(format!("output {name}: {e}")))?;
-            let dims: Vec<i64> = shape.iter().copied().collect();
-            let expected = [1, cells as i64, per as i64];
-            if dims != expected {
-                return Err(Error::DetectorOutput(format!("output {name} has shape {dims:?}, expected {expected:?}")));
-            }
-            Ok(data)
+        let (w, h) = img.dimensions();
+        let low_light = self.settings.low_light;
+        let (outputs, pw, ph) =
+            super::onnx::infer(&mut self.session, INPUT, &mut self.input, img, low_light, super::onnx::Channels::Bgr)?;
+        let extract = |name: String, cells: usize, per: usize| {
+            super::onnx::output(&outputs, &name, &[1, cells as i64, per as i64])
         };
         let mut levels = Vec::with_capacity(STRIDES.len());
         for s in STRIDES {
@@ -209,7 +170,7 @@ impl Detector for YuNet {
                 cols,
             });
         }
-        let found = decode_yunet(&levels, w as u32, h as u32, self.settings.small_threshold, self.settings.nms_iou)?;
+        let found = decode_yunet(&levels, w, h, self.settings.small_threshold, self.settings.nms_iou)?;
         self.usage.add((pw * ph) as u64);
         Ok(found)
     }
