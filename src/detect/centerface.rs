@@ -111,7 +111,6 @@ pub fn decode_centerface(
 pub struct CenterFace {
     session: Session,
     settings: DetectSettings,
-    input: Vec<f32>,
     model_path: PathBuf,
     sha256: String,
     info: super::RuntimeInfo,
@@ -147,7 +146,6 @@ impl CenterFace {
         Ok(Self {
             session,
             settings,
-            input: Vec::new(),
             model_path: model.to_path_buf(),
             sha256: actual,
             info,
@@ -183,7 +181,7 @@ impl Detector for CenterFace {
         let (w, h) = img.dimensions();
         let low_light = self.settings.low_light;
         let (outputs, pw, ph) =
-            super::onnx::infer(&mut self.session, INPUT, &mut self.input, img, low_light, super::onnx::Channels::Rgb)?;
+            super::onnx::infer(&mut self.session, INPUT, img, low_light, super::onnx::Channels::Rgb)?;
         let extract = |name: &str, channels: usize| {
             super::onnx::output(&outputs, name, &[1, channels as i64, (ph / STRIDE) as i64, (pw / STRIDE) as i64])
         };

@@ -113,7 +113,6 @@ pub fn decode_yunet(
 pub struct YuNet {
     session: Session,
     settings: DetectSettings,
-    input: Vec<f32>,
     model_path: PathBuf,
     sha256: String,
     info: super::RuntimeInfo,
@@ -135,7 +134,6 @@ impl YuNet {
         Ok(Self {
             session,
             settings,
-            input: Vec::new(),
             model_path: model.to_path_buf(),
             sha256,
             info,
@@ -154,7 +152,7 @@ impl Detector for YuNet {
         let (w, h) = img.dimensions();
         let low_light = self.settings.low_light;
         let (outputs, pw, ph) =
-            super::onnx::infer(&mut self.session, INPUT, &mut self.input, img, low_light, super::onnx::Channels::Bgr)?;
+            super::onnx::infer(&mut self.session, INPUT, img, low_light, super::onnx::Channels::Bgr)?;
         let extract = |name: String, cells: usize, per: usize| {
             super::onnx::output(&outputs, &name, &[1, cells as i64, per as i64])
         };
