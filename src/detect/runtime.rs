@@ -217,8 +217,7 @@ fn share_cpu_arena(env: &Environment) -> std::result::Result<(), String> {
     let mut config: *mut ort::sys::OrtArenaCfg = std::ptr::null_mut();
     // SAFETY: `keys` and `values` are arrays of `keys.len()` live entries (NUL-terminated static names),
     // `config` a place for the result; ONNX Runtime copies what it reads.
-    let status =
-        unsafe { (ort::api().CreateArenaCfgV2)(keys.as_ptr(), values.as_ptr(), keys.len(), &mut config) };
+    let status = unsafe { (ort::api().CreateArenaCfgV2)(keys.as_ptr(), values.as_ptr(), keys.len(), &mut config) };
     // SAFETY: `status` was just returned by ONNX Runtime and is read (and released) once.
     unsafe { ort::Error::result_from_status(status) }.map_err(|e| format!("arena configuration: {e}"))?;
     let mut env = env.clone();

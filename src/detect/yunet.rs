@@ -131,14 +131,7 @@ impl YuNet {
         settings.validate()?;
         let (bytes, sha256) = super::onnx::read_one_of(model, &YUNET_MODELS)?;
         let (session, info) = super::onnx::session(&bytes, options, "fp32")?;
-        Ok(Self {
-            session,
-            settings,
-            model_path: model.to_path_buf(),
-            sha256,
-            info,
-            usage: super::Usage::default(),
-        })
+        Ok(Self { session, settings, model_path: model.to_path_buf(), sha256, info, usage: super::Usage::default() })
     }
 
     /// Checks that `model` is one of [`YUNET_MODELS`] without loading it; returns its SHA-256.

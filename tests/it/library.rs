@@ -151,3 +151,29 @@ fn file_and_frame_api_run_the_same_detection_schedule_issue_15() {
     assert!(by_file.len() > 9, "tiles ran besides the whole frame: {by_file:?}");
     assert_eq!(by_file, by_frames);
 }
+
+/// Both models fill one input buffer per thread: a picture after a larger one must be padded with black, not
+/// with what is left of the larger picture, and each model must answer as it does on a fresh buffer.
+#[test]
+fn the_models_take_turns_on_one_input_buffer_and_answer_as_if_alone() {
+    use faceveil::detect::{find_small_model, Detector, YuNet, YUNET_S};
+    let portrait = image::open(astronaut()).unwrap().to_rgb8();
+    // 301 x 301: padded to 320 on both sides. 1000 x 1000: a larger, different picture filling the buffer first.
+    let small = image::imageops::resize(&portrait, 301, 301, image::imageops::FilterType::Triangle);
+    let large = image::imageops::resize(&portrait, 1000, 1000, image::imageops::FilterType::Triangle);
+    let options = SessionOptions::default();
+    let mut centerface = CenterFace::load_default(DetectSettings::default(), &options).unwrap();
+    let yunet_model = find_small_model(None, &YUNET_S).unwrap();
+    let mut yunet = YuNet::load(&yunet_model, DetectSettings::default(), &options).unwrap();
+    let centerface_alone = centerface.detect(&small).unwrap();
+    assert!(centerface_alone.iter().any(|d| d.score > 0.5), "CenterFace sees the face: {centerface_alone:?}");
+    yunet.detect(&large).unwrap();
+    assert_eq!(centerface.detect(&small).unwrap(), centerface_alone, "CenterFace after YuNet on a larger picture");
+    // YuNet alone: on a thread of its own, whose buffer nothing else has used.
+    let mut fresh_yunet = YuNet::load(&yunet_model, DetectSettings::default(), &options).unwrap();
+    let picture = small.clone();
+    let yunet_alone = std::thread::spawn(move || fresh_yunet.detect(&picture)).join().unwrap().unwrap();
+    assert!(yunet_alone.iter().any(|d| d.score > 0.5), "YuNet sees the face: {yunet_alone:?}");
+    centerface.detect(&large).unwrap();
+    assert_eq!(yunet.detect(&small).unwrap(), yunet_alone, "YuNet after CenterFace on a larger picture");
+}
