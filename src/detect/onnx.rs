@@ -96,17 +96,16 @@ pub(crate) enum Channels {
     Bgr,
 }
 
-thread_local! {
-    /// The planar input of the models run on this thread. One buffer for every model: the models of a run
-    /// take turns on one thread, and a buffer per model would keep one largest input for each (12 MiB for a
-    /// 1024 × 1024 tile).
-    static INPUT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// Planar model inputs not in use, for any model's next inference to take. Every model of every detector
+/// in the process draws from here: the models of a run take turns on one thread, so one buffer serves them
+/// all (a buffer per model kept one largest input each: 12 MiB for a 1024 × 1024 tile), and an embedder
+/// calling from many threads in turn keeps as many buffers as inferences ever ran at once, not one per thread.
+static SPARE_INPUTS: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
 
 /// One inference of a face model: `img` (contrast-equalised first when `low_light` is on and the picture is
 /// dark, see [`lowlight`](super::lowlight)) as planar f32 0–255 in `channels` order, each side padded with
-/// black to the model's 32-pixel grid, in this thread's reused input buffer, given to `session` as its input
-/// `name`. Returns the outputs and the padded input size `(pw, ph)`. An empty picture is an error (fail
+/// black to the model's 32-pixel grid, in a spare input buffer ([`SPARE_INPUTS`]), given to `session` as its
+/// input `name`. Returns the outputs and the padded input size `(pw, ph)`. An empty picture is an error (fail
 /// closed).
 pub(crate) fn infer<'s>(
     session: &'s mut Session,
@@ -133,22 +132,26 @@ pub(crate) fn infer<'s>(
         Channels::Rgb => [0, 1, 2],
         Channels::Bgr => [2, 1, 0],
     };
-    let outputs = INPUT.with_borrow_mut(|input| {
-        input.clear();
-        input.resize(3 * pw * ph, 0.0);
-        let plane = pw * ph;
-        for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                let o = y * pw + x;
-                for (p, &c) in order.iter().enumerate() {
-                    input[p * plane + o] = f32::from(px[c]);
-                }
+    // A poisoned lock (a panic elsewhere while it was held) only loses the spares: a new buffer is made.
+    let mut input = SPARE_INPUTS.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
+    input.clear();
+    input.resize(3 * pw * ph, 0.0);
+    let plane = pw * ph;
+    for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            let o = y * pw + x;
+            for (p, &c) in order.iter().enumerate() {
+                input[p * plane + o] = f32::from(px[c]);
             }
         }
-        let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], &**input))
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        session.run(ort::inputs![name => tensor]).map_err(|e| Error::Inference(e.to_string()))
-    })?;
+    }
+    let outputs = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], &*input))
+        .map_err(|e| Error::Inference(e.to_string()))
+        .and_then(|tensor| session.run(ort::inputs![name => tensor]).map_err(|e| Error::Inference(e.to_string())));
+    if let Ok(mut spare) = SPARE_INPUTS.lock() {
+        spare.push(input);
+    }
+    let outputs = outputs?;
     Ok((outputs, pw, ph))
 }
 
