@@ -62,7 +62,7 @@ impl<L: Detector, S: Detector> Detector for Pair<L, S> {
             Pass::Small if lowlight::is_dark(image) => self.both(image, pass),
             // ... known ones, and everything in daylight, by YuNet: a focus pass looks again where a face was
             // found, and a miss there is bridged and searched again on its tile's turn (by both, in the dark).
-            Pass::Small | Pass::Focus => self.small.detect(image),
+            Pass::Small | Pass::Focus => self.small.detect_for(image, pass),
         }
     }
 
