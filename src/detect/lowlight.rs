@@ -65,8 +65,10 @@ pub fn equalise(img: &mut RgbImage) {
     let (tw, th) = (w.div_ceil(GRID).max(1), h.div_ceil(GRID).max(1));
     let (gx, gy) = (w.div_ceil(tw), h.div_ceil(th));
     let raw: &mut [u8] = img;
-    let mut y_plane = Vec::with_capacity(w * h);
-    y_plane.extend(raw.chunks_exact(3).map(luma));
+    let mut y_plane = vec![0u8; w * h];
+    for (y, p) in y_plane.iter_mut().zip(raw.chunks_exact(3)) {
+        *y = luma(p);
+    }
 
     // One 256-entry mapping per tile.
     let mut luts = vec![[0u8; 256]; gx * gy];
@@ -84,7 +86,8 @@ pub fn equalise(img: &mut RgbImage) {
         }
     }
 
-    // Each pixel blends the mappings of the four tiles whose centres surround it.
+    // Each pixel blends the mappings of the four tiles whose centres surround it (by row slices, without a
+    // call to the C library's `roundf`: this runs on every pixel of every dark pass).
     let axis = |i: usize, tile: usize, count: usize| -> (usize, usize, f32) {
         let c = (i as f32 + 0.5) / tile as f32 - 0.5;
         if c <= 0.0 {
@@ -95,20 +98,28 @@ pub fn equalise(img: &mut RgbImage) {
         (a, b, if a == b { 0.0 } else { c - a as f32 })
     };
     let xs: Vec<(usize, usize, f32)> = (0..w).map(|x| axis(x, tw, gx)).collect();
-    for y in 0..h {
+    for (y, (out, lumas)) in raw.chunks_exact_mut(w * 3).zip(y_plane.chunks_exact(w)).enumerate() {
         let (ya, yb, fy) = axis(y, th, gy);
-        for (x, &(xa, xb, fx)) in xs.iter().enumerate() {
-            let v = y_plane[y * w + x] as usize;
-            let top = luts[ya * gx + xa][v] as f32 * (1.0 - fx) + luts[ya * gx + xb][v] as f32 * fx;
-            let bottom = luts[yb * gx + xa][v] as f32 * (1.0 - fx) + luts[yb * gx + xb][v] as f32 * fx;
-            let mapped = (top * (1.0 - fy) + bottom * fy).round() as i32;
-            let delta = mapped - v as i32;
-            let px = &mut raw[(y * w + x) * 3..(y * w + x) * 3 + 3];
+        let (top_luts, bottom_luts) = (&luts[ya * gx..(ya + 1) * gx], &luts[yb * gx..(yb + 1) * gx]);
+        for ((px, &v), &(xa, xb, fx)) in out.chunks_exact_mut(3).zip(lumas).zip(&xs) {
+            let v = v as usize;
+            let top = top_luts[xa][v] as f32 * (1.0 - fx) + top_luts[xb][v] as f32 * fx;
+            let bottom = bottom_luts[xa][v] as f32 * (1.0 - fx) + bottom_luts[xb][v] as f32 * fx;
+            let delta = round_blend(top * (1.0 - fy) + bottom * fy) - v as i32;
             for c in px.iter_mut() {
                 *c = (*c as i32 + delta).clamp(0, 255) as u8;
             }
         }
     }
+}
+
+/// `v.round() as i32` for a blend of mapping levels (never negative: a sum of levels times weights in 0–1),
+/// branch-free: `v + 0.5` is exact in `f64`, so its integer part rounds half away from zero as `f32::round`
+/// does (which compiles to a call to the C library).
+#[inline]
+fn round_blend(v: f32) -> i32 {
+    debug_assert!(v >= 0.0, "{v}");
+    (f64::from(v) + 0.5) as i32
 }
 
 /// The equalising mapping of one tile's histogram (`n` samples): counts above the clip limit are cut and
@@ -194,6 +205,69 @@ mod tests {
             if p[0] < 255 && p[1] > 0 && p[2] > 0 {
                 assert!(p[0] > p[1] && p[1] > p[2], "order of channels changed: {p:?}");
             }
+        }
+    }
+
+    /// The per-pixel blend as first written (one `f32::round` per pixel), for the fast path to match.
+    fn equalise_plainly(img: &mut RgbImage) {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (tw, th) = (w.div_ceil(GRID).max(1), h.div_ceil(GRID).max(1));
+        let (gx, gy) = (w.div_ceil(tw), h.div_ceil(th));
+        let raw: &mut [u8] = img;
+        let y_plane: Vec<u8> = raw.chunks_exact(3).map(luma).collect();
+        let mut luts = vec![[0u8; 256]; gx * gy];
+        for ty in 0..gy {
+            for tx in 0..gx {
+                let (x0, y0) = (tx * tw, ty * th);
+                let (x1, y1) = ((x0 + tw).min(w), (y0 + th).min(h));
+                let mut hist = [0u32; 256];
+                for yy in y0..y1 {
+                    for xx in x0..x1 {
+                        hist[y_plane[yy * w + xx] as usize] += 1;
+                    }
+                }
+                luts[ty * gx + tx] = tile_mapping(&hist, ((x1 - x0) * (y1 - y0)) as u32);
+            }
+        }
+        let axis = |i: usize, tile: usize, count: usize| -> (usize, usize, f32) {
+            let c = (i as f32 + 0.5) / tile as f32 - 0.5;
+            if c <= 0.0 {
+                return (0, 0, 0.0);
+            }
+            let a = (c.floor() as usize).min(count - 1);
+            let b = (a + 1).min(count - 1);
+            (a, b, if a == b { 0.0 } else { c - a as f32 })
+        };
+        for y in 0..h {
+            let (ya, yb, fy) = axis(y, th, gy);
+            for x in 0..w {
+                let (xa, xb, fx) = axis(x, tw, gx);
+                let v = y_plane[y * w + x] as usize;
+                let top = luts[ya * gx + xa][v] as f32 * (1.0 - fx) + luts[ya * gx + xb][v] as f32 * fx;
+                let bottom = luts[yb * gx + xa][v] as f32 * (1.0 - fx) + luts[yb * gx + xb][v] as f32 * fx;
+                let delta = (top * (1.0 - fy) + bottom * fy).round() as i32 - v as i32;
+                for c in &mut raw[(y * w + x) * 3..(y * w + x) * 3 + 3] {
+                    *c = (*c as i32 + delta).clamp(0, 255) as u8;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_blend_maps_every_pixel_as_the_plain_formula_does() {
+        // Odd sizes (partial tiles), a dark noisy scene with structure: every level of every mapping is used.
+        for (w, h) in [(131, 77), (896, 576), (33, 500), (7, 5)] {
+            let img = RgbImage::from_fn(w, h, |x, y| {
+                let v = (10 + (x * 7 + y * 3) % 40) as i32 + noise(x, y, 9);
+                Rgb([v.clamp(0, 255) as u8, (v / 2) as u8, (v + noise(y, x, 5)).clamp(0, 255) as u8])
+            });
+            let (mut fast, mut plain) = (img.clone(), img);
+            equalise(&mut fast);
+            equalise_plainly(&mut plain);
+            assert!(fast == plain, "{w}x{h}: the fast blend differs from the plain one");
+        }
+        for v in [0.0f32, 0.49999997, 0.5, 1.5, 2.5, 254.5, 255.0, 127.49999] {
+            assert_eq!(round_blend(v), v.round() as i32, "{v}");
         }
     }
 

@@ -134,16 +134,22 @@ pub(crate) fn infer<'s>(
     };
     // A poisoned lock (a panic elsewhere while it was held) only loses the spares: a new buffer is made.
     let mut input = SPARE_INPUTS.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
-    input.clear();
+    // Every element is written below (the picture or the black padding), so what a spare held is not
+    // cleared first.
     input.resize(3 * pw * ph, 0.0);
-    let plane = pw * ph;
-    for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate() {
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            let o = y * pw + x;
-            for (p, &c) in order.iter().enumerate() {
-                input[p * plane + o] = f32::from(px[c]);
+    let (first, rest) = input.split_at_mut(pw * ph);
+    let (second, third) = rest.split_at_mut(pw * ph);
+    for (p, plane) in [first, second, third].into_iter().enumerate() {
+        let c = order[p];
+        let (rows, padding) = plane.split_at_mut(pw * h);
+        for (out, row) in rows.chunks_exact_mut(pw).zip(img.as_raw().chunks_exact(w * 3)) {
+            let (picture, right) = out.split_at_mut(w);
+            for (o, px) in picture.iter_mut().zip(row.chunks_exact(3)) {
+                *o = f32::from(px[c]);
             }
+            right.fill(0.0);
         }
+        padding.fill(0.0);
     }
     let outputs = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], &*input))
         .map_err(|e| Error::Inference(e.to_string()))
