@@ -132,6 +132,13 @@ pub trait Detector: Send {
         self.detect(image)
     }
 
+    /// Detects faces in each of `images` for `pass`; the answers come in the order of `images`, and an error
+    /// on any picture fails them all. The default runs [`detect_for`](Self::detect_for) on each in turn; a
+    /// detector may run them side by side (see [`YuNet`]), with the same answers.
+    fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
+        images.iter().map(|image| self.detect_for(image, pass)).collect()
+    }
+
     /// How much each model behind this detector ran so far (empty for detectors without a model).
     fn usage(&self) -> Vec<ModelUsage> {
         Vec::new()
@@ -159,6 +166,10 @@ impl<D: Detector + ?Sized> Detector for Box<D> {
 
     fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
         (**self).detect_for(image, pass)
+    }
+
+    fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
+        (**self).detect_each(images, pass)
     }
 
     fn usage(&self) -> Vec<ModelUsage> {
@@ -213,6 +224,13 @@ impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
         match self.kind {
             MediaKind::Image => self.still.detect_for(image, pass),
             MediaKind::Video => self.video.detect_for(image, pass),
+        }
+    }
+
+    fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
+        match self.kind {
+            MediaKind::Image => self.still.detect_each(images, pass),
+            MediaKind::Video => self.video.detect_each(images, pass),
         }
     }
 
@@ -304,6 +322,10 @@ impl<D: Detector> Detector for Deferred<D> {
 
     fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
         self.get()?.detect_for(image, pass)
+    }
+
+    fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
+        self.get()?.detect_each(images, pass)
     }
 
     fn usage(&self) -> Vec<ModelUsage> {

@@ -224,19 +224,35 @@ pub(crate) fn crop_pass<D: Detector + ?Sized>(
     scale: f32,
     pass: Pass,
 ) -> Result<Vec<Detection>> {
-    let (w, h) = frame.dimensions();
-    let (uw, uh) = ((((t.w as f32) * scale).round() as u32).max(1), (((t.h as f32) * scale).round() as u32).max(1));
-    let up = resize_rgb(frame, (t.x, t.y, t.w, t.h), (uw, uh), fir::FilterType::CatmullRom)?;
+    let up = magnify(frame, t, scale)?;
+    let found = detector.detect_for(&up, pass)?;
+    Ok(in_frame(found, frame.dimensions(), t, scale))
+}
+
+/// The size of crop `t` magnified by `scale`.
+fn magnified_size(t: &Tile, scale: f32) -> (u32, u32) {
+    ((((t.w as f32) * scale).round() as u32).max(1), (((t.h as f32) * scale).round() as u32).max(1))
+}
+
+/// The crop `t` of `frame`, magnified by `scale`, as a detector is given it.
+pub(crate) fn magnify(frame: &RgbImage, t: &Tile, scale: f32) -> Result<RgbImage> {
+    resize_rgb(frame, (t.x, t.y, t.w, t.h), magnified_size(t, scale), fir::FilterType::CatmullRom)
+}
+
+/// The boxes `found` in crop `t` of a `w × h` frame magnified by `scale` (see [`magnify`]) in frame pixels,
+/// less those the crop's inner borders cut.
+pub(crate) fn in_frame(found: Vec<Detection>, (w, h): (u32, u32), t: &Tile, scale: f32) -> Vec<Detection> {
+    let (uw, uh) = magnified_size(t, scale);
     let (sx, sy) = (t.w as f32 / uw as f32, t.h as f32 / uh as f32);
     let mut out = Vec::new();
-    for d in detector.detect_for(&up, pass)? {
+    for d in found {
         let b = d.bbox.rescaled(sx, sy);
         let b = BBox::new(b.x0 + t.x as f32, b.y0 + t.y as f32, b.x1 + t.x as f32, b.y1 + t.y as f32);
         if keep_tile_box(&b, t, w, h) {
             out.push(Detection { bbox: b, score: d.score });
         }
     }
-    Ok(out)
+    out
 }
 
 /// The regions to redact in an upright full-resolution frame ([`face_regions`](super::face_regions) of

@@ -20,6 +20,14 @@ use crate::media::MediaKind;
 use crate::Result;
 use image::RgbImage;
 
+/// Which of a [`Pair`]'s models search a picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Large,
+    Small,
+    Both,
+}
+
 /// CenterFace (`large`) for the whole frame, YuNet (`small`) for the small-face passes; see the module docs.
 #[derive(Debug)]
 pub struct Pair<L, S> {
@@ -33,6 +41,25 @@ pub struct Pair<L, S> {
 impl<L: Detector, S: Detector> Pair<L, S> {
     pub fn new(large: L, small: S, nms_iou: f32) -> Self {
         Self { large, small, nms_iou, kind: MediaKind::Image }
+    }
+
+    /// Which model searches `image` for `pass` (see the module docs).
+    fn route(&self, image: &RgbImage, pass: Pass) -> Route {
+        let video = self.kind == MediaKind::Video;
+        match pass {
+            // Photos, and every whole frame in the dark (YuNet loses night faces CenterFace keeps): CenterFace.
+            Pass::Whole | Pass::WholeRepeat if !video || lowlight::is_dark(image) => Route::Large,
+            // Video in daylight: the full whole-frame pass by both, the repeats between them by YuNet.
+            Pass::Whole => Route::Both,
+            Pass::WholeRepeat => Route::Small,
+            // Photos: every small-face pass by both (time is cheap).
+            _ if !video => Route::Both,
+            // Video: new small faces in the dark by both ...
+            Pass::Small if lowlight::is_dark(image) => Route::Both,
+            // ... known ones, and everything in daylight, by YuNet: a focus pass looks again where a face was
+            // found, and a miss there is bridged and searched again on its tile's turn (by both, in the dark).
+            Pass::Small | Pass::Focus => Route::Small,
+        }
     }
 
     /// Both detectors on `image` for `pass`, their boxes united: where both see one face, the box that holds both.
@@ -49,21 +76,19 @@ impl<L: Detector, S: Detector> Detector for Pair<L, S> {
     }
 
     fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
-        let video = self.kind == MediaKind::Video;
-        match pass {
-            // Photos, and every whole frame in the dark (YuNet loses night faces CenterFace keeps): CenterFace.
-            Pass::Whole | Pass::WholeRepeat if !video || lowlight::is_dark(image) => self.large.detect_for(image, pass),
-            // Video in daylight: the full whole-frame pass by both, the repeats between them by YuNet.
-            Pass::Whole => self.both(image, pass),
-            Pass::WholeRepeat => self.small.detect_for(image, pass),
-            // Photos: every small-face pass by both (time is cheap).
-            _ if !video => self.both(image, pass),
-            // Video: new small faces in the dark by both ...
-            Pass::Small if lowlight::is_dark(image) => self.both(image, pass),
-            // ... known ones, and everything in daylight, by YuNet: a focus pass looks again where a face was
-            // found, and a miss there is bridged and searched again on its tile's turn (by both, in the dark).
-            Pass::Small | Pass::Focus => self.small.detect_for(image, pass),
+        match self.route(image, pass) {
+            Route::Large => self.large.detect_for(image, pass),
+            Route::Small => self.small.detect_for(image, pass),
+            Route::Both => self.both(image, pass),
         }
+    }
+
+    /// Pictures that all go to YuNet (focus crops of video) go to it together, for it to run side by side.
+    fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
+        if images.iter().all(|image| self.route(image, pass) == Route::Small) {
+            return self.small.detect_each(images, pass);
+        }
+        images.iter().map(|image| self.detect_for(image, pass)).collect()
     }
 
     /// Both models' hashes: an output made with another pair is another output.
@@ -125,7 +150,7 @@ mod tests {
     fn each_pass_runs_its_model_and_dark_or_still_small_passes_run_both() {
         // Each scripted detector answers its calls in order: the face at x tells which call answered.
         let large = ScriptedDetector::new([face(1.0), face(2.0), face(3.0), face(4.0), face(5.0)]);
-        let small = ScriptedDetector::new([face(50.0), face(60.0), face(70.0), face(80.0), face(90.0), face(100.0)]);
+        let small = ScriptedDetector::new([50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0, 120.0].map(face));
         let mut pair = Pair::new(large, small, 0.3);
         let bright = RgbImage::from_pixel(32, 32, image::Rgb([200; 3]));
         let dark = RgbImage::from_pixel(32, 32, image::Rgb([10; 3]));
@@ -145,6 +170,11 @@ mod tests {
             "a dark tile is searched by both"
         );
         assert_eq!(pair.detect_for(&dark, Pass::Focus).unwrap(), face(90.0), "focus passes: YuNet");
+        assert_eq!(
+            pair.detect_each(vec![bright.clone(), dark.clone()], Pass::Focus).unwrap(),
+            vec![face(100.0), face(110.0)],
+            "focus crops go to YuNet together"
+        );
         pair.prepare_for(MediaKind::Image);
         assert_eq!(pair.detect_for(&bright, Pass::Whole).unwrap(), face(4.0), "photos: the whole frame by CenterFace");
         assert_eq!(pair.detect_for(&bright, Pass::Focus).unwrap().len(), 2, "photos: small faces by both");

@@ -458,11 +458,25 @@ impl Analyser {
             self.known = small;
             return Ok(super::face_regions(merge(all, self.settings.nms_iou)));
         }
-        for crop in focus_crops(&targets, self.size, self.settings.tile_scale) {
-            let found = super::multiscale::crop_pass(detector, frame, &crop, self.settings.tile_scale, Pass::Focus)?;
+        // The crops go to the detector together (it may search them side by side).
+        let crops = focus_crops(&targets, self.size, self.settings.tile_scale);
+        let pictures = crops
+            .iter()
+            .map(|crop| super::multiscale::magnify(frame, crop, self.settings.tile_scale))
+            .collect::<Result<Vec<_>>>()?;
+        let answers = detector.detect_each(pictures, Pass::Focus)?;
+        if answers.len() != crops.len() {
+            return Err(crate::Error::DetectorOutput(format!(
+                "{} answers for {} focus crops",
+                answers.len(),
+                crops.len()
+            )));
+        }
+        for (crop, found) in crops.iter().zip(answers) {
+            let found = super::multiscale::in_frame(found, self.size, crop, self.settings.tile_scale);
             self.stats.passes_run += 1;
             self.stats.passes_focus += 1;
-            self.stats.pixels.focus += tile_pixels(&crop, self.settings.tile_scale);
+            self.stats.pixels.focus += tile_pixels(crop, self.settings.tile_scale);
             small.extend(found.iter().map(|d| d.bbox));
             all.extend(found);
         }

@@ -12,6 +12,7 @@ use crate::{Error, Result};
 use image::RgbImage;
 use ort::session::Session;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 
 /// YuNet-s as published (`onnx/yunet_s_dynamic.onnx`).
 pub const YUNET_S: ShippedModel = ShippedModel {
@@ -109,9 +110,25 @@ pub fn decode_yunet(
     Ok(nms(dets, nms_iou))
 }
 
+/// Most one-thread sessions [`Detector::detect_each`] runs side by side.
+const MAX_SIDE_SESSIONS: usize = 8;
+/// [`Detector::detect_each`] runs pictures side by side when there are at least this many per session.
+const MIN_PER_WORKER: usize = 2;
+
 /// YuNet run by ONNX Runtime, with its own score threshold ([`DetectSettings::small_threshold`]).
+///
+/// Several pictures at once ([`Detector::detect_each`]: the focus crops around a video frame's known small
+/// faces) run side by side, one per core, each on a one-thread session of its own (made on first use): a
+/// small picture leaves most of one session's threads waiting on each other, and its low-light equalisation
+/// and input conversion run on the calling thread alone. One-thread sessions give the same answers as the
+/// many-thread one.
 pub struct YuNet {
     session: Session,
+    /// Made on the first pictures that run side by side.
+    side: Option<SideBySide>,
+    /// The model and options, to make the side sessions.
+    bytes: Vec<u8>,
+    options: SessionOptions,
     settings: DetectSettings,
     model_path: PathBuf,
     sha256: String,
@@ -131,7 +148,30 @@ impl YuNet {
         settings.validate()?;
         let (bytes, sha256) = super::onnx::read_one_of(model, &YUNET_MODELS)?;
         let (session, info) = super::onnx::session(&bytes, options, "fp32")?;
-        Ok(Self { session, settings, model_path: model.to_path_buf(), sha256, info, usage: super::Usage::default() })
+        Ok(Self {
+            session,
+            side: None,
+            bytes,
+            options: options.clone(),
+            settings,
+            model_path: model.to_path_buf(),
+            sha256,
+            info,
+            usage: super::Usage::default(),
+        })
+    }
+
+    /// How many pictures run side by side: one per thread the session may use (at most
+    /// [`MAX_SIDE_SESSIONS`]); 1 on a GPU.
+    fn side_by_side(&self) -> usize {
+        if self.options.cuda {
+            return 1;
+        }
+        let threads = match self.options.intra_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        threads.min(MAX_SIDE_SESSIONS)
     }
 
     /// Checks that `model` is one of [`YUNET_MODELS`] without loading it; returns its SHA-256.
@@ -140,30 +180,132 @@ impl YuNet {
     }
 }
 
+/// What one inference gives: the faces and the input pixels it ran on.
+type Found = Result<(Vec<Detection>, u64)>;
+/// What one picture of a side-by-side batch gives, with its index in the batch.
+type Answer = (usize, Found);
+
+/// One picture of a batch for a side-by-side session, and where to send its answer.
+struct Job {
+    index: usize,
+    images: Arc<Vec<RgbImage>>,
+    reply: mpsc::Sender<Answer>,
+}
+
+/// One-thread YuNet sessions, each on a thread of its own, that take the pictures of a batch in turn. The
+/// threads live as long as the detector and wait (without spinning) between batches: the cores they leave
+/// are the decoder's and the encoder's.
+struct SideBySide {
+    jobs: Option<mpsc::Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl SideBySide {
+    /// `workers` one-thread sessions of the model `bytes`, each on its own thread.
+    fn start(bytes: &[u8], options: &SessionOptions, settings: &DetectSettings, workers: usize) -> Result<Self> {
+        let one = SessionOptions { intra_threads: 1, ..options.clone() };
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let mut threads = Vec::with_capacity(workers);
+        for n in 0..workers {
+            let (mut session, _) = super::onnx::session(bytes, &one, "fp32")?;
+            let (queue, settings) = (Arc::clone(&queue), settings.clone());
+            let worker = move || loop {
+                // One thread waits on the queue at a time; the others wait for the lock.
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                let Ok(job) = job else { return };
+                let answer = run(&mut session, &job.images[job.index], &settings);
+                // The batch's caller has gone only if it failed already: the answer is not needed.
+                let _ = job.reply.send((job.index, answer));
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("faceveil-yunet-{n}"))
+                .spawn(worker)
+                .map_err(|e| Error::Internal(format!("starting a detector thread: {e}")))?;
+            threads.push(thread);
+        }
+        Ok(Self { jobs: Some(jobs), threads })
+    }
+
+    /// Every picture of `images` on the sessions, side by side; the answers in the order of `images`. An error
+    /// on any picture, or a thread that stopped, fails the batch.
+    fn run(&self, images: Vec<RgbImage>) -> Result<Vec<(Vec<Detection>, u64)>> {
+        let stopped = || Error::Inference("a side-by-side detector thread stopped".into());
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        let count = images.len();
+        let images = Arc::new(images);
+        let (reply, answers) = mpsc::channel();
+        for index in 0..count {
+            let job = Job { index, images: Arc::clone(&images), reply: reply.clone() };
+            jobs.send(job).map_err(|_| stopped())?;
+        }
+        drop(reply);
+        let mut slots: Vec<Option<Found>> = (0..count).map(|_| None).collect();
+        // Ends when every job has answered or been dropped (a thread that panicked drops its job).
+        for (index, answer) in answers {
+            slots[index] = Some(answer);
+        }
+        slots.into_iter().map(|slot| slot.ok_or_else(stopped)?).collect()
+    }
+}
+
+impl Drop for SideBySide {
+    fn drop(&mut self) {
+        // Closing the queue ends every thread's loop.
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One inference of YuNet on `img` in `session`: the faces and the input pixels it ran on.
+fn run(session: &mut Session, img: &RgbImage, settings: &DetectSettings) -> Found {
+    let (w, h) = img.dimensions();
+    let (outputs, pw, ph) = super::onnx::infer(session, INPUT, img, settings.low_light, super::onnx::Channels::Bgr)?;
+    let extract =
+        |name: String, cells: usize, per: usize| super::onnx::output(&outputs, &name, &[1, cells as i64, per as i64]);
+    let mut levels = Vec::with_capacity(STRIDES.len());
+    for s in STRIDES {
+        let (rows, cols) = (ph / s, pw / s);
+        levels.push(YuNetLevel {
+            stride: s,
+            cls: extract(format!("cls_{s}"), rows * cols, 1)?,
+            obj: extract(format!("obj_{s}"), rows * cols, 1)?,
+            bbox: extract(format!("bbox_{s}"), rows * cols, 4)?,
+            rows,
+            cols,
+        });
+    }
+    let found = decode_yunet(&levels, w, h, settings.small_threshold, settings.nms_iou)?;
+    Ok((found, (pw * ph) as u64))
+}
+
 impl Detector for YuNet {
     fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let (w, h) = img.dimensions();
-        let low_light = self.settings.low_light;
-        let (outputs, pw, ph) =
-            super::onnx::infer(&mut self.session, INPUT, img, low_light, super::onnx::Channels::Bgr)?;
-        let extract = |name: String, cells: usize, per: usize| {
-            super::onnx::output(&outputs, &name, &[1, cells as i64, per as i64])
-        };
-        let mut levels = Vec::with_capacity(STRIDES.len());
-        for s in STRIDES {
-            let (rows, cols) = (ph / s, pw / s);
-            levels.push(YuNetLevel {
-                stride: s,
-                cls: extract(format!("cls_{s}"), rows * cols, 1)?,
-                obj: extract(format!("obj_{s}"), rows * cols, 1)?,
-                bbox: extract(format!("bbox_{s}"), rows * cols, 4)?,
-                rows,
-                cols,
-            });
-        }
-        let found = decode_yunet(&levels, w, h, self.settings.small_threshold, self.settings.nms_iou)?;
-        self.usage.add((pw * ph) as u64);
+        let (found, pixels) = run(&mut self.session, img, &self.settings)?;
+        self.usage.add(pixels);
         Ok(found)
+    }
+
+    fn detect_each(&mut self, images: Vec<RgbImage>, _pass: super::Pass) -> Result<Vec<Vec<Detection>>> {
+        let workers = self.side_by_side();
+        if workers < 2 || images.len() < MIN_PER_WORKER * workers {
+            return images.iter().map(|image| self.detect(image)).collect();
+        }
+        if self.side.is_none() {
+            self.side = Some(SideBySide::start(&self.bytes, &self.options, &self.settings, workers)?);
+        }
+        let side = self.side.as_ref().ok_or_else(|| Error::Internal("side-by-side sessions missing".into()))?;
+        let mut out = Vec::with_capacity(images.len());
+        for (found, pixels) in side.run(images)? {
+            self.usage.add(pixels);
+            out.push(found);
+        }
+        Ok(out)
     }
 
     fn model_sha256(&self) -> Option<String> {

@@ -178,3 +178,37 @@ fn the_models_take_turns_on_shared_input_buffers_and_answer_as_if_alone() {
         assert_eq!(after_large, after_black, "{name} after a larger picture");
     }
 }
+
+/// Focus crops go to YuNet together and run side by side on one-thread sessions: each picture gets the answer
+/// it gets alone, in order (bright and dark pictures, with and without a face), and one picture that cannot be
+/// analysed fails the whole batch.
+#[test]
+fn yunet_side_by_side_answers_each_picture_as_alone_and_fails_the_batch_on_one_error() {
+    use faceveil::detect::{find_small_model, Detector, Pass, YuNet, YUNET_S};
+    let portrait = image::open(astronaut()).unwrap().to_rgb8();
+    let sized = |w: u32, h: u32| image::imageops::resize(&portrait, w, h, image::imageops::FilterType::Triangle);
+    let mut dark = sized(288, 352);
+    dark.pixels_mut().for_each(|p| p.0 = p.0.map(|c| c / 8));
+    let pictures = vec![
+        sized(320, 320),
+        sized(160, 224),
+        dark,
+        image::RgbImage::from_pixel(96, 64, image::Rgb([90; 3])),
+        sized(448, 448),
+    ];
+    // Two threads: side by side on any machine.
+    let options = SessionOptions { intra_threads: 2, ..SessionOptions::default() };
+    let model = find_small_model(None, &YUNET_S).unwrap();
+    let mut yunet = YuNet::load(&model, DetectSettings::default(), &options).unwrap();
+    let alone: Vec<Vec<Detection>> = pictures.iter().map(|p| yunet.detect(p).unwrap()).collect();
+    for (i, found) in alone.iter().enumerate() {
+        assert_eq!(found.iter().any(|d| d.score > 0.5), i != 3, "picture {i}: {found:?}");
+    }
+    for _ in 0..2 {
+        assert_eq!(yunet.detect_each(pictures.clone(), Pass::Focus).unwrap(), alone);
+    }
+    assert_eq!(yunet.usage()[0].passes, 3 * pictures.len() as u64);
+    let mut broken = pictures.clone();
+    broken[2] = image::RgbImage::new(0, 0);
+    assert!(yunet.detect_each(broken, Pass::Focus).is_err(), "an empty picture fails the batch");
+}
