@@ -119,6 +119,7 @@ fn preprocessing(c: &mut Criterion) {
     g.finish();
     // Low light: the detector's copy of a dark 2x tile equalised (CLAHE), as on every dark pass.
     let dark = RgbImage::from_fn(896, 576, |x, y| Rgb([(x % 40) as u8, (y % 50) as u8, ((x * y) % 30) as u8]));
+    c.bench_function("lowlight_is_dark_896x576", |b| b.iter(|| black_box(faceveil::detect::lowlight::is_dark(&dark))));
     c.bench_function("lowlight_equalise_896x576", |b| {
         b.iter(|| {
             let mut img = dark.clone();

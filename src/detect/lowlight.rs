@@ -26,9 +26,22 @@ fn luma(p: &[u8]) -> u8 {
 
 /// Median luma of `img` (0 for an empty picture).
 pub fn median_luma(img: &RgbImage) -> u8 {
+    // Four histograms, a pixel to each in turn, summed at the end: neighbouring pixels often share a level,
+    // and one histogram would make each count wait for the last one's store.
+    let mut hists = [[0u32; 256]; 4];
+    let mut quads = img.as_raw().chunks_exact(12);
+    for q in &mut quads {
+        hists[0][luma(&q[0..3]) as usize] += 1;
+        hists[1][luma(&q[3..6]) as usize] += 1;
+        hists[2][luma(&q[6..9]) as usize] += 1;
+        hists[3][luma(&q[9..12]) as usize] += 1;
+    }
+    for p in quads.remainder().chunks_exact(3) {
+        hists[0][luma(p) as usize] += 1;
+    }
     let mut hist = [0u32; 256];
-    for p in img.as_raw().chunks_exact(3) {
-        hist[luma(p) as usize] += 1;
+    for (i, h) in hist.iter_mut().enumerate() {
+        *h = hists[0][i] + hists[1][i] + hists[2][i] + hists[3][i];
     }
     let half = (img.width() as u64 * img.height() as u64).div_ceil(2);
     let mut seen = 0u64;
@@ -268,6 +281,16 @@ mod tests {
         }
         for v in [0.0f32, 0.49999997, 0.5, 1.5, 2.5, 254.5, 255.0, 127.49999] {
             assert_eq!(round_blend(v), v.round() as i32, "{v}");
+        }
+    }
+
+    #[test]
+    fn the_median_counts_every_pixel_whatever_the_size() {
+        for (w, h) in [(5, 3), (7, 1), (1, 1), (131, 77)] {
+            let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x * 37 + y * 11) as u8, (x * y) as u8, (y * 53) as u8]));
+            let mut lumas: Vec<u8> = img.pixels().map(|p| luma(&p.0)).collect();
+            lumas.sort_unstable();
+            assert_eq!(median_luma(&img), lumas[(lumas.len() - 1) / 2], "{w}x{h}");
         }
     }
 
