@@ -176,12 +176,11 @@ fn read_shipped(model: &Path) -> Result<(Vec<u8>, String)> {
     super::onnx::read_one_of(model, &SHIPPED_MODELS)
 }
 
-impl Detector for CenterFace {
-    fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+impl CenterFace {
+    /// One inference on `img`, or on what `light` puts in its place.
+    fn run(&mut self, img: &RgbImage, light: super::onnx::Light<'_>) -> Result<Vec<Detection>> {
         let (w, h) = img.dimensions();
-        let low_light = self.settings.low_light;
-        let (outputs, pw, ph) =
-            super::onnx::infer(&mut self.session, INPUT, img, low_light, super::onnx::Channels::Rgb)?;
+        let (outputs, pw, ph) = super::onnx::infer(&mut self.session, INPUT, img, light, super::onnx::Channels::Rgb)?;
         let extract = |name: &str, channels: usize| {
             super::onnx::output(&outputs, name, &[1, channels as i64, (ph / STRIDE) as i64, (pw / STRIDE) as i64])
         };
@@ -195,6 +194,21 @@ impl Detector for CenterFace {
         let found = decode_centerface(&decoded, w, h, self.settings.threshold, self.settings.nms_iou)?;
         self.usage.add((pw * ph) as u64);
         Ok(found)
+    }
+}
+
+impl Detector for CenterFace {
+    fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+        self.run(img, super::onnx::Light::own(self.settings.low_light))
+    }
+
+    fn detect_lit(
+        &mut self,
+        img: &RgbImage,
+        equalised: Option<&RgbImage>,
+        _pass: super::Pass,
+    ) -> Result<Vec<Detection>> {
+        self.run(img, super::onnx::Light::given(self.settings.low_light, equalised))
     }
 
     fn model_sha256(&self) -> Option<String> {

@@ -132,6 +132,15 @@ pub trait Detector: Send {
         self.detect(image)
     }
 
+    /// [`detect_for`](Self::detect_for) on `image`, whose caller already decided whether it is dark and made
+    /// its low-light copy (see [`lowlight`]): `equalised` is `Some(copy)` exactly when `image` is dark, `copy`
+    /// being `image` equalised. A detector that equalises dark pictures itself runs on `copy` instead of
+    /// deciding and equalising again (the same answers, once for several models); the default ignores it.
+    fn detect_lit(&mut self, image: &RgbImage, equalised: Option<&RgbImage>, pass: Pass) -> Result<Vec<Detection>> {
+        let _ = equalised;
+        self.detect_for(image, pass)
+    }
+
     /// Detects faces in each of `images` for `pass`; the answers come in the order of `images`, and an error
     /// on any picture fails them all. The default runs [`detect_for`](Self::detect_for) on each in turn; a
     /// detector may run them side by side (see [`YuNet`]), with the same answers.
@@ -170,6 +179,10 @@ impl<D: Detector + ?Sized> Detector for Box<D> {
 
     fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
         (**self).detect_each(images, pass)
+    }
+
+    fn detect_lit(&mut self, image: &RgbImage, equalised: Option<&RgbImage>, pass: Pass) -> Result<Vec<Detection>> {
+        (**self).detect_lit(image, equalised, pass)
     }
 
     fn usage(&self) -> Vec<ModelUsage> {
@@ -231,6 +244,13 @@ impl<S: Detector, V: Detector> Detector for PerMedia<S, V> {
         match self.kind {
             MediaKind::Image => self.still.detect_each(images, pass),
             MediaKind::Video => self.video.detect_each(images, pass),
+        }
+    }
+
+    fn detect_lit(&mut self, image: &RgbImage, equalised: Option<&RgbImage>, pass: Pass) -> Result<Vec<Detection>> {
+        match self.kind {
+            MediaKind::Image => self.still.detect_lit(image, equalised, pass),
+            MediaKind::Video => self.video.detect_lit(image, equalised, pass),
         }
     }
 
@@ -326,6 +346,10 @@ impl<D: Detector> Detector for Deferred<D> {
 
     fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
         self.get()?.detect_each(images, pass)
+    }
+
+    fn detect_lit(&mut self, image: &RgbImage, equalised: Option<&RgbImage>, pass: Pass) -> Result<Vec<Detection>> {
+        self.get()?.detect_lit(image, equalised, pass)
     }
 
     fn usage(&self) -> Vec<ModelUsage> {

@@ -102,16 +102,47 @@ pub(crate) enum Channels {
 /// calling from many threads in turn keeps as many buffers as inferences ever ran at once, not one per thread.
 static SPARE_INPUTS: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
 
-/// One inference of a face model: `img` (contrast-equalised first when `low_light` is on and the picture is
-/// dark, see [`lowlight`](super::lowlight)) as planar f32 0–255 in `channels` order, each side padded with
-/// black to the model's 32-pixel grid, in a spare input buffer ([`SPARE_INPUTS`]), given to `session` as its
-/// input `name`. Returns the outputs and the padded input size `(pw, ph)`. An empty picture is an error (fail
-/// closed).
+/// How a picture given to a model stands to low light (see [`lowlight`](super::lowlight)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Light<'a> {
+    /// Equalised first if it is dark (the model's low-light setting on).
+    Decide,
+    /// Run as it is (the setting off, or the caller found the picture not dark).
+    AsIs,
+    /// Run this, the caller's equalised copy of the (dark) picture, instead.
+    Equalised(&'a image::RgbImage),
+}
+
+impl Light<'_> {
+    /// What a model with the low-light setting `on` runs for a picture whose caller made `equalised` (`Some`:
+    /// the equalised copy of a dark picture; `None`: the picture is not dark).
+    pub(crate) fn given(on: bool, equalised: Option<&image::RgbImage>) -> Light<'_> {
+        match equalised {
+            Some(copy) if on => Light::Equalised(copy),
+            _ => Light::AsIs,
+        }
+    }
+
+    /// A model's own decision, with its low-light setting `on`.
+    pub(crate) fn own(on: bool) -> Light<'static> {
+        if on {
+            Light::Decide
+        } else {
+            Light::AsIs
+        }
+    }
+}
+
+/// One inference of a face model: `img` (or what `light` puts in its place: its contrast-equalised copy when
+/// it is dark, see [`Light`]) as planar f32 0–255 in `channels` order, each side padded with black to the
+/// model's 32-pixel grid, in a spare input buffer ([`SPARE_INPUTS`]), given to `session` as its input `name`.
+/// Returns the outputs and the padded input size `(pw, ph)`. An empty picture, or an equalised copy of
+/// another size, is an error (fail closed).
 pub(crate) fn infer<'s>(
     session: &'s mut Session,
     name: &str,
     img: &image::RgbImage,
-    low_light: bool,
+    light: Light<'_>,
     channels: Channels,
 ) -> Result<(ort::session::SessionOutputs<'s>, usize, usize)> {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -120,13 +151,18 @@ pub(crate) fn infer<'s>(
     }
     let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
     let equalised;
-    let img = if low_light && super::lowlight::is_dark(img) {
-        let mut copy = img.clone();
-        super::lowlight::equalise(&mut copy);
-        equalised = copy;
-        &equalised
-    } else {
-        img
+    let img = match light {
+        Light::Decide if super::lowlight::is_dark(img) => {
+            let mut copy = img.clone();
+            super::lowlight::equalise(&mut copy);
+            equalised = copy;
+            &equalised
+        }
+        Light::Decide | Light::AsIs => img,
+        Light::Equalised(copy) if copy.dimensions() == img.dimensions() => copy,
+        Light::Equalised(copy) => {
+            return Err(Error::Internal(format!("equalised copy {:?} of a {w}x{h} picture", copy.dimensions())))
+        }
     };
     let order = match channels {
         Channels::Rgb => [0, 1, 2],

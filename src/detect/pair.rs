@@ -9,6 +9,9 @@
 //! partly hidden, which YuNet scores low) is found by CenterFace on the next full pass and bridged. Dark
 //! frames and photos keep CenterFace on every whole-frame pass.
 //!
+//! The pair decides whether a picture is dark, and makes its low-light copy, once for both models
+//! ([`Detector::detect_lit`]); only a video's focus crops go to YuNet as they are (it decides for itself).
+//!
 //! Chosen with the judge (issue 34): on the hand-held night clip (`benches/handheld.sh`) dark tiles by both and
 //! focus passes by YuNet leak 1 of 5,995 face-frames in 78 s, both everywhere 1 in 94 s, CenterFace alone (the
 //! schedule before) 4 in 88 s; dark tiles by YuNet alone lose 5 of 19 faces under 10 px on the night copy of
@@ -35,38 +38,41 @@ pub struct Pair<L, S> {
     small: S,
     /// IoU above which the two detectors' boxes are one face.
     nms_iou: f32,
+    /// Whether the models equalise dark pictures ([`DetectSettings::low_light`](super::DetectSettings)): the
+    /// pair then decides "dark" and makes the equalised copy once for both.
+    low_light: bool,
     kind: MediaKind,
 }
 
 impl<L: Detector, S: Detector> Pair<L, S> {
-    pub fn new(large: L, small: S, nms_iou: f32) -> Self {
-        Self { large, small, nms_iou, kind: MediaKind::Image }
+    /// The two models, loaded with `settings` (its `nms_iou` unites their boxes, its `low_light` says whether
+    /// they equalise dark pictures).
+    pub fn new(large: L, small: S, settings: &super::DetectSettings) -> Self {
+        Self { large, small, nms_iou: settings.nms_iou, low_light: settings.low_light, kind: MediaKind::Image }
     }
 
-    /// Which model searches `image` for `pass` (see the module docs).
-    fn route(&self, image: &RgbImage, pass: Pass) -> Route {
+    /// Which model searches a picture, `dark` or not, for `pass` (see the module docs).
+    fn route(&self, dark: bool, pass: Pass) -> Route {
         let video = self.kind == MediaKind::Video;
         match pass {
             // Photos, and every whole frame in the dark (YuNet loses night faces CenterFace keeps): CenterFace.
-            Pass::Whole | Pass::WholeRepeat if !video || lowlight::is_dark(image) => Route::Large,
+            Pass::Whole | Pass::WholeRepeat if !video || dark => Route::Large,
             // Video in daylight: the full whole-frame pass by both, the repeats between them by YuNet.
             Pass::Whole => Route::Both,
             Pass::WholeRepeat => Route::Small,
             // Photos: every small-face pass by both (time is cheap).
             _ if !video => Route::Both,
             // Video: new small faces in the dark by both ...
-            Pass::Small if lowlight::is_dark(image) => Route::Both,
+            Pass::Small if dark => Route::Both,
             // ... known ones, and everything in daylight, by YuNet: a focus pass looks again where a face was
             // found, and a miss there is bridged and searched again on its tile's turn (by both, in the dark).
             Pass::Small | Pass::Focus => Route::Small,
         }
     }
 
-    /// Both detectors on `image` for `pass`, their boxes united: where both see one face, the box that holds both.
-    fn both(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
-        let small = self.small.detect_for(image, pass)?;
-        let large = self.large.detect_for(image, pass)?;
-        Ok(unite(small, large, self.nms_iou))
+    /// A video's focus pass: YuNet's alone, whatever the light (it decides on equalising itself).
+    fn focus_of_video(&self, pass: Pass) -> bool {
+        self.kind == MediaKind::Video && pass == Pass::Focus
     }
 }
 
@@ -76,16 +82,34 @@ impl<L: Detector, S: Detector> Detector for Pair<L, S> {
     }
 
     fn detect_for(&mut self, image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
-        match self.route(image, pass) {
-            Route::Large => self.large.detect_for(image, pass),
-            Route::Small => self.small.detect_for(image, pass),
-            Route::Both => self.both(image, pass),
+        if self.focus_of_video(pass) {
+            return self.small.detect_for(image, pass);
+        }
+        // Dark or not, and the equalised copy, once for both models (on a dark tile both search it); `None`
+        // when the models do not equalise.
+        let dark = lowlight::is_dark(image);
+        let prepared = self.low_light.then(|| {
+            dark.then(|| {
+                let mut copy = image.clone();
+                lowlight::equalise(&mut copy);
+                copy
+            })
+        });
+        let prepared = prepared.as_ref().map(Option::as_ref);
+        match self.route(dark, pass) {
+            Route::Large => search(&mut self.large, image, prepared, pass),
+            Route::Small => search(&mut self.small, image, prepared, pass),
+            // Where both see one face, the box that holds both.
+            Route::Both => {
+                let small = search(&mut self.small, image, prepared, pass)?;
+                Ok(unite(small, search(&mut self.large, image, prepared, pass)?, self.nms_iou))
+            }
         }
     }
 
-    /// Pictures that all go to YuNet (focus crops of video) go to it together, for it to run side by side.
+    /// A video's focus crops go to YuNet together, for it to run side by side.
     fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
-        if images.iter().all(|image| self.route(image, pass) == Route::Small) {
+        if self.focus_of_video(pass) {
             return self.small.detect_each(images, pass);
         }
         images.iter().map(|image| self.detect_for(image, pass)).collect()
@@ -116,6 +140,20 @@ impl<L: Detector, S: Detector> Detector for Pair<L, S> {
     }
 }
 
+/// `model` on `image` for `pass`, given the picture's equalised copy (`Some(None)`: not dark) when the pair
+/// made it.
+fn search<D: Detector>(
+    model: &mut D,
+    image: &RgbImage,
+    prepared: Option<Option<&RgbImage>>,
+    pass: Pass,
+) -> Result<Vec<Detection>> {
+    match prepared {
+        Some(equalised) => model.detect_lit(image, equalised, pass),
+        None => model.detect_for(image, pass),
+    }
+}
+
 /// The boxes of two detectors on one picture: a box of `a` that overlaps boxes of `b` by more than `iou`
 /// becomes the box holding all of them (with the best score): when two detectors place one face differently,
 /// the redacted region holds both places.
@@ -142,6 +180,10 @@ mod tests {
     use super::*;
     use crate::detect::ScriptedDetector;
 
+    fn settings() -> crate::DetectSettings {
+        crate::DetectSettings { nms_iou: 0.3, ..Default::default() }
+    }
+
     fn face(x: f32) -> Vec<Detection> {
         vec![Detection { bbox: BBox::new(x, 0.0, x + 10.0, 10.0), score: 0.9 }]
     }
@@ -151,7 +193,7 @@ mod tests {
         // Each scripted detector answers its calls in order: the face at x tells which call answered.
         let large = ScriptedDetector::new([face(1.0), face(2.0), face(3.0), face(4.0), face(5.0)]);
         let small = ScriptedDetector::new([50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0, 120.0].map(face));
-        let mut pair = Pair::new(large, small, 0.3);
+        let mut pair = Pair::new(large, small, &settings());
         let bright = RgbImage::from_pixel(32, 32, image::Rgb([200; 3]));
         let dark = RgbImage::from_pixel(32, 32, image::Rgb([10; 3]));
         let xs = |found: Vec<Detection>| {
@@ -192,10 +234,10 @@ mod tests {
 
     #[test]
     fn a_failure_of_either_model_fails_the_pass() {
-        let mut pair = Pair::new(ScriptedDetector::default(), ScriptedDetector::default().fail_at(0), 0.3);
+        let mut pair = Pair::new(ScriptedDetector::default(), ScriptedDetector::default().fail_at(0), &settings());
         let img = RgbImage::new(8, 8);
         assert!(pair.detect_for(&img, Pass::Small).is_err());
-        let mut pair = Pair::new(ScriptedDetector::default().fail_at(0), ScriptedDetector::default(), 0.3);
+        let mut pair = Pair::new(ScriptedDetector::default().fail_at(0), ScriptedDetector::default(), &settings());
         pair.prepare_for(MediaKind::Image);
         assert!(pair.detect_for(&RgbImage::new(8, 8), Pass::Small).is_err());
     }

@@ -41,7 +41,7 @@ pub fn load_detector(choice: &DetectorChoice, settings: &DetectSettings) -> Resu
         SmallDetector::YuNet => {
             let model = find_small_model(choice.small_model.as_deref(), &YUNET_S)?;
             let small = YuNet::load(&model, settings.clone(), &choice.session)?;
-            Box::new(Pair::new(large, small, settings.nms_iou))
+            Box::new(Pair::new(large, small, settings))
         }
     })
 }

@@ -217,7 +217,8 @@ impl SideBySide {
                     Err(_) => return,
                 };
                 let Ok(job) = job else { return };
-                let answer = run(&mut session, &job.images[job.index], &settings);
+                let light = super::onnx::Light::own(settings.low_light);
+                let answer = run(&mut session, &job.images[job.index], &settings, light);
                 // The batch's caller has gone only if it failed already: the answer is not needed.
                 let _ = job.reply.send((job.index, answer));
             };
@@ -262,10 +263,11 @@ impl Drop for SideBySide {
     }
 }
 
-/// One inference of YuNet on `img` in `session`: the faces and the input pixels it ran on.
-fn run(session: &mut Session, img: &RgbImage, settings: &DetectSettings) -> Found {
+/// One inference of YuNet on `img` (or on what `light` puts in its place) in `session`: the faces and the
+/// input pixels it ran on.
+fn run(session: &mut Session, img: &RgbImage, settings: &DetectSettings, light: super::onnx::Light<'_>) -> Found {
     let (w, h) = img.dimensions();
-    let (outputs, pw, ph) = super::onnx::infer(session, INPUT, img, settings.low_light, super::onnx::Channels::Bgr)?;
+    let (outputs, pw, ph) = super::onnx::infer(session, INPUT, img, light, super::onnx::Channels::Bgr)?;
     let extract =
         |name: String, cells: usize, per: usize| super::onnx::output(&outputs, &name, &[1, cells as i64, per as i64]);
     let mut levels = Vec::with_capacity(STRIDES.len());
@@ -286,7 +288,20 @@ fn run(session: &mut Session, img: &RgbImage, settings: &DetectSettings) -> Foun
 
 impl Detector for YuNet {
     fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let (found, pixels) = run(&mut self.session, img, &self.settings)?;
+        let (found, pixels) =
+            run(&mut self.session, img, &self.settings, super::onnx::Light::own(self.settings.low_light))?;
+        self.usage.add(pixels);
+        Ok(found)
+    }
+
+    fn detect_lit(
+        &mut self,
+        img: &RgbImage,
+        equalised: Option<&RgbImage>,
+        _pass: super::Pass,
+    ) -> Result<Vec<Detection>> {
+        let light = super::onnx::Light::given(self.settings.low_light, equalised);
+        let (found, pixels) = run(&mut self.session, img, &self.settings, light)?;
         self.usage.add(pixels);
         Ok(found)
     }

@@ -212,3 +212,57 @@ fn yunet_side_by_side_answers_each_picture_as_alone_and_fails_the_batch_on_one_e
     broken[2] = image::RgbImage::new(0, 0);
     assert!(yunet.detect_each(broken, Pass::Focus).is_err(), "an empty picture fails the batch");
 }
+
+/// Passes on a detector but hides that it can take a caller's equalised copy (`detect_lit`'s default: it
+/// equalises for itself).
+struct OnItsOwn<D>(D);
+
+impl<D: faceveil::Detector> faceveil::Detector for OnItsOwn<D> {
+    fn detect(&mut self, image: &image::RgbImage) -> faceveil::Result<Vec<Detection>> {
+        self.0.detect(image)
+    }
+
+    fn detect_for(
+        &mut self,
+        image: &image::RgbImage,
+        pass: faceveil::detect::Pass,
+    ) -> faceveil::Result<Vec<Detection>> {
+        self.0.detect_for(image, pass)
+    }
+}
+
+/// The pair decides "dark" and equalises a picture once for both models: its answers on dark and bright pictures,
+/// for every kind of pass, on photos and video, are those of the same pair whose models each decide and equalise
+/// for themselves.
+#[test]
+fn a_pair_equalises_once_for_both_models_with_the_answers_of_each_on_its_own() {
+    use faceveil::detect::{find_small_model, Detector, Pair, Pass, YuNet, YUNET_S};
+    use faceveil::media::MediaKind;
+    let portrait = image::open(astronaut()).unwrap().to_rgb8();
+    let bright = image::imageops::resize(&portrait, 320, 384, image::imageops::FilterType::Triangle);
+    let mut dark = bright.clone();
+    dark.pixels_mut().for_each(|p| p.0 = p.0.map(|c| c / 8));
+    assert!(faceveil::detect::lowlight::is_dark(&dark) && !faceveil::detect::lowlight::is_dark(&bright));
+    let settings = DetectSettings::default();
+    let options = SessionOptions::default();
+    let yunet = find_small_model(None, &YUNET_S).unwrap();
+    let load = || {
+        let large = CenterFace::load_default(settings.clone(), &options).unwrap();
+        (large, YuNet::load(&yunet, settings.clone(), &options).unwrap())
+    };
+    let (large, small) = load();
+    let mut once = Pair::new(large, small, &settings);
+    let (large, small) = load();
+    let mut each = Pair::new(OnItsOwn(large), OnItsOwn(small), &settings);
+    for kind in [MediaKind::Image, MediaKind::Video] {
+        once.prepare_for(kind);
+        each.prepare_for(kind);
+        for pass in [Pass::Whole, Pass::WholeRepeat, Pass::Small, Pass::Focus] {
+            for (name, picture) in [("dark", &dark), ("bright", &bright)] {
+                let found = once.detect_for(picture, pass).unwrap();
+                assert!(found.iter().any(|d| d.score > 0.3), "{kind:?} {pass:?} {name}: the face is found: {found:?}");
+                assert_eq!(found, each.detect_for(picture, pass).unwrap(), "{kind:?} {pass:?} {name}");
+            }
+        }
+    }
+}
