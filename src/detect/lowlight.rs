@@ -71,49 +71,15 @@ pub fn equalise_if_dark(img: &mut RgbImage) -> bool {
 /// CLAHE on the luma of `img`: every pixel's R, G and B move by the same amount as its luma (its colour
 /// difference is kept, as when only Y of YCbCr is replaced).
 pub fn equalise(img: &mut RgbImage) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if w == 0 || h == 0 {
-        return;
-    }
-    let (tw, th) = (w.div_ceil(GRID).max(1), h.div_ceil(GRID).max(1));
-    let (gx, gy) = (w.div_ceil(tw), h.div_ceil(th));
+    let Some(tiles) = Tiles::of(img) else { return };
+    let (w, gx) = (tiles.w, tiles.gx);
     let raw: &mut [u8] = img;
-    let mut y_plane = vec![0u8; w * h];
-    for (y, p) in y_plane.iter_mut().zip(raw.chunks_exact(3)) {
-        *y = luma(p);
-    }
-
-    // One 256-entry mapping per tile.
-    let mut luts = vec![[0u8; 256]; gx * gy];
-    for ty in 0..gy {
-        for tx in 0..gx {
-            let (x0, y0) = (tx * tw, ty * th);
-            let (x1, y1) = ((x0 + tw).min(w), (y0 + th).min(h));
-            let mut hist = [0u32; 256];
-            for row in y_plane[y0 * w..y1 * w].chunks_exact(w) {
-                for &v in &row[x0..x1] {
-                    hist[v as usize] += 1;
-                }
-            }
-            luts[ty * gx + tx] = tile_mapping(&hist, ((x1 - x0) * (y1 - y0)) as u32);
-        }
-    }
-
     // Each pixel blends the mappings of the four tiles whose centres surround it (by row slices, without a
     // call to the C library's `roundf`: this runs on every pixel of every dark pass).
-    let axis = |i: usize, tile: usize, count: usize| -> (usize, usize, f32) {
-        let c = (i as f32 + 0.5) / tile as f32 - 0.5;
-        if c <= 0.0 {
-            return (0, 0, 0.0);
-        }
-        let a = (c.floor() as usize).min(count - 1);
-        let b = (a + 1).min(count - 1);
-        (a, b, if a == b { 0.0 } else { c - a as f32 })
-    };
-    let xs: Vec<(usize, usize, f32)> = (0..w).map(|x| axis(x, tw, gx)).collect();
-    for (y, (out, lumas)) in raw.chunks_exact_mut(w * 3).zip(y_plane.chunks_exact(w)).enumerate() {
-        let (ya, yb, fy) = axis(y, th, gy);
-        let (top_luts, bottom_luts) = (&luts[ya * gx..(ya + 1) * gx], &luts[yb * gx..(yb + 1) * gx]);
+    let xs: Vec<(usize, usize, f32)> = (0..w).map(|x| axis(x, tiles.tw, gx)).collect();
+    for (y, (out, lumas)) in raw.chunks_exact_mut(w * 3).zip(tiles.lumas.chunks_exact(w)).enumerate() {
+        let (ya, yb, fy) = axis(y, tiles.th, tiles.gy);
+        let (top_luts, bottom_luts) = (&tiles.luts[ya * gx..(ya + 1) * gx], &tiles.luts[yb * gx..(yb + 1) * gx]);
         for ((px, &v), &(xa, xb, fx)) in out.chunks_exact_mut(3).zip(lumas).zip(&xs) {
             let v = v as usize;
             let top = top_luts[xa][v] as f32 * (1.0 - fx) + top_luts[xb][v] as f32 * fx;
@@ -124,6 +90,62 @@ pub fn equalise(img: &mut RgbImage) {
             }
         }
     }
+}
+
+/// A picture's luma and the equalising mapping of each of its tiles.
+struct Tiles {
+    w: usize,
+    /// Tile size, and tiles across and down.
+    tw: usize,
+    th: usize,
+    gx: usize,
+    gy: usize,
+    lumas: Vec<u8>,
+    /// One 256-entry mapping per tile, row by row.
+    luts: Vec<[u8; 256]>,
+}
+
+impl Tiles {
+    /// `None` for an empty picture.
+    fn of(img: &RgbImage) -> Option<Self> {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        if w == 0 || h == 0 {
+            return None;
+        }
+        let (tw, th) = (w.div_ceil(GRID).max(1), h.div_ceil(GRID).max(1));
+        let (gx, gy) = (w.div_ceil(tw), h.div_ceil(th));
+        let mut lumas = vec![0u8; w * h];
+        for (y, p) in lumas.iter_mut().zip(img.as_raw().chunks_exact(3)) {
+            *y = luma(p);
+        }
+        let mut luts = vec![[0u8; 256]; gx * gy];
+        for ty in 0..gy {
+            for tx in 0..gx {
+                let (x0, y0) = (tx * tw, ty * th);
+                let (x1, y1) = ((x0 + tw).min(w), (y0 + th).min(h));
+                let mut hist = [0u32; 256];
+                for row in lumas[y0 * w..y1 * w].chunks_exact(w) {
+                    for &v in &row[x0..x1] {
+                        hist[v as usize] += 1;
+                    }
+                }
+                luts[ty * gx + tx] = tile_mapping(&hist, ((x1 - x0) * (y1 - y0)) as u32);
+            }
+        }
+        Some(Self { w, tw, th, gx, gy, lumas, luts })
+    }
+}
+
+/// Where sample `i` lies between the centres of tiles of `tile` samples (`count` of them): the two tiles and
+/// the weight of the second.
+fn axis(i: usize, tile: usize, count: usize) -> (usize, usize, f32) {
+    let c = (i as f32 + 0.5) / tile as f32 - 0.5;
+    if c <= 0.0 {
+        return (0, 0, 0.0);
+    }
+    let a = (c.floor() as usize).min(count - 1);
+    let b = (a + 1).min(count - 1);
+    (a, b, if a == b { 0.0 } else { c - a as f32 })
 }
 
 /// `v.round() as i32` for a blend of mapping levels (never negative: a sum of levels times weights in 0–1),
@@ -221,41 +243,16 @@ mod tests {
         }
     }
 
-    /// The per-pixel blend as first written (one `f32::round` per pixel), for the fast path to match.
+    /// The per-pixel blend as first written (one `f32::round` per pixel, by index), for the fast path to match.
     fn equalise_plainly(img: &mut RgbImage) {
+        let t = Tiles::of(img).unwrap();
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let (tw, th) = (w.div_ceil(GRID).max(1), h.div_ceil(GRID).max(1));
-        let (gx, gy) = (w.div_ceil(tw), h.div_ceil(th));
         let raw: &mut [u8] = img;
-        let y_plane: Vec<u8> = raw.chunks_exact(3).map(luma).collect();
-        let mut luts = vec![[0u8; 256]; gx * gy];
-        for ty in 0..gy {
-            for tx in 0..gx {
-                let (x0, y0) = (tx * tw, ty * th);
-                let (x1, y1) = ((x0 + tw).min(w), (y0 + th).min(h));
-                let mut hist = [0u32; 256];
-                for yy in y0..y1 {
-                    for xx in x0..x1 {
-                        hist[y_plane[yy * w + xx] as usize] += 1;
-                    }
-                }
-                luts[ty * gx + tx] = tile_mapping(&hist, ((x1 - x0) * (y1 - y0)) as u32);
-            }
-        }
-        let axis = |i: usize, tile: usize, count: usize| -> (usize, usize, f32) {
-            let c = (i as f32 + 0.5) / tile as f32 - 0.5;
-            if c <= 0.0 {
-                return (0, 0, 0.0);
-            }
-            let a = (c.floor() as usize).min(count - 1);
-            let b = (a + 1).min(count - 1);
-            (a, b, if a == b { 0.0 } else { c - a as f32 })
-        };
         for y in 0..h {
-            let (ya, yb, fy) = axis(y, th, gy);
+            let (ya, yb, fy) = axis(y, t.th, t.gy);
             for x in 0..w {
-                let (xa, xb, fx) = axis(x, tw, gx);
-                let v = y_plane[y * w + x] as usize;
+                let (xa, xb, fx) = axis(x, t.tw, t.gx);
+                let (v, luts, gx) = (t.lumas[y * w + x] as usize, &t.luts, t.gx);
                 let top = luts[ya * gx + xa][v] as f32 * (1.0 - fx) + luts[ya * gx + xb][v] as f32 * fx;
                 let bottom = luts[yb * gx + xa][v] as f32 * (1.0 - fx) + luts[yb * gx + xb][v] as f32 * fx;
                 let delta = (top * (1.0 - fy) + bottom * fy).round() as i32 - v as i32;

@@ -286,12 +286,18 @@ fn run(session: &mut Session, img: &RgbImage, settings: &DetectSettings, light: 
     Ok((found, (pw * ph) as u64))
 }
 
-impl Detector for YuNet {
-    fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
-        let (found, pixels) =
-            run(&mut self.session, img, &self.settings, super::onnx::Light::own(self.settings.low_light))?;
+impl YuNet {
+    /// One inference on the detector's own session, counted.
+    fn run_counted(&mut self, img: &RgbImage, light: super::onnx::Light<'_>) -> Result<Vec<Detection>> {
+        let (found, pixels) = run(&mut self.session, img, &self.settings, light)?;
         self.usage.add(pixels);
         Ok(found)
+    }
+}
+
+impl Detector for YuNet {
+    fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+        self.run_counted(img, super::onnx::Light::own(self.settings.low_light))
     }
 
     fn detect_lit(
@@ -300,10 +306,7 @@ impl Detector for YuNet {
         equalised: Option<&RgbImage>,
         _pass: super::Pass,
     ) -> Result<Vec<Detection>> {
-        let light = super::onnx::Light::given(self.settings.low_light, equalised);
-        let (found, pixels) = run(&mut self.session, img, &self.settings, light)?;
-        self.usage.add(pixels);
-        Ok(found)
+        self.run_counted(img, super::onnx::Light::given(self.settings.low_light, equalised))
     }
 
     fn detect_each(&mut self, images: Vec<RgbImage>, _pass: super::Pass) -> Result<Vec<Vec<Detection>>> {
