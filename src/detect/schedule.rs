@@ -804,6 +804,31 @@ mod tests {
         assert_eq!(s.pixels.whole + s.pixels.tiles + s.pixels.focus, det.pixels, "{s:?}");
     }
 
+    /// Answers a batch of focus crops with one answer too few.
+    struct ShortAnswer(Probe);
+
+    impl Detector for ShortAnswer {
+        fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+            self.0.detect(img)
+        }
+
+        fn detect_each(&mut self, images: Vec<RgbImage>, pass: Pass) -> Result<Vec<Vec<Detection>>> {
+            let mut answers = images.iter().map(|i| self.0.detect_for(i, pass)).collect::<Result<Vec<_>>>()?;
+            answers.pop();
+            Ok(answers)
+        }
+    }
+
+    #[test]
+    fn focus_crops_answered_short_fail_the_frame() {
+        let mut a = Analyser::new(DetectSettings::default(), 6, 1280, 720);
+        let mut det = ShortAnswer(Probe { min_spot: 16, ..Default::default() });
+        let failed = (0..12u32)
+            .map(|k| a.analyse(&mut det, &picture(1280, 720, Some((300 + 9 * k, 300)))))
+            .find_map(|r| r.err());
+        assert!(matches!(failed, Some(crate::Error::DetectorOutput(_))), "{failed:?}");
+    }
+
     #[test]
     fn focus_crops_join_neighbours_and_stay_inside_the_frame() {
         let b = |x: f32, y: f32| BBox::new(x, y, x + 12.0, y + 14.0);
