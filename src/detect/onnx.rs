@@ -60,6 +60,14 @@ pub(crate) fn session(bytes: &[u8], options: &SessionOptions, stored: &'static s
     Ok((session, info))
 }
 
+/// The threads one inference uses for the option `intra_threads` (0: one per core).
+pub(crate) fn intra_threads(intra_threads: usize) -> usize {
+    match intra_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 /// OpenVINO on the CPU with bf16 inference (OpenVINO runs fp32 without the hint, no faster than the CPU
 /// provider). `threads` 0: one per core.
 fn openvino_provider(
@@ -67,7 +75,7 @@ fn openvino_provider(
     threads: usize,
 ) -> Result<ort::session::builder::SessionBuilder> {
     use ort::ep::ArbitrarilyConfigurableExecutionProvider;
-    let threads = if threads > 0 { threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    let threads = intra_threads(threads);
     let ep = ort::ep::OpenVINO::default()
         .with_device_type("CPU")
         .with_num_threads(threads)

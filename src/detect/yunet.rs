@@ -167,11 +167,7 @@ impl YuNet {
         if self.options.cuda {
             return 1;
         }
-        let threads = match self.options.intra_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        threads.min(MAX_SIDE_SESSIONS)
+        super::onnx::intra_threads(self.options.intra_threads).min(MAX_SIDE_SESSIONS)
     }
 
     /// Checks that `model` is one of [`YUNET_MODELS`] without loading it; returns its SHA-256.
@@ -314,16 +310,20 @@ impl Detector for YuNet {
         if workers < 2 || images.len() < MIN_PER_WORKER * workers {
             return images.iter().map(|image| self.detect(image)).collect();
         }
-        if self.side.is_none() {
-            self.side = Some(SideBySide::start(&self.bytes, &self.options, &self.settings, workers)?);
-        }
-        let side = self.side.as_ref().ok_or_else(|| Error::Internal("side-by-side sessions missing".into()))?;
-        let mut out = Vec::with_capacity(images.len());
-        for (found, pixels) in side.run(images)? {
-            self.usage.add(pixels);
-            out.push(found);
-        }
-        Ok(out)
+        let side = match self.side.take() {
+            Some(side) => side,
+            None => SideBySide::start(&self.bytes, &self.options, &self.settings, workers)?,
+        };
+        let answers = side.run(images);
+        self.side = Some(side);
+        let usage = &mut self.usage;
+        Ok(answers?
+            .into_iter()
+            .map(|(found, pixels)| {
+                usage.add(pixels);
+                found
+            })
+            .collect())
     }
 
     fn model_sha256(&self) -> Option<String> {
