@@ -139,15 +139,81 @@ impl ChannelLayout {
     }
 }
 
-/// Redacts every face in `faces` (boxes as detected, in frame pixels) in one channel.
+/// Redacts every face in `faces` (boxes as detected, in frame pixels) in one channel. With the blur style,
+/// masks that overlap are blurred together (see `style::blur`).
 pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], settings: &RedactSettings) -> Result<()> {
     layout.check(buf.len())?;
-    for face in faces.iter().filter(|f| f.is_valid()) {
-        let mask = settings.mask_box(face);
-        // Strength follows the face's size in frame pixels.
-        apply_in_channel(buf, layout, &mask, mask.width().max(mask.height()), settings)?;
+    let masks: Vec<style::Mask> = faces
+        .iter()
+        .filter(|f| f.is_valid())
+        .map(|face| {
+            let mask = settings.mask_box(face);
+            // Strength follows the face's size in frame pixels.
+            in_channel(layout, &mask, mask.width().max(mask.height()))
+        })
+        .filter(|m| !m.area.to_pixel_rect(layout.width, layout.height).is_empty())
+        .collect();
+    if settings.style == Style::Blur {
+        for group in overlapping(&masks, layout) {
+            style::blur(buf, layout, &group, settings);
+        }
+    } else {
+        masks.iter().for_each(|m| style::apply(buf, layout, m, settings));
     }
     Ok(())
+}
+
+/// `masks` in groups to blur together: masks that overlap and whose blur radii differ by at most a quarter
+/// (one face's boxes from neighbouring frames, faces of about one size side by side). A mask far smaller than
+/// one it overlaps keeps its own group, so that it is not blurred with a far larger radius than its own: over
+/// a small face that would leave the surroundings' coarse shading instead of its own. Groups come in the
+/// order of their first mask; a mask that fits none starts one.
+fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<style::Mask>> {
+    struct Group {
+        members: Vec<usize>,
+        radii: (u32, u32),
+    }
+    let fits = |(lo, hi): (u32, u32)| 4 * hi <= 5 * lo;
+    let rects: Vec<_> = masks.iter().map(|m| m.area.to_pixel_rect(layout.width, layout.height)).collect();
+    let meet = |a: &crate::geom::PixelRect, b: &crate::geom::PixelRect| {
+        a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, mask) in masks.iter().enumerate() {
+        let r = style::blur_radius(mask.size);
+        let mut joined: Option<usize> = None;
+        for g in 0..groups.len() {
+            if !groups[g].members.iter().any(|&j| meet(&rects[i], &rects[j])) {
+                continue;
+            }
+            let (lo, hi) = groups[g].radii;
+            match joined {
+                None if fits((lo.min(r), hi.max(r))) => {
+                    groups[g].members.push(i);
+                    groups[g].radii = (lo.min(r), hi.max(r));
+                    joined = Some(g);
+                }
+                // A second group the mask overlaps joins the first when all of them still fit together.
+                Some(first) => {
+                    let (flo, fhi) = groups[first].radii;
+                    if fits((flo.min(lo), fhi.max(hi))) {
+                        let members = std::mem::take(&mut groups[g].members);
+                        groups[first].members.extend(members);
+                        groups[first].radii = (flo.min(lo), fhi.max(hi));
+                    }
+                }
+                None => {}
+            }
+        }
+        if joined.is_none() {
+            groups.push(Group { members: vec![i], radii: (r, r) });
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|g| !g.members.is_empty())
+        .map(|g| g.members.into_iter().map(|i| masks[i]).collect())
+        .collect()
 }
 
 /// Redacts whole regions of one channel (`regions` in frame pixels, box masks as given, not enlarged) with the
@@ -165,23 +231,15 @@ pub fn cover_channel(
     let style = if settings.style == Style::Blur { Style::Pixelate } else { settings.style };
     let boxed = RedactSettings { style, shape: Shape::Box, mask_scale: 1.0 };
     for r in regions.iter().filter(|r| r.is_valid()) {
-        apply_in_channel(buf, layout, r, face_size, &boxed)?;
+        style::apply(buf, layout, &in_channel(layout, r, face_size), &boxed);
     }
     Ok(())
 }
 
-/// One mask redacted in one channel with the strength of a `size`-pixel face (both in frame pixels, turned
-/// into this channel's samples here).
-fn apply_in_channel(
-    buf: &mut [u8],
-    layout: &ChannelLayout,
-    mask: &BBox,
-    size: f32,
-    settings: &RedactSettings,
-) -> Result<()> {
+/// A mask in frame pixels, for a face of `size` frame pixels, in this channel's samples.
+fn in_channel(layout: &ChannelLayout, mask: &BBox, size: f32) -> style::Mask {
     let (fx, fy) = ((1u32 << layout.shift_x) as f32, (1u32 << layout.shift_y) as f32);
-    let plane_box = BBox::new(mask.x0 / fx, mask.y0 / fy, mask.x1 / fx, mask.y1 / fy);
-    style::apply(buf, layout, &plane_box, size / fx.max(fy), settings)
+    style::Mask { area: BBox::new(mask.x0 / fx, mask.y0 / fy, mask.x1 / fx, mask.y1 / fy), size: size / fx.max(fy) }
 }
 
 /// Sets every sample of one channel to `value` (a blanked frame).
@@ -223,13 +281,47 @@ pub fn redact_rgb(image: &mut RgbImage, faces: &[BBox], settings: &RedactSetting
 
 /// The pixels `x0..x1` of row `y` that lie in the mask for `b` ([`in_mask`]), as a range (empty: `x0 == x1`).
 /// They are one run: each test is monotone in the pixel's distance from the mask's centre line (floating-point
-/// subtraction, division and squaring of a non-negative value never reverse an order), so the run is found
-/// from both ends and the pixels inside it are not tested.
+/// subtraction, division and squaring of a non-negative value never reverse an order). So the pixel of the
+/// row nearest the centre line is in the mask if any is, and the run's ends are found by testing pixels from
+/// where the ellipse's equation puts them, a step or two at most, instead of every pixel from the row's ends.
 pub(crate) fn mask_span(shape: Shape, b: &BBox, y: u32, x0: u32, x1: u32) -> (u32, u32) {
-    let Some(start) = (x0..x1).find(|&x| in_mask(shape, b, x, y)) else {
+    if x0 >= x1 {
+        return (x0, x0);
+    }
+    let inside = |x: u32| in_mask(shape, b, x, y);
+    // The pixel of the row nearest the centre line (the one holding it, or the end of the row nearer to it),
+    // or the one before it, as near when the line runs between two pixels (a box's right side is open).
+    let (cx, cy) = b.center();
+    let nearest = (cx.max(0.0).floor() as u32).clamp(x0, x1 - 1);
+    let Some(mid) =
+        [Some(nearest), nearest.checked_sub(1).filter(|&x| x >= x0)].into_iter().flatten().find(|&x| inside(x))
+    else {
         return (x0, x0);
     };
-    let end = (start..x1).rev().find(|&x| in_mask(shape, b, x, y)).map_or(start, |x| x + 1);
+    // Where the run should end on each side (the ellipse's half-width on this row; a box's own sides), then
+    // the exact ends by the test itself.
+    let half = match shape {
+        Shape::Box => b.width() * 0.5,
+        Shape::Ellipse => {
+            let dy = (y as f32 + 0.5 - cy) / (b.height() * 0.5);
+            b.width() * 0.5 * (1.0 - dy * dy).max(0.0).sqrt()
+        }
+    };
+    let guess = |v: f32| (v.max(0.0) as u32).clamp(x0, x1);
+    let mut start = guess(cx - half - 0.5).min(mid);
+    while start > x0 && inside(start - 1) {
+        start -= 1;
+    }
+    while !inside(start) {
+        start += 1;
+    }
+    let mut end = guess(cx + half + 0.5).max(mid + 1);
+    while end < x1 && inside(end) {
+        end += 1;
+    }
+    while !inside(end - 1) {
+        end -= 1;
+    }
     (start, end)
 }
 

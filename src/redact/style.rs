@@ -2,7 +2,6 @@
 
 use super::{mask_span, ChannelLayout, RedactSettings, Style};
 use crate::geom::BBox;
-use crate::Result;
 
 /// Box-blur radius (applied in three passes, giving sigma ≈ radius) for a mask of `size` samples across.
 /// One fifth of the size with a floor of 2, so identity-bearing detail is gone at every scale. The blurred
@@ -25,31 +24,41 @@ pub const MOSAIC_CELLS: f32 = 4.0;
 /// Share of a mosaic cell's difference from the mean of all the mask's cells that is kept.
 pub const MOSAIC_SHADING_KEEP: f32 = 0.5;
 
-pub(super) fn apply(
-    buf: &mut [u8],
-    layout: &ChannelLayout,
-    mask: &BBox,
-    size: f32,
-    settings: &RedactSettings,
-) -> Result<()> {
-    let rect = mask.to_pixel_rect(layout.width, layout.height);
-    if rect.is_empty() {
-        return Ok(());
-    }
-    match settings.style {
-        Style::Blur => blur(buf, layout, mask, blur_radius(size), settings),
-        Style::Pixelate => pixelate(buf, layout, mask, pixel_cell(size), settings),
-        Style::Fill => fill(buf, layout, mask, settings),
-        Style::Outline => outline(buf, layout, mask, if layout.intensity { 255 } else { 0 }),
-    }
-    Ok(())
+/// One mask in one channel's samples, with the size (in samples) of the face it is for: strength follows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Mask {
+    pub(super) area: BBox,
+    pub(super) size: f32,
 }
 
-fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactSettings) {
-    // Work area: the mask plus one radius, so the mask's border blends with its surroundings; samples beyond
-    // it repeat the edge.
+pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &Mask, settings: &RedactSettings) {
+    let rect = mask.area.to_pixel_rect(layout.width, layout.height);
+    if rect.is_empty() {
+        return;
+    }
+    match settings.style {
+        Style::Blur => blur(buf, layout, std::slice::from_ref(mask), settings),
+        Style::Pixelate => pixelate(buf, layout, &mask.area, pixel_cell(mask.size), settings),
+        Style::Fill => fill(buf, layout, &mask.area, settings),
+        Style::Outline => outline(buf, layout, &mask.area, if layout.intensity { 255 } else { 0 }),
+    }
+}
+
+/// Blurs `masks`, which overlap one another (one face's boxes from neighbouring frames, faces of about one size
+/// side by side), as one region: one blur of the samples around them all with the radius of the largest, so a
+/// region under many masks is not blurred again for each (a bridged face on the hand-held clip has about seven
+/// boxes a frame). Every sample is blurred at least as strongly as its own mask alone would blur it, and pulled
+/// toward the mean of its own mask.
+pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &RedactSettings) {
+    let Some(first) = masks.first() else { return };
+    let radius = masks.iter().map(|m| blur_radius(m.size)).max().unwrap_or(2);
+    let around = masks.iter().fold(first.area, |u, m| {
+        BBox::new(u.x0.min(m.area.x0), u.y0.min(m.area.y0), u.x1.max(m.area.x1), u.y1.max(m.area.y1))
+    });
+    // Work area: the masks plus one radius, so their borders blend with the surroundings; samples beyond it
+    // repeat the edge.
     let m = radius as f32;
-    let grown = BBox::new(mask.x0 - m, mask.y0 - m, mask.x1 + m, mask.y1 + m);
+    let grown = BBox::new(around.x0 - m, around.y0 - m, around.x1 + m, around.y1 + m);
     let roi = grown.to_pixel_rect(l.width, l.height);
     let (w, h) = (roi.width() as usize, roi.height() as usize);
     let mut a: Vec<u16> = Vec::with_capacity(w * h);
@@ -69,21 +78,27 @@ fn blur(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, radius: u32, s: &RedactS
         box_rows(&a, &mut b, w, r, &mut scratch);
         box_columns(&b, &mut a, w, r, &mut sums);
     }
-    let m = mask.to_pixel_rect(l.width, l.height);
-    // The mask's samples on each row, and their blurred values.
-    let rows: Vec<(u32, u32, &[u16])> = (m.y0..m.y1)
-        .map(|y| {
-            let (x0, x1) = mask_span(s.shape, mask, y, m.x0, m.x1);
-            (y, x0, &a[(y - roi.y0) as usize * w + (x0 - roi.x0) as usize..][..(x1 - x0) as usize])
-        })
-        .collect();
-    let sum: u64 = rows.iter().flat_map(|r| r.2).map(|&v| u64::from(v)).sum();
-    let n: usize = rows.iter().map(|r| r.2.len()).sum();
-    let mean = sum as f32 / n.max(1) as f32;
-    for (y, x0, blurred) in rows {
-        let at = l.index(x0, y);
-        for (i, &b) in blurred.iter().enumerate() {
-            buf[at + i * l.step] = round_sample(mean + (b as f32 - mean) * SHADING_KEEP);
+    // Each mask's samples, row by row, and their blurred values.
+    let blurred =
+        |y: u32, x0: u32, x1: u32| &a[(y - roi.y0) as usize * w + (x0 - roi.x0) as usize..][..(x1 - x0) as usize];
+    for mask in masks {
+        let rect = mask.area.to_pixel_rect(l.width, l.height);
+        let rows: Vec<(u32, u32, u32)> = (rect.y0..rect.y1)
+            .map(|y| {
+                let (x0, x1) = mask_span(s.shape, &mask.area, y, rect.x0, rect.x1);
+                (y, x0, x1)
+            })
+            .collect();
+        // Pulled toward the mean of the mask's own samples (where masks overlap, of the last one), as when
+        // blurred alone.
+        let sum: u64 = rows.iter().flat_map(|&(y, x0, x1)| blurred(y, x0, x1)).map(|&v| u64::from(v)).sum();
+        let n: u32 = rows.iter().map(|&(_, x0, x1)| x1 - x0).sum();
+        let mean = sum as f32 / n.max(1) as f32;
+        for &(y, x0, x1) in &rows {
+            let at = l.index(x0, y);
+            for (i, &b) in blurred(y, x0, x1).iter().enumerate() {
+                buf[at + i * l.step] = round_sample(mean + (b as f32 - mean) * SHADING_KEEP);
+            }
         }
     }
 }

@@ -134,6 +134,105 @@ fn strength_scales_with_face_size() {
     }
 }
 
+/// The blur of one mask as it was before masks were grouped: one mask at a time.
+fn blurred_alone(orig: &RgbImage, faces: &[BBox], settings: &RedactSettings) -> RgbImage {
+    let mut img = orig.clone();
+    for face in faces {
+        redact_rgb(&mut img, std::slice::from_ref(face), settings).unwrap();
+    }
+    img
+}
+
+#[test]
+fn overlapping_masks_are_blurred_once_together_at_least_as_strongly_as_each_alone() {
+    let orig = checker(240, 200);
+    let settings = RedactSettings::default();
+    // One face's boxes from neighbouring frames (shifted), a smaller face overlapping the first, and one apart.
+    let faces = [
+        BBox::new(40.0, 40.0, 100.0, 110.0),
+        BBox::new(46.0, 43.0, 106.0, 113.0),
+        BBox::new(98.0, 60.0, 128.0, 95.0),
+        BBox::new(170.0, 120.0, 210.0, 170.0),
+    ];
+    let mut img = orig.clone();
+    redact_rgb(&mut img, &faces, &settings).unwrap();
+    let masks: Vec<BBox> = faces.iter().map(|f| settings.mask_box(f)).collect();
+    for (x, y, p) in img.enumerate_pixels() {
+        let inside = masks.iter().any(|m| in_mask(settings.shape, m, x, y));
+        if !inside {
+            assert_eq!(p, orig.get_pixel(x, y), "({x},{y}) outside every mask changed");
+        }
+    }
+    // In every face's inner part, no more detail than when its mask is blurred alone.
+    for face in &faces {
+        let inner = face.scaled(0.6).to_pixel_rect(240, 200);
+        let alone = blurred_alone(&orig, std::slice::from_ref(face), &settings);
+        let (together, single) = (detail(&img, &inner), detail(&alone, &inner));
+        assert!(together <= single + 0.5, "{face:?}: detail {together} together, {single} alone");
+        assert!(together < detail(&orig, &inner) * 0.15, "{face:?}: detail {together} left");
+    }
+    // The face apart from the others is blurred exactly as alone; the group is not the masks one by one.
+    let one_by_one = blurred_alone(&orig, &faces, &settings);
+    let apart = masks[3].to_pixel_rect(240, 200);
+    let (mut same_apart, mut differ_group) = (true, false);
+    for (x, y, p) in img.enumerate_pixels() {
+        let q = one_by_one.get_pixel(x, y);
+        if (apart.x0..apart.x1).contains(&x) && (apart.y0..apart.y1).contains(&y) {
+            same_apart &= p == q;
+        } else {
+            differ_group |= p != q;
+        }
+    }
+    assert!(same_apart, "a mask that overlaps none is blurred as it was alone");
+    assert!(differ_group, "the overlapping masks are blurred together, not one after another");
+}
+
+#[test]
+fn masks_blurred_together_keep_each_its_own_light() {
+    // A dark left half and a bright right half; two masks of one size overlap across the edge. Each is pulled
+    // toward the mean of its own samples, as when blurred alone (toward the mean of both, a small dark face
+    // beside a bright one would turn bright: a step the shape of its mask).
+    let orig = RgbImage::from_fn(200, 100, |x, _| if x < 100 { Rgb([20; 3]) } else { Rgb([220; 3]) });
+    let settings = RedactSettings { shape: Shape::Box, mask_scale: 1.0, ..Default::default() };
+    let (dark, bright) = (BBox::new(40.0, 30.0, 105.0, 90.0), BBox::new(95.0, 30.0, 160.0, 90.0));
+    let mut img = orig.clone();
+    redact_rgb(&mut img, &[dark, bright], &settings).unwrap();
+    let mean = |x0: u32, x1: u32| {
+        let values: Vec<f64> = (30..90)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .map(|(x, y)| f64::from(img.get_pixel(x, y)[0]))
+            .collect();
+        values.iter().sum::<f64>() / values.len() as f64
+    };
+    assert!(mean(40, 80) < 60.0, "the dark mask's own part: {}", mean(40, 80));
+    assert!(mean(120, 160) > 180.0, "the bright mask's own part: {}", mean(120, 160));
+}
+
+#[test]
+fn masks_group_by_overlap_and_size_in_order_of_their_first_member() {
+    let layout = ChannelLayout::packed_rgb(400, 100)[0];
+    let mask = |x0: f32, x1: f32, size: f32| style::Mask { area: BBox::new(x0, 0.0, x1, 10.0), size };
+    // 0 and 2 overlap only through 3; 1 overlaps none (touching at a pixel edge is no overlap); 5 overlaps 4
+    // but is blurred with a radius far smaller than 4's (2 against 20), and 6 overlaps 4 with 16.
+    let masks = [
+        mask(0.0, 10.0, 10.0),
+        mask(40.0, 50.0, 10.0),
+        mask(20.0, 30.0, 10.0),
+        mask(8.0, 22.0, 10.0),
+        mask(100.0, 200.0, 100.0),
+        mask(150.0, 160.0, 10.0),
+        mask(190.0, 270.0, 80.0),
+    ];
+    let groups = super::overlapping(&masks, &layout);
+    let xs = |g: &Vec<style::Mask>| {
+        let mut xs: Vec<f32> = g.iter().map(|m| m.area.x0).collect();
+        xs.sort_by(f32::total_cmp);
+        xs
+    };
+    let groups: Vec<Vec<f32>> = groups.iter().map(xs).collect();
+    assert_eq!(groups, vec![vec![0.0, 8.0, 20.0], vec![40.0], vec![100.0, 190.0], vec![150.0]]);
+}
+
 #[test]
 fn planar_chroma_uses_subsampled_coordinates() {
     // A 4:2:0 frame of 64x64: chroma planes are 32x32 with a padded stride of 40.
@@ -175,12 +274,16 @@ fn mask_spans_hold_exactly_the_pixels_in_the_mask() {
     use super::{in_mask, mask_span, Shape};
     let mut noise = xorshift(0x9e37_79b9);
     let mut next = |scale: f32| (noise() % 10_000) as f32 / 10_000.0 * scale;
-    for _ in 0..2_000 {
-        let (x0, y0) = (next(300.0), next(300.0));
-        let b = BBox::new(x0, y0, x0 + next(80.0), y0 + next(80.0));
+    for i in 0..4_000 {
+        // Half of them in the frame, half reaching over its edges (their centres outside it too), down to
+        // boxes under a pixel.
+        let (x0, y0) = if i % 2 == 0 { (next(300.0), next(300.0)) } else { (next(500.0) - 100.0, next(500.0) - 100.0) };
+        let size = if i % 7 == 0 { 2.0 } else { 80.0 };
+        let b = BBox::new(x0, y0, x0 + next(size), y0 + next(size));
         for shape in [Shape::Ellipse, Shape::Box] {
             let r = b.to_pixel_rect(400, 400);
-            for y in r.y0..r.y1 {
+            // Rows above and below the mask's rectangle too: no pixel there is in it.
+            for y in r.y0.saturating_sub(1)..(r.y1 + 1).min(400) {
                 let (s, e) = mask_span(shape, &b, y, r.x0, r.x1);
                 for x in r.x0..r.x1 {
                     assert_eq!(in_mask(shape, &b, x, y), (s..e).contains(&x), "{b:?} {shape:?} ({x}, {y})");
