@@ -1,7 +1,8 @@
 //! Hot stages: preprocessing (a 1080p I420 frame to RGB for the detector, in pure Rust for the frame API and
 //! at the detector's size through swscale as the video pipeline does), redaction at 1080p (1/10/50 faces,
-//! each style), CenterFace output decoding, NMS, temporal fill, and (when ONNX Runtime is set up) one
-//! CenterFace inference at 640×384 and 1280×736.
+//! each style) and of a 720p frame's bridged boxes (20 faces, 7 overlapping boxes each), CenterFace output
+//! decoding, NMS, temporal fill, and (when ONNX Runtime is set up) one CenterFace inference at 640×384 and
+//! 1280×736.
 //!
 //! `cargo bench --bench stages`; criterion writes reports to target/criterion.
 
@@ -46,6 +47,29 @@ fn redaction(c: &mut Criterion) {
         }
     }
     g.finish();
+    // A video frame's boxes as the tracker hands them over: each of 20 faces with its boxes from the 7 frames
+    // around it (moved a little each frame), so that they overlap.
+    let (w, h) = (1280u32, 720u32);
+    let mut y = vec![128u8; (w * h) as usize];
+    let mut u = vec![128u8; (w * h / 4) as usize];
+    let mut v = vec![128u8; (w * h / 4) as usize];
+    let ly = ChannelLayout::planar(w, h, w as usize, 0, 0, true);
+    let lc = ChannelLayout::planar(w / 2, h / 2, w as usize / 2, 1, 1, false);
+    let bridged: Vec<BBox> = faces(20, w as f32, h as f32)
+        .into_iter()
+        .flat_map(|f| {
+            (0..7)
+                .map(move |k| BBox::new(f.x0 + 3.0 * k as f32, f.y0 + k as f32, f.x1 + 3.0 * k as f32, f.y1 + k as f32))
+        })
+        .collect();
+    let settings = RedactSettings::default();
+    c.bench_function("redact_720p_yuv420_bridged_20x7", |b| {
+        b.iter(|| {
+            redact_channel(&mut y, &ly, &bridged, &settings).unwrap();
+            redact_channel(&mut u, &lc, &bridged, &settings).unwrap();
+            redact_channel(&mut v, &lc, &bridged, &settings).unwrap();
+        })
+    });
 }
 
 fn decoding(c: &mut Criterion) {
