@@ -171,42 +171,40 @@ pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], se
 fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<style::Mask>> {
     struct Group {
         members: Vec<usize>,
-        radii: (u32, u32),
+        extent: Extent,
     }
-    let fits = |(lo, hi): (u32, u32)| 4 * hi <= 5 * lo;
     let rects: Vec<_> = masks.iter().map(|m| m.area.to_pixel_rect(layout.width, layout.height)).collect();
     let meet = |a: &crate::geom::PixelRect, b: &crate::geom::PixelRect| {
         a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1
     };
     let mut groups: Vec<Group> = Vec::new();
     for (i, mask) in masks.iter().enumerate() {
-        let r = style::blur_radius(mask.size);
+        let own = Extent { radii: (style::blur_radius(mask.size), style::blur_radius(mask.size)), area: mask.area };
         let mut joined: Option<usize> = None;
         for g in 0..groups.len() {
             if !groups[g].members.iter().any(|&j| meet(&rects[i], &rects[j])) {
                 continue;
             }
-            let (lo, hi) = groups[g].radii;
             match joined {
-                None if fits((lo.min(r), hi.max(r))) => {
-                    groups[g].members.push(i);
-                    groups[g].radii = (lo.min(r), hi.max(r));
-                    joined = Some(g);
+                None => {
+                    if let Some(extent) = groups[g].extent.with(&own, layout) {
+                        groups[g].members.push(i);
+                        groups[g].extent = extent;
+                        joined = Some(g);
+                    }
                 }
                 // A second group the mask overlaps joins the first when all of them still fit together.
                 Some(first) => {
-                    let (flo, fhi) = groups[first].radii;
-                    if fits((flo.min(lo), fhi.max(hi))) {
+                    if let Some(extent) = groups[first].extent.with(&groups[g].extent, layout) {
                         let members = std::mem::take(&mut groups[g].members);
                         groups[first].members.extend(members);
-                        groups[first].radii = (flo.min(lo), fhi.max(hi));
+                        groups[first].extent = extent;
                     }
                 }
-                None => {}
             }
         }
         if joined.is_none() {
-            groups.push(Group { members: vec![i], radii: (r, r) });
+            groups.push(Group { members: vec![i], extent: own });
         }
     }
     groups
@@ -214,6 +212,33 @@ fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<style::
         .filter(|g| !g.members.is_empty())
         .map(|g| g.members.into_iter().map(|i| masks[i]).collect())
         .collect()
+}
+
+/// Samples a group of masks may blur at most together: its work buffers span its bounding box plus a radius, so
+/// a chain of overlapping faces across a very large picture would otherwise need buffers for all of it. 4 Mi
+/// samples: a whole 1080p frame; half of a 4K one.
+const MAX_GROUP_WORK: u64 = 1 << 22;
+
+/// What a group of masks spans: its smallest and largest blur radius, and the box around its masks.
+#[derive(Debug, Clone, Copy)]
+struct Extent {
+    radii: (u32, u32),
+    area: BBox,
+}
+
+impl Extent {
+    /// The two together, if they may be blurred as one: radii within a quarter of each other, and a work area
+    /// within [`MAX_GROUP_WORK`].
+    fn with(&self, other: &Extent, layout: &ChannelLayout) -> Option<Extent> {
+        let radii = (self.radii.0.min(other.radii.0), self.radii.1.max(other.radii.1));
+        let (a, b) = (self.area, other.area);
+        let area = BBox::new(a.x0.min(b.x0), a.y0.min(b.y0), a.x1.max(b.x1), a.y1.max(b.y1));
+        let r = radii.1 as f32;
+        let work =
+            BBox::new(area.x0 - r, area.y0 - r, area.x1 + r, area.y1 + r).to_pixel_rect(layout.width, layout.height);
+        let samples = u64::from(work.width()) * u64::from(work.height());
+        (4 * radii.1 <= 5 * radii.0 && samples <= MAX_GROUP_WORK).then_some(Extent { radii, area })
+    }
 }
 
 /// Redacts whole regions of one channel (`regions` in frame pixels, box masks as given, not enlarged) with the

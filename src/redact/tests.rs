@@ -234,6 +234,25 @@ fn masks_group_by_overlap_and_size_in_order_of_their_first_member() {
 }
 
 #[test]
+fn a_chain_of_masks_across_a_large_picture_is_blurred_in_groups_of_bounded_work() {
+    // 400 faces of one size in a row across an 8192-sample-wide picture, each overlapping the next: one group
+    // would need work buffers for most of the picture.
+    let layout = ChannelLayout::packed_rgb(8192, 1024)[0];
+    let masks: Vec<style::Mask> = (0..400)
+        .map(|i| style::Mask { area: BBox::new(i as f32 * 20.0, 0.0, i as f32 * 20.0 + 30.0, 1024.0), size: 30.0 })
+        .collect();
+    let groups = super::overlapping(&masks, &layout);
+    assert!(groups.len() > 1, "the chain is split");
+    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), masks.len(), "every mask in one group");
+    for g in &groups {
+        let (x0, x1) = g.iter().fold((f32::MAX, f32::MIN), |(a, b), m| (a.min(m.area.x0), b.max(m.area.x1)));
+        let r = g.iter().map(|m| blur_radius(m.size)).max().unwrap() as f32;
+        let work = BBox::new(x0 - r, -r, x1 + r, 1024.0 + r).to_pixel_rect(8192, 1024);
+        assert!(u64::from(work.width()) * u64::from(work.height()) <= super::MAX_GROUP_WORK, "{} masks", g.len());
+    }
+}
+
+#[test]
 fn planar_chroma_uses_subsampled_coordinates() {
     // A 4:2:0 frame of 64x64: chroma planes are 32x32 with a padded stride of 40.
     let stride = 40;
