@@ -58,6 +58,16 @@ impl BBox {
         }
     }
 
+    /// The smallest box holding both.
+    pub fn union(&self, other: &BBox) -> BBox {
+        BBox::new(self.x0.min(other.x0), self.y0.min(other.y0), self.x1.max(other.x1), self.y1.max(other.y1))
+    }
+
+    /// The box with `margin` added on every side.
+    pub fn grown(&self, margin: f32) -> BBox {
+        BBox::new(self.x0 - margin, self.y0 - margin, self.x1 + margin, self.y1 + margin)
+    }
+
     /// Grows (or shrinks) the box about its centre so that width and height are multiplied by `factor`.
     pub fn scaled(&self, factor: f32) -> BBox {
         let (cx, cy) = self.center();

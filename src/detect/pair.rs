@@ -18,7 +18,6 @@
 //! wider_dev redacted as video (`benches/stills_as_video.sh`).
 
 use super::{lowlight, nms, Detection, Detector, ModelUsage, Pass, RuntimeInfo};
-use crate::geom::BBox;
 use crate::media::MediaKind;
 use crate::Result;
 use image::RgbImage;
@@ -163,8 +162,7 @@ pub fn unite(a: Vec<Detection>, b: Vec<Detection>, iou: f32) -> Vec<Detection> {
     for mut d in a {
         for other in b.iter_mut() {
             if let Some(o) = other.filter(|o| o.bbox.iou(&d.bbox) > iou) {
-                let (p, q) = (d.bbox, o.bbox);
-                d.bbox = BBox::new(p.x0.min(q.x0), p.y0.min(q.y0), p.x1.max(q.x1), p.y1.max(q.y1));
+                d.bbox = d.bbox.union(&o.bbox);
                 d.score = d.score.max(o.score);
                 *other = None;
             }
@@ -179,6 +177,7 @@ pub fn unite(a: Vec<Detection>, b: Vec<Detection>, iou: f32) -> Vec<Detection> {
 mod tests {
     use super::*;
     use crate::detect::ScriptedDetector;
+    use crate::geom::BBox;
 
     fn settings() -> crate::DetectSettings {
         crate::DetectSettings { nms_iou: 0.3, ..Default::default() }

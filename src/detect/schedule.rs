@@ -572,7 +572,7 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
         'outer: for i in 0..crops.len() {
             for j in i + 1..crops.len() {
                 let (a, b) = (crops[i], crops[j]);
-                let u = BBox::new(a.x0.min(b.x0), a.y0.min(b.y0), a.x1.max(b.x1), a.y1.max(b.y1));
+                let u = a.union(&b);
                 if a.intersection(&b) > 0.0
                     && u.width() <= max
                     && u.height() <= max

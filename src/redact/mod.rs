@@ -231,11 +231,8 @@ impl Extent {
     /// within [`MAX_GROUP_WORK`].
     fn with(&self, other: &Extent, layout: &ChannelLayout) -> Option<Extent> {
         let radii = (self.radii.0.min(other.radii.0), self.radii.1.max(other.radii.1));
-        let (a, b) = (self.area, other.area);
-        let area = BBox::new(a.x0.min(b.x0), a.y0.min(b.y0), a.x1.max(b.x1), a.y1.max(b.y1));
-        let r = radii.1 as f32;
-        let work =
-            BBox::new(area.x0 - r, area.y0 - r, area.x1 + r, area.y1 + r).to_pixel_rect(layout.width, layout.height);
+        let area = self.area.union(&other.area);
+        let work = area.grown(radii.1 as f32).to_pixel_rect(layout.width, layout.height);
         let samples = u64::from(work.width()) * u64::from(work.height());
         (4 * radii.1 <= 5 * radii.0 && samples <= MAX_GROUP_WORK).then_some(Extent { radii, area })
     }

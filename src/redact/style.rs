@@ -52,14 +52,10 @@ pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &Mask, setting
 pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &RedactSettings) {
     let Some(first) = masks.first() else { return };
     let radius = masks.iter().map(|m| blur_radius(m.size)).max().unwrap_or(2);
-    let around = masks.iter().fold(first.area, |u, m| {
-        BBox::new(u.x0.min(m.area.x0), u.y0.min(m.area.y0), u.x1.max(m.area.x1), u.y1.max(m.area.y1))
-    });
+    let around = masks.iter().fold(first.area, |u, m| u.union(&m.area));
     // Work area: the masks plus one radius, so their borders blend with the surroundings; samples beyond it
     // repeat the edge.
-    let m = radius as f32;
-    let grown = BBox::new(around.x0 - m, around.y0 - m, around.x1 + m, around.y1 + m);
-    let roi = grown.to_pixel_rect(l.width, l.height);
+    let roi = around.grown(radius as f32).to_pixel_rect(l.width, l.height);
     let (w, h) = (roi.width() as usize, roi.height() as usize);
     let mut a: Vec<u16> = Vec::with_capacity(w * h);
     for y in roi.y0..roi.y1 {
