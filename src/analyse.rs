@@ -17,6 +17,7 @@ use crate::track::TrackFill;
 use crate::Result;
 use image::RgbImage;
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Masks of frames analysed with reduced effort grow by this factor: when in doubt, redact more.
 pub const DEGRADED_MASK_GROWTH: f32 = 1.25;
@@ -362,8 +363,41 @@ impl<T> Core<T> {
         ms: i64,
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
+        self.push_picture(detector, Cow::Borrowed(upright), effort, ms, item)
+    }
+
+    /// [`push_at`](Self::push_at) giving the core the picture: the newest frame's is then kept without a copy
+    /// and can be handed back for the next frame's pixels ([`spare_picture`](Self::spare_picture)).
+    pub fn push_owned<D: Detector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        upright: RgbImage,
+        effort: Effort,
+        ms: i64,
+        item: T,
+    ) -> Result<Option<(T, Verdict)>> {
+        self.push_picture(detector, Cow::Owned(upright), effort, ms, item)
+    }
+
+    /// The newest frame's picture, when the core kept one, for the caller to convert the next frame into: one
+    /// full-resolution picture held instead of two, none allocated a frame. Take it only with the next frame
+    /// in hand, to push at once: taken, it is gone, and if no frame follows, [`finish`](Self::finish) cannot
+    /// search the tiles still due in it and covers what changed there instead.
+    pub fn spare_picture(&mut self) -> Option<RgbImage> {
+        let kept = std::mem::replace(&mut self.newest_upright, RgbImage::new(0, 0));
+        (!kept.is_empty()).then_some(kept)
+    }
+
+    fn push_picture<D: Detector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        upright: Cow<'_, RgbImage>,
+        effort: Effort,
+        ms: i64,
+        item: T,
+    ) -> Result<Option<(T, Verdict)>> {
         let index = self.stats.frames;
-        let attempt = self.detect(detector, upright, effort, index);
+        let attempt = self.detect(detector, &upright, effort, index);
         // What the frame's analysis searched counts only if it completed (a failed frame is blanked, or fails).
         let mut unsearched = Vec::new();
         if attempt.is_ok() {
@@ -397,10 +431,12 @@ impl<T> Core<T> {
         // The newest frame waits here, its pixels kept, until the next one comes: if none does, the tiles its
         // schedule would have searched later are searched in it (see `finish`).
         if self.analyser.tile_count() > 0 {
-            if self.newest_upright.dimensions() == upright.dimensions() {
-                self.newest_upright.copy_from_slice(upright);
-            } else {
-                self.newest_upright = upright.clone();
+            match upright {
+                Cow::Owned(picture) => self.newest_upright = picture,
+                Cow::Borrowed(picture) if self.newest_upright.dimensions() == picture.dimensions() => {
+                    self.newest_upright.copy_from_slice(picture)
+                }
+                Cow::Borrowed(picture) => self.newest_upright = picture.clone(),
             }
         }
         let held = Held { item, blank, index, ms, unsearched, degraded };
@@ -680,6 +716,20 @@ mod tests {
         }
         assert!(core.stats().passes_run > before, "the remaining tiles were searched at the end");
         assert_eq!(core.stats().frames_covered, 0);
+
+        // The same frames given to the core as the video pipeline gives them: each picture written into the
+        // memory of the one before (taken back from the core) and kept without a copy. The same verdicts.
+        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut owned = Vec::new();
+        for i in 0..20u8 {
+            let mut picture = core.spare_picture().unwrap_or_default();
+            assert_eq!(picture.dimensions(), if i == 0 { (0, 0) } else { (1280, 720) }, "frame {i}");
+            picture.clone_from(&scene(60 + i, spot_at(i)));
+            owned.extend(core.push_owned(&mut det, picture, Effort::Full, 0, i).unwrap());
+        }
+        owned.extend(core.finish(&mut det));
+        let boxes = |out: &[(u8, Verdict)]| out.iter().map(|(i, v)| (*i, v.boxes.clone())).collect::<Vec<_>>();
+        assert_eq!(boxes(&owned), boxes(&out));
     }
 
     /// Finds the bright pixels of a picture, where they are at least `min` pixels wide in the picture it is

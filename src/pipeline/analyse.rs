@@ -46,10 +46,12 @@ impl AnalyseStage<'_> {
                 Some(p) => Effort::from_level(p.level(decoded.frame.pts().unwrap_or(0), decoded.read_at, index)),
                 None => Effort::Full,
             };
-            let upright = rgb.convert(&decoded.frame).map_err(frame_err)?;
+            // The previous frame's picture is no longer needed (this one comes after it): its memory takes
+            // this frame's pixels.
+            let upright = rgb.convert_into(&decoded.frame, core.spare_picture()).map_err(frame_err)?;
             let pts = decoded.frame.pts().unwrap_or(0);
             let ms = pts.saturating_sub(*first_pts.get_or_insert(pts)).rescale(time_base, Rational(1, 1000));
-            if let Some(done) = core.push_at(detector, &upright, effort, ms, decoded).map_err(frame_err)? {
+            if let Some(done) = core.push_owned(detector, upright, effort, ms, decoded).map_err(frame_err)? {
                 send(done)?;
             }
             // An edit that cannot be applied as written stops the run at once (no output is kept).

@@ -11,21 +11,24 @@ use ffmpeg_next as ff;
 use image::RgbImage;
 
 /// Converts decoded frames of one stream to upright RGB at `(width, height)` of the stored picture scaled by
-/// the caller's choice (full resolution for the detector, thumbnail size for review sheets). The scaler and
-/// its output picture are reused from frame to frame (a fresh full-size RGB picture per frame costs its page
-/// faults every time).
+/// the caller's choice (full resolution for the detector, thumbnail size for review sheets). The scaler is
+/// reused from frame to frame and writes straight into the picture returned (no intermediate RGB frame: one
+/// full-size picture and one copy a frame less).
 pub(crate) struct UprightRgb {
     rotation: Rotation,
     /// Output size in stored orientation, or `None` for the frame's own size.
     size: Option<(u32, u32)>,
     scaler: Option<(software::scaling::Context, Pixel, u32, u32)>,
-    rgb: frame::Video,
 }
+
+/// Alignment of the scaler's output rows (bytes), as FFmpeg aligns the rows of its own pictures: its SIMD
+/// converters then write whole rows with aligned stores. Also the slack left after the last row.
+const ROW_ALIGN: usize = 64;
 
 impl UprightRgb {
     /// Full resolution.
     pub(crate) fn new(rotation: Rotation) -> Self {
-        Self { rotation, size: None, scaler: None, rgb: frame::Video::empty() }
+        Self { rotation, size: None, scaler: None }
     }
 
     /// Scaled to `width × height` (stored orientation) before turning upright.
@@ -33,46 +36,83 @@ impl UprightRgb {
         Self { size: Some((width, height)), ..Self::new(rotation) }
     }
 
+    /// The frame as an upright, tightly packed RGB picture.
     pub(crate) fn convert(&mut self, frame: &frame::Video) -> Result<RgbImage> {
+        self.convert_into(frame, None)
+    }
+
+    /// [`convert`](Self::convert), written into `reuse`'s memory (a picture no longer needed) where given.
+    pub(crate) fn convert_into(&mut self, frame: &frame::Video, reuse: Option<RgbImage>) -> Result<RgbImage> {
         let (w, h) = (frame.width(), frame.height());
         let (sw, sh) = self.size.unwrap_or((w, h));
         let key = (frame.format(), w, h);
-        if self.scaler.as_ref().map(|(_, f, a, b)| (*f, *a, *b)) != Some(key) {
-            let ctx = software::scaling::Context::get(
-                frame.format(),
-                w,
-                h,
-                Pixel::RGB24,
-                sw,
-                sh,
-                software::scaling::Flags::AREA,
-            )
-            .map_err(|e| Error::Internal(format!("scaler: {e}")))?;
-            self.scaler = Some((ctx, key.0, key.1, key.2));
-            self.rgb = frame::Video::empty();
-        }
-        if let Some((ctx, ..)) = self.scaler.as_mut() {
-            ctx.run(frame, &mut self.rgb).map_err(|e| Error::Internal(format!("scaler: {e}")))?;
-        }
-        Ok(rotate_upright(packed_rgb(&self.rgb)?, self.rotation))
+        let scaler = match &mut self.scaler {
+            Some((ctx, f, a, b)) if (*f, *a, *b) == key => ctx,
+            slot => {
+                let ctx = software::scaling::Context::get(
+                    frame.format(),
+                    w,
+                    h,
+                    Pixel::RGB24,
+                    sw,
+                    sh,
+                    software::scaling::Flags::AREA,
+                )
+                .map_err(|e| Error::Internal(format!("scaler: {e}")))?;
+                &mut slot.insert((ctx, key.0, key.1, key.2)).0
+            }
+        };
+        let buf = reuse.map(RgbImage::into_raw).unwrap_or_default();
+        Ok(rotate_upright(scale_packed(scaler, frame, sw, sh, buf)?, self.rotation))
     }
 }
 
-/// Copies an RGB24 frame (rows padded to its stride) into a tightly packed image.
-fn packed_rgb(f: &frame::Video) -> Result<RgbImage> {
-    let (w, h) = (f.width() as usize, f.height() as usize);
-    let stride = f.stride(0);
-    let data = f.data(0);
-    // A picture that does not fit its buffer is an error, never a black picture ("no face here").
-    let unfit = || Error::Internal(format!("{w}x{h} RGB picture does not fit its buffer ({} bytes)", data.len()));
-    if h > 0 && (stride < w * 3 || data.len() < (h - 1) * stride + w * 3) {
-        return Err(unfit());
+/// Runs `scaler` (set up for `frame`'s format and size, RGB24 `sw × sh` out) into `buf`'s memory (grown if
+/// needed; what it held is not kept) as a packed picture: rows are written [`ROW_ALIGN`]-aligned, then moved
+/// together in place where that left gaps.
+fn scale_packed(
+    scaler: &mut software::scaling::Context,
+    frame: &frame::Video,
+    sw: u32,
+    sh: u32,
+    mut buf: Vec<u8>,
+) -> Result<RgbImage> {
+    let fail = |what: String| Error::Internal(format!("scaler: {what}"));
+    let (row, rows) = (sw as usize * 3, sh as usize);
+    let stride = row.next_multiple_of(ROW_ALIGN);
+    let Ok(stride_c) = i32::try_from(stride) else { return Err(fail(format!("{sw} pixels a row"))) };
+    let Ok(src_rows) = i32::try_from(frame.height()) else { return Err(fail("frame height".into())) };
+    buf.clear();
+    buf.reserve(stride * rows + ROW_ALIGN);
+    let dst: [*mut u8; 4] = [buf.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
+    let dst_stride: [i32; 4] = [stride_c, 0, 0, 0];
+    // SAFETY: the scaler was made for this frame's format and size (the caller keys it on them), so it reads
+    // the frame's planes within their line sizes; it writes `sh` rows of `sw` RGB24 pixels at `stride` bytes
+    // apart into `buf`, whose capacity holds them and ROW_ALIGN bytes more. No byte is read from `buf` here.
+    let written = unsafe {
+        ff::ffi::sws_scale(
+            scaler.as_mut_ptr(),
+            (*frame.as_ptr()).data.as_ptr() as *const *const u8,
+            (*frame.as_ptr()).linesize.as_ptr(),
+            0,
+            src_rows,
+            dst.as_ptr(),
+            dst_stride.as_ptr(),
+        )
+    };
+    if usize::try_from(written).ok() != Some(rows) {
+        return Err(fail(format!("{written} of {rows} rows converted")));
     }
-    let mut buf = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        buf.extend_from_slice(&data[y * stride..y * stride + w * 3]);
+    if stride != row {
+        for y in 1..rows {
+            // SAFETY: both ranges lie in the `stride × rows` bytes the scaler wrote (row y's `row` bytes from
+            // `y × stride`, moved to `y × row`, below it: never past a row not yet moved); `copy` allows overlap.
+            unsafe { std::ptr::copy(buf.as_ptr().add(y * stride), buf.as_mut_ptr().add(y * row), row) };
+        }
     }
-    RgbImage::from_raw(w as u32, h as u32, buf).ok_or_else(unfit)
+    // SAFETY: the first `row × rows` bytes are the packed rows, every one written by the scaler (and moved).
+    unsafe { buf.set_len(row * rows) };
+    RgbImage::from_raw(sw, sh, buf).ok_or_else(|| fail("picture size".into()))
 }
 
 /// Calls `f` with each of the (up to three) planes of a decoded planar YUV frame and where its samples are,
@@ -100,4 +140,51 @@ pub(crate) fn for_each_plane(
         f(frame.data_mut(plane), &layout)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A planar YUV 4:2:0 frame with a different value at every sample.
+    fn pattern(w: u32, h: u32) -> frame::Video {
+        let mut f = frame::Video::new(Pixel::YUV420P, w, h);
+        for plane in 0..3 {
+            let stride = f.stride(plane);
+            let (pw, ph) = (f.plane_width(plane) as usize, f.plane_height(plane) as usize);
+            let data = f.data_mut(plane);
+            for y in 0..ph {
+                for x in 0..pw {
+                    data[y * stride + x] = ((x * 7 + y * 13 + plane * 50) % 256) as u8;
+                }
+            }
+        }
+        f
+    }
+
+    /// What FFmpeg's own scaler run gives, row by row from its padded RGB frame.
+    fn reference(f: &frame::Video) -> Vec<u8> {
+        let (w, h) = (f.width(), f.height());
+        let mut ctx =
+            software::scaling::Context::get(f.format(), w, h, Pixel::RGB24, w, h, software::scaling::Flags::AREA)
+                .unwrap();
+        let mut out = frame::Video::empty();
+        ctx.run(f, &mut out).unwrap();
+        let stride = out.stride(0);
+        (0..h as usize).flat_map(|y| out.data(0)[y * stride..y * stride + w as usize * 3].to_vec()).collect()
+    }
+
+    #[test]
+    fn frames_of_any_width_convert_to_the_scalers_own_pixels_in_reused_memory() {
+        let mut rgb = UprightRgb::new(Rotation::None);
+        let mut spare = None;
+        // Rows whose bytes fill the aligned stride, rows that leave a gap, and a picture smaller than the last.
+        for (w, h) in [(64, 32), (826, 540), (33, 18), (1280, 720), (826, 540)] {
+            let f = pattern(w, h);
+            let got = rgb.convert_into(&f, spare.take()).unwrap();
+            assert_eq!(got.dimensions(), (w, h));
+            assert!(got.as_raw() == &reference(&f), "{w}x{h} differs from the scaler's own output");
+            spare = Some(got);
+        }
+    }
 }
