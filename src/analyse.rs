@@ -730,6 +730,24 @@ mod tests {
         owned.extend(core.finish(&mut det));
         let boxes = |out: &[(u8, Verdict)]| out.iter().map(|(i, v)| (*i, v.boxes.clone())).collect::<Vec<_>>();
         assert_eq!(boxes(&owned), boxes(&out));
+
+        // The newest picture taken back with no frame following: the end cannot search the tiles still due in
+        // it, and what changed there is covered instead (never left unsearched and uncovered).
+        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut taken = Vec::new();
+        for i in 0..20u8 {
+            taken.extend(core.push_owned(&mut det, scene(60 + i, spot_at(i)), Effort::Full, 0, i).unwrap());
+        }
+        assert!(core.spare_picture().is_some());
+        taken.extend(core.finish(&mut det));
+        assert_eq!(taken.len(), 20);
+        assert!(core.stats().frames_covered > 0, "the frames whose tiles were not searched are covered");
+        for (i, v) in &taken {
+            if let Some(spot) = spot_at(*i) {
+                let peak = peak_left(v, scene(60 + i, Some(spot)), spot);
+                assert!(peak < 240, "frame {i}: the face is left (peak {peak}): {v:?}");
+            }
+        }
     }
 
     /// Finds the bright pixels of a picture, where they are at least `min` pixels wide in the picture it is
