@@ -235,8 +235,8 @@ fn frame_windows_that_cannot_fit_are_refused_with_the_memory_they_need_issue_33(
 #[test]
 fn the_same_clip_redacted_twice_gives_the_same_bytes() {
     // A records office checks a re-run against the first by its hash. With one malloc heap shared by all
-    // threads (`MALLOC_ARENA_MAX=2`) this clip gave another H.264 stream of the same pixels on every run: some
-    // memory reaching x264 uninitialised held what other threads had left there (see docs/performance.md).
+    // threads (`MALLOC_ARENA_MAX=2`) this clip gave another H.264 stream of the same pixels on every run (cause
+    // not found; see docs/performance.md, 2026-12-05).
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.mkv");
     make_clip(&input, 40, &lossless_h264(), &["-c:a", "aac"], ",crop=618:352");
