@@ -1,6 +1,6 @@
-//! Issue 33: the leaks, overwrites and limits found around the per-frame core, each as a user meets it from the
-//! command line (the follow, segment, core and review-page items are tested beside their code and in
-//! `stream.rs`, `review_page.rs`).
+//! Promises as a user meets them from the command line: issue 33's leaks, overwrites and limits found around
+//! the per-frame core (the follow, segment, core and review-page items are tested beside their code and in
+//! `stream.rs`, `review_page.rs`), and a rerun that gives the same bytes.
 
 use crate::common::*;
 use crate::os_args;
