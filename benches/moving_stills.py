@@ -8,6 +8,7 @@ by half its size each way, 3 stops darker in linear light while the rest of the 
 large face in shadow on a sunny street that a daylight schedule must not lose).
 
     python3 benches/moving_stills.py [--bin target/release/faceveil] [--out target/moving-stills] [-- OPTIONS]
+    python3 benches/moving_stills.py --images DIR   # DIR/wider_dev etc.: make_dark.py copies (dim, night)
 
 Prints faces covered by size band (< 10 / 10-20 / >= 20 px) per set, variant and frame (frame 0 opens the clip;
 with the default schedule frames 0 and 3 get the full whole-frame pass, the others its repeat). Needs
@@ -59,11 +60,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'faceveil'))
     ap.add_argument('--out', default=os.path.join(ROOT, 'target', 'moving-stills'))
+    ap.add_argument('--images', default=os.path.join(SHARED, 'eval', 'images'),
+                    help='folder holding the annotated sets (default: the shared ones; or make_dark.py copies of them)')
     argv = sys.argv[1:]
     extra = argv[argv.index('--') + 1:] if '--' in argv else []
     a = ap.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
     for s in SETS:
-        src = os.path.join(SHARED, 'eval', 'images', s)
+        src = os.path.join(a.images, s)
         gt = json.load(open(os.path.join(src, 'gt.json')))
         for variant in ('bright', 'shadow'):
             base = os.path.join(a.out, f'{s}-{variant}')
