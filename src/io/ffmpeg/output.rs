@@ -109,6 +109,9 @@ pub(crate) fn plan(
             // per frame thread.
             opts.set("rc-lookahead", &options.encode.rc_lookahead().to_string());
             opts.set("threads", &options.encode.codec_threads().to_string());
+            if let Some(flags) = x264_cpu_without_avx512() {
+                opts.set("x264-params", &format!("asm={flags}"));
+            }
         }
         let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
 
@@ -219,7 +222,17 @@ impl Layout {
             }
         }
         octx.set_metadata(self.global_metadata.clone());
-        octx.write_header().map_err(|e| werr(format!("cannot write container header: {e}")))?;
+        // A bit-exact container: without it Matroska writes a random segment UID (and every container the
+        // library's version), so the same input and options would not give the same bytes (README: promises).
+        let mut options = ff::Dictionary::new();
+        options.set("fflags", "+bitexact");
+        let unused =
+            octx.write_header_with(options).map_err(|e| werr(format!("cannot write container header: {e}")))?;
+        let refused = unused.iter().next().is_some();
+        drop(unused);
+        if refused {
+            return Err(werr("the container did not take the bit-exact flag".into()));
+        }
         let tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
         Ok(OutputStreams {
             video,
@@ -344,6 +357,36 @@ fn copy_side_data(ost: &mut format::stream::StreamMut<'_>, data: &[u8]) {
             std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
         }
     }
+}
+
+/// `X264_CPU_AVX512` of x264.h (x86).
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+const X264_CPU_AVX512: u32 = 1 << 16;
+
+/// libx264's own CPU detection less AVX-512, for its `asm` parameter; `None` where the CPU has no AVX-512 or
+/// libx264's detection cannot be reached (a static build that hides it: libx264 then chooses for itself).
+///
+/// libx264's AVX-512 macroblock-tree code (B-frames with MB-tree, preset medium's default) reads memory it never
+/// wrote, so the same frames gave another stream whenever the heap's leftover bytes differed (shown with the
+/// `ffmpeg` command alone, under different `MALLOC_PERTURB_` values; with AVX2 and older code, or without
+/// assembly, the same stream every time). Without it a rerun gives the same bytes whatever the allocator holds.
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+fn x264_cpu_without_avx512() -> Option<u32> {
+    // SAFETY: `dlsym` with a NUL-terminated name; where found, the symbol is libx264's exported
+    // `uint32_t x264_cpu_detect(void)` (no arguments, no state), loaded with libavcodec.
+    let detect = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"x264_cpu_detect".as_ptr()) };
+    if detect.is_null() {
+        return None;
+    }
+    // SAFETY: as above: the address is that function.
+    let detect: extern "C" fn() -> u32 = unsafe { std::mem::transmute(detect) };
+    let flags = detect();
+    (flags & X264_CPU_AVX512 != 0).then_some(flags & !X264_CPU_AVX512)
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+fn x264_cpu_without_avx512() -> Option<u32> {
+    None
 }
 
 /// Stream metadata to carry: everything with --keep-metadata, otherwise only the language tag.
