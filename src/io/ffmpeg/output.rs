@@ -226,10 +226,13 @@ impl Layout {
         // library's version), so the same input and options would not give the same bytes (README: promises).
         let mut options = ff::Dictionary::new();
         options.set("fflags", "+bitexact");
-        let unused =
-            octx.write_header_with(options).map_err(|e| werr(format!("cannot write container header: {e}")))?;
-        let refused = unused.iter().next().is_some();
-        drop(unused);
+        // What the muxer did not take comes back (the flag is the only option given).
+        let refused = octx
+            .write_header_with(options)
+            .map_err(|e| werr(format!("cannot write container header: {e}")))?
+            .iter()
+            .next()
+            .is_some();
         if refused {
             return Err(werr("the container did not take the bit-exact flag".into()));
         }
