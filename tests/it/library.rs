@@ -233,7 +233,9 @@ impl<D: faceveil::Detector> faceveil::Detector for OnItsOwn<D> {
 
 /// The pair decides "dark" and equalises a picture once for both models: its answers on dark and bright pictures,
 /// for every kind of pass, on photos and video, are those of the same pair whose models each decide and equalise
-/// for themselves.
+/// for themselves; but for a dark tile of video, where CenterFace searches the tile at three quarters
+/// (`CENTERFACE_DARK_TILE`) and gets the pair's equalised copy scaled with it (equalised at the tile's own size,
+/// then scaled: a model on its own would equalise the scaled picture), so there the face is found by both.
 #[test]
 fn a_pair_equalises_once_for_both_models_with_the_answers_of_each_on_its_own() {
     use faceveil::detect::{find_small_model, Detector, Pair, Pass, YuNet, YUNET_S};
@@ -261,7 +263,14 @@ fn a_pair_equalises_once_for_both_models_with_the_answers_of_each_on_its_own() {
             for (name, picture) in [("dark", &dark), ("bright", &bright)] {
                 let found = once.detect_for(picture, pass).unwrap();
                 assert!(found.iter().any(|d| d.score > 0.3), "{kind:?} {pass:?} {name}: the face is found: {found:?}");
-                assert_eq!(found, each.detect_for(picture, pass).unwrap(), "{kind:?} {pass:?} {name}");
+                let alone = each.detect_for(picture, pass).unwrap();
+                if (kind, pass, name) == (MediaKind::Video, Pass::Small, "dark") {
+                    // One face, where the models on their own place it.
+                    assert_eq!(found.len(), 1, "{found:?}");
+                    assert!(alone.iter().any(|d| d.bbox.iou(&found[0].bbox) > 0.8), "{found:?} {alone:?}");
+                } else {
+                    assert_eq!(found, alone, "{kind:?} {pass:?} {name}");
+                }
             }
         }
     }
