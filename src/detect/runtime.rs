@@ -181,6 +181,7 @@ pub fn init_runtime_at(path: &Path) -> Result<Environment> {
         return Ok(env.clone());
     }
     let path = path.to_path_buf();
+    keep_runtime_telemetry_off();
     let builder =
         ort::init_from(&path).map_err(|e| Error::RuntimeLoad { path: path.clone(), reason: e.to_string() })?;
     let env = builder
@@ -191,6 +192,24 @@ pub fn init_runtime_at(path: &Path) -> Result<Environment> {
     share_cpu_arena(&env).map_err(|reason| Error::RuntimeLoad { path: path.clone(), reason })?;
     *guard = Some((env.clone(), path));
     Ok(env)
+}
+
+/// The variable that keeps ONNX Runtime's own telemetry off.
+pub const RUNTIME_TELEMETRY_OFF: &str = "ORT_DISABLE_TELEMETRY";
+
+/// ONNX Runtime's Linux builds from PyPI (1.31) record a "ProcessInfo" event for Microsoft's telemetry
+/// service on every load (the process's path, the OS, the CPU model and a device id kept beside it), in
+/// `~/.cache/Microsoft/DeveloperTools/.onnxruntime/`, to be sent to `mobile.events.data.microsoft.com` once a
+/// network is reachable. The environment's `with_telemetry(false)` does not stop that event; the variable
+/// [`RUNTIME_TELEMETRY_OFF`] does (nothing is written at all then). faceveil never talks to a network, so it
+/// sets the variable before the library loads, unless the process has set it. The binary sets it first thing
+/// in `main`, while it has one thread; an embedder that loads the runtime while other threads read the
+/// environment through C's `getenv` should set it itself at start (a variable set while another thread
+/// reads the environment is a data race in C).
+fn keep_runtime_telemetry_off() {
+    if std::env::var_os(RUNTIME_TELEMETRY_OFF).is_none() {
+        std::env::set_var(RUNTIME_TELEMETRY_OFF, "1");
+    }
 }
 
 /// The shared arena's first region. ONNX Runtime's default starts at 1 MiB and doubles each region it adds,

@@ -260,3 +260,21 @@ fn the_same_clip_redacted_twice_gives_the_same_bytes() {
     let first = run("a.mkv", &[]);
     assert!(run("b.mkv", &[("MALLOC_ARENA_MAX", "2")]) == first, "b.mkv differs from the first run's output");
 }
+
+#[test]
+fn a_run_leaves_nothing_for_onnx_runtimes_telemetry() {
+    // Nothing leaves the machine, and nothing identifies it: ONNX Runtime's build from PyPI records a telemetry
+    // event (the process's path, the OS, the CPU, a device id) under the home folder on every load, for
+    // Microsoft's collector to receive once a network is reachable, unless ORT_DISABLE_TELEMETRY is set.
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out.png");
+    let run = faceveil_command()
+        .env_remove("ORT_DISABLE_TELEMETRY")
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .args(os_args!["redact", &astronaut(), "-o", &out])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(list_dir(home.path()), vec!["out.png"], "nothing but the output under the home folder");
+}

@@ -407,6 +407,11 @@ fn describe(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    // ONNX Runtime's own telemetry off (see `detect::RUNTIME_TELEMETRY_OFF`), set while the process has one
+    // thread; a user's own setting is kept.
+    if std::env::var_os(faceveil::detect::RUNTIME_TELEMETRY_OFF).is_none() {
+        std::env::set_var(faceveil::detect::RUNTIME_TELEMETRY_OFF, "1");
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
