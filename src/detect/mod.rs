@@ -26,7 +26,7 @@ pub use nms::nms;
 pub use pair::Pair;
 pub use runtime::{
     find_model, find_openvino_library, find_runtime_library, find_shipped_model, find_small_model, init_runtime,
-    init_runtime_at, resolve_runtime, Runtime, RuntimeInfo, RUNTIME_TELEMETRY_OFF,
+    init_runtime_at, keep_runtime_telemetry_off, resolve_runtime, Runtime, RuntimeInfo, RUNTIME_TELEMETRY_OFF,
 };
 pub use schedule::{
     Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE, WHOLE_PERIOD,

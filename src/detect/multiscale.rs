@@ -196,14 +196,22 @@ pub(crate) fn whole_pass_as<D: Detector + ?Sized>(
     (dw, dh): (u32, u32),
     pass: Pass,
 ) -> Result<Vec<Detection>> {
-    let (w, h) = frame.dimensions();
-    if (dw, dh) == (w, h) {
+    if (dw, dh) == frame.dimensions() {
         return detector.detect_for(frame, pass);
     }
+    search_resized(frame, (dw, dh), |small| detector.detect_for(small, pass))
+}
+
+/// `search` on `frame` scaled to `dw × dh` (bilinear), its boxes back in `frame`'s pixels.
+pub(crate) fn search_resized(
+    frame: &RgbImage,
+    (dw, dh): (u32, u32),
+    search: impl FnOnce(&RgbImage) -> Result<Vec<Detection>>,
+) -> Result<Vec<Detection>> {
+    let (w, h) = frame.dimensions();
     let small = resize_rgb(frame, (0, 0, w, h), (dw, dh), fir::FilterType::Bilinear)?;
     let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
-    let found = detector.detect_for(&small, pass)?;
-    Ok(found.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
+    Ok(search(&small)?.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
 }
 
 /// Runs one tile, magnified by `scale`; returns the small, uncut faces it found, in frame pixels.

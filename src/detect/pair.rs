@@ -26,7 +26,8 @@ use crate::Result;
 use image::RgbImage;
 
 /// CenterFace's share of a dark video tile's magnification (1.5× for tiles at 2×): at 2× a dark tile cost it
-/// 60 % of its pixels on a dim fixed-camera crowd, and at 1.5× it finds at least as many faces beside YuNet.
+/// 60 % of its pixels on a dim fixed-camera crowd, and at 1.5× beside YuNet it covered more dark faces in all
+/// but one size band.
 /// Measured (2026-12-05, `benches/moving_stills.py` on the `make_dark.py` copies of `wider_dev`, face-frames
 /// covered over 6 frames, < 10 / 10–20 / ≥ 20 px, 2× → 1.5×): dim 106/264/255 → 108/269/255, dim with faces in
 /// shadow 107/263/258 → 113/264/258, night 102/268/252 → 105/267/258, night in shadow 100/257/258 →
@@ -172,8 +173,8 @@ fn search<D: Detector>(
     }
 }
 
-/// [`search`] on `image` scaled by `share` (with its equalised copy, scaled alike), boxes back in `image`'s
-/// pixels.
+/// [`search`] on `image` scaled by `share` (with the pair's equalised copy, scaled alike), boxes back in
+/// `image`'s pixels.
 fn search_scaled<D: Detector>(
     model: &mut D,
     image: &RgbImage,
@@ -183,18 +184,19 @@ fn search_scaled<D: Detector>(
 ) -> Result<Vec<Detection>> {
     let (w, h) = image.dimensions();
     let size = (((w as f32 * share).round() as u32).max(1), ((h as f32 * share).round() as u32).max(1));
-    let scale = |picture: &RgbImage| {
-        super::multiscale::resize_rgb(picture, (0, 0, w, h), size, fast_image_resize::FilterType::Bilinear)
-    };
-    let scaled = scale(image)?;
-    let equalised = match prepared {
-        Some(Some(copy)) => Some(Some(scale(copy)?)),
-        Some(None) => Some(None),
-        None => None,
-    };
-    let found = search(model, &scaled, equalised.as_ref().map(Option::as_ref), pass)?;
-    let (sx, sy) = (w as f32 / size.0 as f32, h as f32 / size.1 as f32);
-    Ok(found.into_iter().map(|d| Detection { bbox: d.bbox.rescaled(sx, sy), ..d }).collect())
+    super::multiscale::search_resized(image, size, |scaled| {
+        let equalised = match prepared {
+            Some(Some(copy)) => Some(Some(super::multiscale::resize_rgb(
+                copy,
+                (0, 0, w, h),
+                size,
+                fast_image_resize::FilterType::Bilinear,
+            )?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        search(model, scaled, equalised.as_ref().map(Option::as_ref), pass)
+    })
 }
 
 /// The boxes of two detectors on one picture: a box of `a` that overlaps boxes of `b` by more than `iou`

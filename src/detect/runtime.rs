@@ -203,10 +203,10 @@ pub const RUNTIME_TELEMETRY_OFF: &str = "ORT_DISABLE_TELEMETRY";
 /// network is reachable. The environment's `with_telemetry(false)` does not stop that event; the variable
 /// [`RUNTIME_TELEMETRY_OFF`] does (nothing is written at all then). faceveil never talks to a network, so it
 /// sets the variable before the library loads, unless the process has set it. The binary sets it first thing
-/// in `main`, while it has one thread; an embedder that loads the runtime while other threads read the
+/// in `main` (by calling this), while it has one thread; an embedder that loads the runtime while other threads read the
 /// environment through C's `getenv` should set it itself at start (a variable set while another thread
 /// reads the environment is a data race in C).
-fn keep_runtime_telemetry_off() {
+pub fn keep_runtime_telemetry_off() {
     if std::env::var_os(RUNTIME_TELEMETRY_OFF).is_none() {
         std::env::set_var(RUNTIME_TELEMETRY_OFF, "1");
     }

@@ -233,9 +233,9 @@ impl<D: faceveil::Detector> faceveil::Detector for OnItsOwn<D> {
 
 /// The pair decides "dark" and equalises a picture once for both models: its answers on dark and bright pictures,
 /// for every kind of pass, on photos and video, are those of the same pair whose models each decide and equalise
-/// for themselves; but for a dark tile of video, where CenterFace searches the tile at three quarters
-/// (`CENTERFACE_DARK_TILE`) and gets the pair's equalised copy scaled with it (equalised at the tile's own size,
-/// then scaled: a model on its own would equalise the scaled picture), so there the face is found by both.
+/// for themselves. The one exception is a dark tile of video: there CenterFace searches the tile at three
+/// quarters (`CENTERFACE_DARK_TILE`) with the pair's equalised copy scaled alike (a model on its own would
+/// equalise the scaled picture instead), so there the pair must find the face where the models on their own do.
 #[test]
 fn a_pair_equalises_once_for_both_models_with_the_answers_of_each_on_its_own() {
     use faceveil::detect::{find_small_model, Detector, Pair, Pass, YuNet, YUNET_S};

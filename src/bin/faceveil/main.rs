@@ -407,11 +407,8 @@ fn describe(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    // ONNX Runtime's own telemetry off (see `detect::RUNTIME_TELEMETRY_OFF`), set while the process has one
-    // thread; a user's own setting is kept.
-    if std::env::var_os(faceveil::detect::RUNTIME_TELEMETRY_OFF).is_none() {
-        std::env::set_var(faceveil::detect::RUNTIME_TELEMETRY_OFF, "1");
-    }
+    // ONNX Runtime's own telemetry off, while the process has one thread (a user's own setting is kept).
+    faceveil::detect::keep_runtime_telemetry_off();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
