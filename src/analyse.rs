@@ -7,11 +7,14 @@
 //! and scores; it keeps no face pixels.
 
 use crate::config::{OnDetectorError, Options};
-use crate::detect::{face_regions, merge, whole_pass, Analyser, DetectSettings, Detection, Detector, Plan, Unsearched};
+use crate::detect::{
+    face_regions, merge, whole_pass_as, Analyser, DetectSettings, Detection, Detector, Pass, Plan, Unsearched,
+    WHOLE_PERIOD,
+};
 use crate::edits::Edits;
 use crate::geom::{BBox, Rotation};
 use crate::redact::{
-    cover_channel, fill_channel, mask_area_fraction, redact_channel, ChannelLayout, RedactSettings, Shape,
+    fill_channel, mask_area_fraction, redact_and_cover, redact_channel, ChannelLayout, RedactSettings, Shape,
 };
 use crate::track::TrackFill;
 use crate::Result;
@@ -103,11 +106,15 @@ impl Verdict {
         if self.blank {
             return fill_channel(buf, layout, BLANK);
         }
-        redact_channel(buf, layout, &self.boxes, settings)?;
-        if !self.cover.is_empty() {
-            let long = (layout.width << layout.shift_x).max(layout.height << layout.shift_y) as f32;
-            cover_channel(buf, layout, &self.cover, settings, (long * COVER_FACE_SHARE).max(COVER_MIN_FACE))?;
-        }
+        let long = (layout.width << layout.shift_x).max(layout.height << layout.shift_y) as f32;
+        redact_and_cover(
+            buf,
+            layout,
+            &self.boxes,
+            &self.cover,
+            settings,
+            (long * COVER_FACE_SHARE).max(COVER_MIN_FACE),
+        )?;
         for (b, own) in &self.added {
             redact_channel(buf, layout, std::slice::from_ref(b), own)?;
         }
@@ -231,6 +238,10 @@ pub struct Core<T> {
     redact: RedactSettings,
     on_error: OnDetectorError,
     bridging: bool,
+    /// The look-ahead's bridging window, in frames.
+    window: u64,
+    /// The last frame whose reduced-effort whole-frame pass ([`Effort::Alternate`]) was a full one.
+    alternate_full_at: Option<u64>,
     /// Stored (not upright) frame size, and how the stored picture turns upright.
     size: (u32, u32),
     rotation: Rotation,
@@ -283,6 +294,8 @@ impl<T> Core<T> {
             redact: options.redact.clone(),
             on_error: options.on_detector_error,
             bridging: window > 0,
+            window: window as u64,
+            alternate_full_at: None,
             size: (w, h),
             rotation,
             analyser,
@@ -568,7 +581,19 @@ impl<T> Core<T> {
             let input = settings.input_size(uw, uh);
             self.extra_passes += 1;
             self.extra_pixels += crate::detect::input_pixels(input.0 as f32, input.1 as f32, 1.0);
-            let whole = crate::detect::plausible(whole_pass(detector, upright, input)?, uw, uh, self.detect.threshold);
+            // As on the full schedule, the pass is a full one only every few frames searched and a repeat between
+            // (which a detector pair searches with its cheaper model in daylight); full passes stay no further
+            // apart than the bridging window holds, so a face only they see is bridged between them.
+            let full_every = (2 * u64::from(WHOLE_PERIOD)).min(self.window + 1);
+            let pass = match self.alternate_full_at {
+                Some(at) if index.saturating_sub(at) < full_every => Pass::WholeRepeat,
+                _ => {
+                    self.alternate_full_at = Some(index);
+                    Pass::Whole
+                }
+            };
+            let whole = whole_pass_as(detector, upright, input, pass)?;
+            let whole = crate::detect::plausible(whole, uw, uh, self.detect.threshold);
             found.extend(face_regions(merge(whole, settings.nms_iou)));
         }
         Ok(found)
@@ -650,6 +675,44 @@ mod tests {
         let second = core.finish(&mut det).pop().unwrap();
         assert_eq!(second.0, 1);
         assert!(!second.1.boxes.is_empty(), "without bridging no frame is left unsearched");
+    }
+
+    /// Records which pass each call was for.
+    struct PassLog(Vec<Pass>);
+
+    impl Detector for PassLog {
+        fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>> {
+            self.detect_for(image, Pass::Whole)
+        }
+        fn detect_for(&mut self, _image: &RgbImage, pass: Pass) -> Result<Vec<Detection>> {
+            self.0.push(pass);
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn far_behind_the_whole_frame_pass_is_full_as_often_as_the_bridging_window_holds() {
+        // No tiles, so no frame is skipped: every frame gets the reduced whole-frame pass. A full pass (both
+        // models of a pair) every sixth frame, repeats (the cheaper one in daylight) between: five frames
+        // between full passes, the default bridging window.
+        let pic = RgbImage::new(640, 480);
+        let mut det = PassLog(Vec::new());
+        let mut core = Core::new(&options(), 640, 480, Rotation::None);
+        for i in 0..13u32 {
+            core.push(&mut det, &pic, Effort::Alternate, i).unwrap();
+        }
+        let full: Vec<usize> = det.0.iter().enumerate().filter(|(_, p)| **p == Pass::Whole).map(|(i, _)| i).collect();
+        assert_eq!(full, [0, 6, 12], "{:?}", det.0);
+        assert!(det.0.iter().all(|p| matches!(p, Pass::Whole | Pass::WholeRepeat)), "{:?}", det.0);
+
+        // A narrower window keeps full passes closer: with two frames bridged, every third frame.
+        let mut det = PassLog(Vec::new());
+        let mut core = Core::new(&Options { bridge_frames: 2, ..options() }, 640, 480, Rotation::None);
+        for i in 0..7u32 {
+            core.push(&mut det, &pic, Effort::Alternate, i).unwrap();
+        }
+        let full: Vec<usize> = det.0.iter().enumerate().filter(|(_, p)| **p == Pass::Whole).map(|(i, _)| i).collect();
+        assert_eq!(full, [0, 3, 6], "{:?}", det.0);
     }
 
     #[test]

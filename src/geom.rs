@@ -118,6 +118,39 @@ impl PixelRect {
     pub fn is_empty(&self) -> bool {
         self.x1 <= self.x0 || self.y1 <= self.y0
     }
+
+    /// The part of `self` inside `other`, if any.
+    pub fn intersect(&self, other: &PixelRect) -> Option<PixelRect> {
+        let r = PixelRect {
+            x0: self.x0.max(other.x0),
+            y0: self.y0.max(other.y0),
+            x1: self.x1.min(other.x1),
+            y1: self.y1.min(other.y1),
+        };
+        (!r.is_empty()).then_some(r)
+    }
+
+    /// True when the union of `rects` (which may overlap) holds every pixel of `self`.
+    pub fn within_union(&self, rects: &[PixelRect]) -> bool {
+        let pieces: Vec<PixelRect> = rects.iter().filter_map(|r| r.intersect(self)).collect();
+        let mut xs: Vec<u32> = pieces.iter().flat_map(|p| [p.x0, p.x1]).chain([self.x0, self.x1]).collect();
+        xs.sort_unstable();
+        xs.dedup();
+        // Column slab by column slab: the pieces spanning the slab must reach from the top row to the bottom.
+        xs.windows(2).all(|slab| {
+            let mut rows: Vec<(u32, u32)> =
+                pieces.iter().filter(|p| p.x0 <= slab[0] && p.x1 >= slab[1]).map(|p| (p.y0, p.y1)).collect();
+            rows.sort_unstable();
+            let mut reach = self.y0;
+            for (y0, y1) in rows {
+                if y0 > reach {
+                    break;
+                }
+                reach = reach.max(y1);
+            }
+            reach >= self.y1
+        })
+    }
 }
 
 /// Clockwise rotation (degrees, a multiple of 90) that a player applies to show a frame upright.
@@ -196,6 +229,21 @@ pub(crate) fn runs(len: usize, on: impl Fn(usize) -> bool) -> impl Iterator<Item
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rectangle_within_a_union_of_rectangles() {
+        let r = |x0, y0, x1, y1| PixelRect { x0, y0, x1, y1 };
+        let target = r(10, 10, 30, 30);
+        // Two halves side by side, and two that overlap: held.
+        assert!(target.within_union(&[r(0, 0, 20, 40), r(20, 0, 40, 40)]));
+        assert!(target.within_union(&[r(0, 0, 25, 40), r(15, 5, 40, 31), r(100, 100, 110, 110)]));
+        // A gap of one column, or one corner pixel, or nothing: not held.
+        assert!(!target.within_union(&[r(0, 0, 20, 40), r(21, 0, 40, 40)]));
+        assert!(!target.within_union(&[r(0, 0, 40, 29), r(0, 29, 29, 40)]));
+        assert!(!target.within_union(&[]));
+        // Overlapping rectangles that together are larger than the target but leave a hole.
+        assert!(!target.within_union(&[r(10, 10, 30, 20), r(10, 10, 20, 30), r(10, 10, 30, 15), r(21, 21, 30, 30)]));
+    }
 
     #[test]
     fn iou_of_identical_disjoint_and_half_overlapping_boxes() {

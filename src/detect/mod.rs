@@ -17,11 +17,11 @@ pub use centerface::{
     decode_centerface, CenterFace, CenterFaceOutputs, SessionOptions, ShippedModel, CENTERFACE_FP32, CENTERFACE_INT8,
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
-pub(crate) use multiscale::input_pixels;
 pub use multiscale::{
     detect_multiscale, faces_multiscale, merge, min_score_for_area, plausible, tile_pass, tiles, video_tiles,
     whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT, TILE_INPUT_PIXELS,
 };
+pub(crate) use multiscale::{input_pixels, whole_pass_as};
 pub use nms::nms;
 pub use pair::Pair;
 pub use runtime::{

@@ -321,3 +321,82 @@ pub(crate) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
         seed
     }
 }
+
+/// One 8-bit plane of `w × h` with fine detail everywhere, over a diagonal ramp.
+fn detailed_plane(w: u32, h: u32) -> (Vec<u8>, ChannelLayout) {
+    let plane = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x + y) as u8 + if ((x / 2) + (y / 2)) % 2 == 0 { 40 } else { 0 }))
+        .collect();
+    (plane, ChannelLayout::planar(w, h, w as usize, 0, 0, true))
+}
+
+#[test]
+fn a_cover_is_a_mosaic_on_the_frames_grid_in_steps_of_eight_levels() {
+    // A ramp; a cover from x 8 to 72 for faces of 64 px: cells of 16 on the plane's grid (16, 32, 48, 64), the
+    // end pieces narrower than a cell (8..16, 64..72) joined to their neighbours.
+    let (w, h) = (96u32, 32u32);
+    let mut plane: Vec<u8> = (0..h).flat_map(|_| (0..w).map(|x| (x * 2) as u8)).collect();
+    let orig = plane.clone();
+    let layout = ChannelLayout::planar(w, h, w as usize, 0, 0, true);
+    let settings = RedactSettings::default();
+    cover_channel(&mut plane, &layout, &[BBox::new(8.0, 0.0, 72.0, 32.0)], &settings, 64.0).unwrap();
+    let row = &plane[..w as usize];
+    for (a, b) in [(8, 32), (32, 48), (48, 72)] {
+        assert!(row[a..b].iter().all(|v| *v == row[a]), "one value from {a} to {b}: {:?}", &row[a..b]);
+    }
+    assert!(row[31] != row[32] && row[47] != row[48], "cells end on the grid: {row:?}");
+    assert!(row[8..72].iter().all(|v| v % 8 == 0), "levels in steps of 8: {row:?}");
+    assert_eq!(&row[..8], &orig[..8]);
+    assert_eq!(&row[72..], &orig[72..w as usize]);
+    assert!(plane.chunks(w as usize).all(|r| r == row), "every row alike");
+}
+
+#[test]
+fn a_face_the_cover_overwrites_is_filled_under_it_and_any_other_is_redacted_first() {
+    let (w, h) = (128u32, 96u32);
+    let settings = RedactSettings::default();
+    let cover = [BBox::new(0.0, 0.0, 64.0, 48.0), BBox::new(0.0, 48.0, 96.0, 96.0)];
+    let covered_alone = {
+        let (mut p, layout) = detailed_plane(w, h);
+        cover_channel(&mut p, &layout, &cover, &settings, 48.0).unwrap();
+        p
+    };
+    let with = |faces: &[BBox]| {
+        let (mut p, layout) = detailed_plane(w, h);
+        redact_and_cover(&mut p, &layout, faces, &cover, &settings, 48.0).unwrap();
+        p
+    };
+    // A 20-px face across the two cover rectangles: filled flat (not blurred), then the mosaic.
+    let small = BBox::new(40.0, 36.0, 60.0, 56.0);
+    let filled_then_covered = {
+        let (mut p, layout) = detailed_plane(w, h);
+        let fill = RedactSettings { style: Style::Fill, ..RedactSettings::default() };
+        redact_channel(&mut p, &layout, &[small], &fill).unwrap();
+        cover_channel(&mut p, &layout, &cover, &settings, 48.0).unwrap();
+        p
+    };
+    assert!(with(&[small]) == filled_then_covered);
+    assert!(with(&[small]) != covered_alone, "the fill changed the cells over the face");
+    // A face larger than the cover is made for is blurred before the mosaic, as it would be without cover.
+    let large = BBox::new(0.0, 30.0, 60.0, 90.0);
+    let blurred_then_covered = {
+        let (mut p, layout) = detailed_plane(w, h);
+        redact_channel(&mut p, &layout, &[large], &settings).unwrap();
+        cover_channel(&mut p, &layout, &cover, &settings, 48.0).unwrap();
+        p
+    };
+    assert!(with(&[large]) == blurred_then_covered);
+    // A small face reaching out of the cover (x 96..104 on the lower rows) is blurred there.
+    let out = BBox::new(84.0, 60.0, 104.0, 80.0);
+    let p = with(&[out]);
+    let (orig, _) = detailed_plane(w, h);
+    let i = 70 * w as usize + 100;
+    assert_ne!(p[i], orig[i], "the part outside the cover is redacted");
+    // The outline style draws every face.
+    let outline = RedactSettings { style: Style::Outline, ..RedactSettings::default() };
+    let (mut p, layout) = detailed_plane(w, h);
+    redact_and_cover(&mut p, &layout, &[small], &cover, &outline, 48.0).unwrap();
+    let (mut q, _) = detailed_plane(w, h);
+    cover_channel(&mut q, &layout, &cover, &outline, 48.0).unwrap();
+    assert!(p != q);
+}
