@@ -53,7 +53,9 @@ pub enum Effort {
     /// Tiles searched an eighth as often, no focus passes, and the whole frame at [`DEGRADED_DETECT_SIDE`] on
     /// every other frame only: the frames between are left to the tracker, which bridges them from both
     /// sides, and what changed on them since the frame before is covered (only where bridging is on and the
-    /// picture has small-face tiles; otherwise the whole frame is searched on every frame).
+    /// picture has small-face tiles; otherwise the whole frame is searched on every frame). As on the full
+    /// schedule, that pass is a full one ([`Pass::Whole`]) at most as far apart as the bridging window holds
+    /// and a repeat ([`Pass::WholeRepeat`]) between.
     Alternate,
 }
 
