@@ -75,12 +75,17 @@ pub enum LiveEvent {
 /// small-face tiles half as often, 2 a quarter as often without focus passes, 3 an eighth as often with the
 /// whole frame at 640 pixels on every other frame (the others bridged from their neighbours). Masks grow by a
 /// quarter on every such frame, and what changed since its tile was last searched is covered whole: a slower
-/// machine redacts more, never less. Effort comes back one level at a time once the lag is under 300 ms. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls
-/// behind the input instead (a pipe writer waits; a network input may drop data, which is reported).
+/// machine redacts more, never less. Effort comes back one level at a time once the lag is under 300 ms, at
+/// most a level a second of media, so that a level is tried before the next (coming back on consecutive
+/// frames, a run that had just caught up at level 3 fell to level 1 and behind again). No frame is ever passed
+/// on unanalysed and unbridged; a machine too slow even at level 3 falls behind the input instead (a pipe
+/// writer waits; a network input may drop data, which is reported).
 pub(crate) struct Pacer<'a> {
     tb: Rational,
     start: Option<(Instant, i64)>,
     level: u8,
+    /// Media time (ms from the first frame) of the last change of level.
+    changed_ms: i64,
     log: &'a (dyn Fn(LiveEvent) + Sync),
 }
 
@@ -90,7 +95,7 @@ impl<'a> Pacer<'a> {
     const MAX_LEVEL: u8 = 3;
 
     pub(crate) fn new(tb: Rational, log: &'a (dyn Fn(LiveEvent) + Sync)) -> Self {
-        Self { tb, start: None, level: 0, log }
+        Self { tb, start: None, level: 0, changed_ms: 0, log }
     }
 
     /// The effort level for this frame (0 full).
@@ -98,16 +103,22 @@ impl<'a> Pacer<'a> {
         let (t0, p0) = *self.start.get_or_insert((read_at, pts));
         let media_ms = pts.saturating_sub(p0).rescale(self.tb, Rational(1, 1000));
         let lag = t0.elapsed().as_millis() as i64 - media_ms;
+        self.step(lag, media_ms, frame)
+    }
+
+    /// The level for a frame `lag_ms` behind real time at `media_ms` from the first frame.
+    fn step(&mut self, lag: i64, media_ms: i64, frame: u64) -> u8 {
         let wanted = (lag / Self::STEP_MS).clamp(0, i64::from(Self::MAX_LEVEL)) as u8;
         let level = if wanted > self.level {
             wanted
-        } else if self.level > 0 && lag < Self::CAUGHT_UP_MS {
+        } else if self.level > 0 && lag < Self::CAUGHT_UP_MS && media_ms - self.changed_ms >= Self::STEP_MS {
             self.level - 1
         } else {
             self.level
         };
         if level != self.level {
             self.level = level;
+            self.changed_ms = media_ms;
             let what = match level {
                 0 => "full detection restored",
                 1 => "small-face tiles searched half as often; what changed between their turns covered, masks enlarged",
@@ -164,6 +175,42 @@ impl LatencyHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effort_drops_at_once_and_comes_back_a_level_a_second() {
+        let events = std::sync::Mutex::new(Vec::new());
+        let log = |e: LiveEvent| events.lock().unwrap().push(e);
+        let mut pacer = Pacer::new(Rational(1, 1000), &log);
+        // (lag, media time) → level: 1, 2, 3 s behind drop a level each, straight to 3 when far behind.
+        let script = [
+            ((500, 0), 0),
+            ((1_200, 1_000), 1),
+            ((3_400, 2_000), 3),
+            // Caught up: one level back, then a second at that level before the next, though still caught up.
+            ((200, 2_600), 3),
+            ((200, 3_000), 2),
+            ((200, 3_040), 2),
+            ((200, 3_960), 2),
+            ((200, 4_000), 1),
+            // Behind again at level 1: more than 2 s back to 2 at once.
+            ((2_100, 4_100), 2),
+            ((100, 5_100), 1),
+            ((100, 6_100), 0),
+        ];
+        for (frame, ((lag, media), want)) in script.into_iter().enumerate() {
+            assert_eq!(pacer.step(lag, media, frame as u64), want, "frame {frame}: lag {lag} ms at {media} ms");
+        }
+        let levels: Vec<u8> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                LiveEvent::Degraded { level, .. } => Some(*level),
+                LiveEvent::Latency { .. } => None,
+            })
+            .collect();
+        assert_eq!(levels, [1, 3, 2, 1, 2, 1, 0], "every change logged once");
+    }
 
     #[test]
     fn latency_percentiles_come_from_the_buckets() {
