@@ -43,6 +43,10 @@ pub struct LiveSettings {
     /// Pace detection against the wall clock, degrading (never passing frames unredacted) when the machine
     /// falls behind. Meant for live sources; off, a file is processed at whatever speed the machine has.
     pub realtime: bool,
+    /// Hold detection at this effort level (0 full … 3, see [`Effort`](crate::analyse::Effort)) whatever the
+    /// lag, with `realtime`: to measure, and to judge, what a machine too slow for its camera writes (every
+    /// held frame below 0 is redacted as a reduced one: masks enlarged, what changed covered).
+    pub hold_effort: Option<u8>,
     /// FFmpeg input format, where probing cannot tell (`v4l2` for a camera device, `rawvideo`).
     pub input_format: Option<String>,
     /// FFmpeg demuxer and protocol options for the input (`video_size`, `framerate`, `rtsp_transport`, …).
@@ -51,6 +55,15 @@ pub struct LiveSettings {
 
 impl LiveSettings {
     pub fn validate(&self) -> Result<()> {
+        match self.hold_effort {
+            Some(level) if level > 3 => {
+                return Err(Error::Config(format!("invalid effort level {level} to hold (expected 0 to 3)")))
+            }
+            Some(_) if !self.realtime => {
+                return Err(Error::Config("an effort level is held only in a paced run (--realtime on)".into()))
+            }
+            _ => {}
+        }
         if self.stall_timeout < Duration::from_secs(1) {
             return Err(Error::Config(format!(
                 "invalid stall timeout {} ms (expected >= 1 s)",
@@ -83,6 +96,7 @@ impl Default for LiveSettings {
             stall_timeout: Duration::from_secs(10),
             follow: false,
             realtime: true,
+            hold_effort: None,
             input_format: None,
             input_options: Vec::new(),
         }
@@ -228,6 +242,7 @@ pub fn redact_stream(
             input: &label,
             options,
             live: live.realtime.then_some(log),
+            hold_effort: live.hold_effort,
             watch: Some(&watch),
             review: None,
             progress: None,

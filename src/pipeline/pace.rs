@@ -86,6 +86,8 @@ pub(crate) struct Pacer<'a> {
     level: u8,
     /// Media time (ms from the first frame) of the last change of level.
     changed_ms: i64,
+    /// The level every frame gets, whatever the lag, if held.
+    held: Option<u8>,
     log: &'a (dyn Fn(LiveEvent) + Sync),
 }
 
@@ -95,7 +97,12 @@ impl<'a> Pacer<'a> {
     const MAX_LEVEL: u8 = 3;
 
     pub(crate) fn new(tb: Rational, log: &'a (dyn Fn(LiveEvent) + Sync)) -> Self {
-        Self { tb, start: None, level: 0, changed_ms: 0, log }
+        Self { tb, start: None, level: 0, changed_ms: 0, held: None, log }
+    }
+
+    /// Every frame at `level` (if given) whatever the lag; the change is logged once.
+    pub(crate) fn holding(self, level: Option<u8>) -> Self {
+        Self { held: level.map(|l| l.min(Self::MAX_LEVEL)), ..self }
     }
 
     /// The effort level for this frame (0 full).
@@ -109,7 +116,9 @@ impl<'a> Pacer<'a> {
     /// The level for a frame `lag_ms` behind real time at `media_ms` from the first frame.
     fn step(&mut self, lag: i64, media_ms: i64, frame: u64) -> u8 {
         let wanted = (lag / Self::STEP_MS).clamp(0, i64::from(Self::MAX_LEVEL)) as u8;
-        let level = if wanted > self.level {
+        let level = if let Some(held) = self.held {
+            held
+        } else if wanted > self.level {
             wanted
         } else if self.level > 0 && lag < Self::CAUGHT_UP_MS && media_ms - self.changed_ms >= Self::STEP_MS {
             self.level - 1
@@ -210,6 +219,19 @@ mod tests {
             })
             .collect();
         assert_eq!(levels, [1, 3, 2, 1, 2, 1, 0], "every change logged once");
+    }
+
+    #[test]
+    fn a_held_level_is_kept_whatever_the_lag_and_logged_once() {
+        let events = std::sync::Mutex::new(Vec::new());
+        let log = |e: LiveEvent| events.lock().unwrap().push(e);
+        let mut pacer = Pacer::new(Rational(1, 1000), &log).holding(Some(3));
+        let levels: Vec<u8> =
+            [(0, 0), (5_000, 1_000), (100, 3_000), (100, 9_000)].map(|(lag, media)| pacer.step(lag, media, 0)).into();
+        assert_eq!(levels, [3, 3, 3, 3]);
+        assert_eq!(events.lock().unwrap().len(), 1);
+        let mut free = Pacer::new(Rational(1, 1000), &log).holding(None);
+        assert_eq!(free.step(100, 0, 0), 0);
     }
 
     #[test]

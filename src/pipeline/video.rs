@@ -36,6 +36,8 @@ pub(crate) struct Run<'a, 'r> {
     pub(crate) options: &'a Options,
     /// Live input: pace detection against the wall clock (see [`Pacer`]).
     pub(crate) live: Option<&'a (dyn Fn(LiveEvent) + Sync)>,
+    /// A live run's effort held at this level whatever the lag (see [`LiveSettings::hold_effort`](super::live::LiveSettings)).
+    pub(crate) hold_effort: Option<u8>,
     /// A live input's stop flag and stall clock; a stop ends the input early and what was read is finished
     /// normally.
     pub(crate) watch: Option<&'a Watch>,
@@ -103,7 +105,16 @@ pub(crate) fn redact_video(
             None => w,
         }
     });
-    let run = Run { input, options, live: None, watch: watch.as_ref(), review, progress: extras.progress, edits };
+    let run = Run {
+        input,
+        options,
+        live: None,
+        hold_effort: None,
+        watch: watch.as_ref(),
+        review,
+        progress: extras.progress,
+        edits,
+    };
     let stopped = || {
         if extras.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Error::Interrupted { path: input.to_path_buf() };
@@ -152,7 +163,7 @@ pub(crate) fn run_stages(
         warnings.extend(super::follow::follow_regions(input, &mut edits, run.watch)?);
         core.set_edits(edits);
     }
-    let pacer = run.live.map(|log| Pacer::new(enc_tb, log));
+    let pacer = run.live.map(|log| Pacer::new(enc_tb, log).holding(run.hold_effort));
     let decode = DecodeStage { input, ictx, decoder, video_index, work_format, copied: &copied, watch: run.watch };
     let analyse = AnalyseStage { input, detector, core, rotation, time_base: enc_tb, pacer };
     let report_progress = |n: u64| {
@@ -239,7 +250,7 @@ fn stage_warnings(dec: &DecodeStats, core: &Stats, work_format: ff::format::Pixe
     }
     if core.frames_degraded > 0 {
         out.push(format!(
-            "{} frame(s) analysed with reduced detection (the machine fell behind real time); their masks were enlarged, and what changed between small-face searches was covered whole in {} frame(s)",
+            "{} frame(s) analysed with reduced detection (the machine fell behind real time, or the effort was held); their masks were enlarged, and what changed between small-face searches was covered whole in {} frame(s)",
             core.frames_degraded, core.frames_covered
         ));
     }

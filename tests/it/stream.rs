@@ -505,3 +505,38 @@ fn audio_far_ahead_of_the_video_is_written_not_held_without_bound_issue_33() {
     let warnings = report(&rep)["warnings"].to_string();
     assert!(warnings.contains("ran more than 30 s ahead of the video"), "{warnings}");
 }
+
+/// `--hold-effort`: every frame analysed at the level held, as reduced (masks enlarged), with the face hidden on
+/// every frame; refused where the run is not paced or the level does not exist.
+#[test]
+fn a_held_effort_level_is_kept_on_every_frame_and_hides_the_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 50);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let pattern = out.join("cam-{n}.mp4");
+    let rep = dir.path().join("stream.json");
+    let run = faceveil_command()
+        .args(["stream", clip.to_str().unwrap(), "-o", pattern.to_str().unwrap(), "--realtime", "on"])
+        .args(["--hold-effort", "3", "--report", rep.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("level 3"), "the held level is logged: {err}");
+    let segs = segments(&out, "cam-");
+    assert_eq!(check_segments(&segs, &reference), 50, "frames lost or added");
+    let r = report(&rep);
+    assert_eq!((r["frames"].as_u64(), r["frames_degraded"].as_u64()), (Some(50), Some(50)), "{r}");
+
+    for args in [["--realtime", "off", "--hold-effort", "2"], ["--realtime", "on", "--hold-effort", "4"]] {
+        let run = faceveil_command()
+            .args(["stream", clip.to_str().unwrap(), "-o", out.join("x-{n}.mp4").to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&run.stderr));
+        assert!(finished(&out, "x-").is_empty(), "{args:?}: nothing written");
+    }
+}

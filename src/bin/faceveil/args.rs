@@ -206,6 +206,10 @@ pub(crate) struct StreamArgs {
     /// behind the input instead.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) realtime: RealtimeArg,
+    /// For measuring: hold detection at this effort level (0 full … 3 lowest) whatever the lag, to see and judge
+    /// what a machine too slow for its camera writes. Needs a paced run (--realtime on, or a live source).
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) hold_effort: Option<u8>,
     /// Write the run's report (counts, segments, real-time factor, latency) as JSON here.
     #[arg(long)]
     pub(crate) report: Option<PathBuf>,
@@ -429,6 +433,7 @@ impl StreamArgs {
                 RealtimeArg::On => true,
                 RealtimeArg::Off => false,
             },
+            hold_effort: self.hold_effort,
             input_format: self.input_format.clone(),
             input_options,
         };
