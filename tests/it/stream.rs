@@ -67,6 +67,24 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSt
     }
 }
 
+/// A camera's clip, its first frame decoded, an empty `out` folder, a segment pattern in it and a report path.
+struct Camera {
+    clip: PathBuf,
+    reference: Vec<u8>,
+    out: PathBuf,
+    pattern: PathBuf,
+    rep: PathBuf,
+}
+
+fn camera(dir: &Path, frames: u32) -> Camera {
+    let clip = ts_clip(dir, frames);
+    let reference = decode_rgb(&clip, W, H).swap_remove(0);
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let pattern = out.join("cam-{n}.mp4");
+    Camera { clip, reference, out, pattern, rep: dir.join("stream.json") }
+}
+
 fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -74,12 +92,7 @@ fn report(path: &Path) -> Value {
 #[test]
 fn pipe_input_becomes_complete_segments_with_every_frame_redacted() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = ts_clip(dir.path(), 125);
-    let reference = decode_rgb(&clip, W, H).swap_remove(0);
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let pattern = out.join("cam-{n}.mp4");
-    let rep = dir.path().join("stream.json");
+    let Camera { clip, reference, out, pattern, rep } = camera(dir.path(), 125);
     let mut child = faceveil_command()
         .args(["stream", "-", "-o", pattern.to_str().unwrap(), "--segment-time", "2", "--tile-scale", "0"])
         .arg("--report")
@@ -511,12 +524,7 @@ fn audio_far_ahead_of_the_video_is_written_not_held_without_bound_issue_33() {
 #[test]
 fn a_held_effort_level_is_kept_on_every_frame_and_hides_the_face() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = ts_clip(dir.path(), 50);
-    let reference = decode_rgb(&clip, W, H).swap_remove(0);
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let pattern = out.join("cam-{n}.mp4");
-    let rep = dir.path().join("stream.json");
+    let Camera { clip, reference, out, pattern, rep } = camera(dir.path(), 50);
     let run = faceveil_command()
         .args(["stream", clip.to_str().unwrap(), "-o", pattern.to_str().unwrap(), "--realtime", "on"])
         .args(["--hold-effort", "3", "--report", rep.to_str().unwrap()])
