@@ -70,22 +70,33 @@ pub enum LiveEvent {
 }
 
 /// Paces detection in a live run against the wall clock. A frame's lag is how long after its due time (the
-/// first frame's arrival plus its timestamp's distance from the first) the detector gets to it. As the lag
-/// passes 1, 2 and 3 seconds, effort drops a level ([`Effort`](crate::analyse::Effort)): 1 searches the
-/// small-face tiles half as often, 2 a quarter as often without focus passes, 3 an eighth as often with the
-/// whole frame at 640 pixels on every other frame (the others bridged from their neighbours). Masks grow by a
-/// quarter on every such frame, and what changed since its tile was last searched is covered whole: a slower
-/// machine redacts more, never less. Effort comes back one level at a time once the lag is under 300 ms, at
-/// most a level a second of media, so that a level is tried before the next (coming back on consecutive
-/// frames, a run that had just caught up at level 3 fell to level 1 and behind again). No frame is ever passed
-/// on unanalysed and unbridged; a machine too slow even at level 3 falls behind the input instead (a pipe
-/// writer waits; a network input may drop data, which is reported).
+/// first frame's arrival plus its timestamp's distance from the first) the detector gets to it.
+///
+/// Effort drops a level ([`Effort`](crate::analyse::Effort)) as the lag passes 1, 2 and 3 seconds, and also a
+/// level for every second of media that a run a second or more behind gets no nearer at the level it has: a
+/// machine that needs level 3 gets there about two seconds after it first falls a second behind, instead of
+/// piling up 3 s of lag first. Level 1 searches the small-face tiles half as often, 2 a quarter as often without focus passes, 3
+/// an eighth as often with the whole frame at 640 pixels (the full pass at most every bridging window, the
+/// cheap one between). Masks grow by a quarter on every such frame, and what changed since its tile was last
+/// searched is covered whole: a slower machine redacts more, never less.
+///
+/// Effort comes back one level at a time once the lag is under 300 ms, and at most a level a second of media,
+/// so that a level is tried before the next. A level come back to that lets the lag grow by 250 ms, or by
+/// 100 ms over its first 4 s of media, did not keep up: effort goes back up at once, and the next try waits twice as long (up to 32 s of media), so
+/// a machine that keeps up only at a lower effort stays close to real time instead of swinging a second or more
+/// behind. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls behind
+/// the input instead (a pipe writer waits; a network input may drop data, which is reported).
 pub(crate) struct Pacer<'a> {
     tb: Rational,
     start: Option<(Instant, i64)>,
     level: u8,
-    /// Media time (ms from the first frame) of the last change of level.
+    /// Media time (ms from the first frame) and lag of the last change of level.
     changed_ms: i64,
+    changed_lag: i64,
+    /// The level was come back to (from the one above) at the last change: a try that can fail.
+    trying: bool,
+    /// Media time to stay at a level before trying the one below.
+    wait_ms: i64,
     /// The level every frame gets, whatever the lag, if held.
     held: Option<u8>,
     log: &'a (dyn Fn(LiveEvent) + Sync),
@@ -94,10 +105,26 @@ pub(crate) struct Pacer<'a> {
 impl<'a> Pacer<'a> {
     const STEP_MS: i64 = 1000;
     const CAUGHT_UP_MS: i64 = 300;
+    /// A level come back to fails when the lag grows by this much ...
+    const FAILED_TRY_MS: i64 = 250;
+    /// ... or by this much over the first `TRY_MS` of media at it (a drift of 2.5 %).
+    const DRIFT_MS: i64 = 100;
+    const TRY_MS: i64 = 4000;
+    const MAX_WAIT_MS: i64 = 32_000;
     const MAX_LEVEL: u8 = 3;
 
     pub(crate) fn new(tb: Rational, log: &'a (dyn Fn(LiveEvent) + Sync)) -> Self {
-        Self { tb, start: None, level: 0, changed_ms: 0, held: None, log }
+        Self {
+            tb,
+            start: None,
+            level: 0,
+            changed_ms: 0,
+            changed_lag: 0,
+            trying: false,
+            wait_ms: Self::STEP_MS,
+            held: None,
+            log,
+        }
     }
 
     /// Every frame at `level` (if given) whatever the lag; the change is logged once.
@@ -116,18 +143,36 @@ impl<'a> Pacer<'a> {
     /// The level for a frame `lag_ms` behind real time at `media_ms` from the first frame.
     fn step(&mut self, lag: i64, media_ms: i64, frame: u64) -> u8 {
         let wanted = (lag / Self::STEP_MS).clamp(0, i64::from(Self::MAX_LEVEL)) as u8;
-        let level = if let Some(held) = self.held {
-            held
+        let at_level = media_ms - self.changed_ms;
+        let grown = lag - self.changed_lag;
+        let failed_try =
+            self.trying && (grown >= Self::FAILED_TRY_MS || (at_level >= Self::TRY_MS && grown >= Self::DRIFT_MS));
+        let (level, trying) = if let Some(held) = self.held {
+            (held, false)
         } else if wanted > self.level {
-            wanted
-        } else if self.level > 0 && lag < Self::CAUGHT_UP_MS && media_ms - self.changed_ms >= Self::STEP_MS {
-            self.level - 1
+            (wanted, false)
+        } else if failed_try {
+            // The level come back to did not keep up: back up, and wait longer before the next try.
+            self.wait_ms = (2 * self.wait_ms).min(Self::MAX_WAIT_MS);
+            (self.level + 1, false)
+        } else if self.level < Self::MAX_LEVEL && lag >= Self::STEP_MS && at_level >= Self::STEP_MS && grown >= 0 {
+            // A second or more behind, and no nearer a second after the last change.
+            (self.level + 1, false)
+        } else if self.level > 0 && lag < Self::CAUGHT_UP_MS && at_level >= self.wait_ms {
+            (self.level - 1, true)
         } else {
-            self.level
+            if self.trying && at_level >= Self::TRY_MS {
+                // The try held: the next may come a second after.
+                self.trying = false;
+                self.wait_ms = Self::STEP_MS;
+            }
+            (self.level, self.trying)
         };
+        self.trying = trying;
         if level != self.level {
             self.level = level;
             self.changed_ms = media_ms;
+            self.changed_lag = lag;
             let what = match level {
                 0 => "full detection restored",
                 1 => "small-face tiles searched half as often; what changed between their turns covered, masks enlarged",
@@ -219,6 +264,43 @@ mod tests {
             })
             .collect();
         assert_eq!(levels, [1, 3, 2, 1, 2, 1, 0], "every change logged once");
+    }
+
+    #[test]
+    fn a_run_still_falling_behind_drops_each_second_and_a_failed_try_waits_longer() {
+        let events = std::sync::Mutex::new(Vec::new());
+        let log = |e: LiveEvent| events.lock().unwrap().push(e);
+        let mut pacer = Pacer::new(Rational(1, 1000), &log);
+        // A machine that keeps up only at level 3: (lag, media time) → level.
+        let script = [
+            ((0, 0), 0),
+            ((1_000, 1_400), 1),
+            ((1_300, 2_000), 1),
+            // A second at level 1 and the lag still grows: level 2, then 3, before it is 2 or 3 s behind.
+            ((1_400, 2_400), 2),
+            ((1_500, 3_400), 3),
+            ((1_000, 5_000), 3),
+            // Caught up: level 2 is tried; 150 ms more lag is not yet a failure, 270 ms is.
+            ((250, 9_000), 2),
+            ((400, 10_000), 2),
+            ((520, 11_000), 3),
+            // The next try waits 2 s, fails again; the one after waits 4 s.
+            ((200, 12_000), 3),
+            ((200, 13_000), 2),
+            ((460, 14_000), 3),
+            ((100, 17_000), 3),
+            ((250, 18_000), 2),
+            // Held for 4 s: a try that worked, the next comes a second later ...
+            ((320, 22_000), 2),
+            ((200, 23_000), 1),
+            // ... and fails by a slow drift: 120 ms over its first 4 s.
+            ((300, 25_000), 1),
+            ((320, 27_000), 2),
+        ];
+        for (frame, ((lag, media), want)) in script.into_iter().enumerate() {
+            assert_eq!(pacer.step(lag, media, frame as u64), want, "frame {frame}: lag {lag} ms at {media} ms");
+        }
+        assert_eq!(events.lock().unwrap().len(), 10, "every change logged once");
     }
 
     #[test]
