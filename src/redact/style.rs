@@ -74,10 +74,10 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &Redact
     }
     let mut b = vec![0u16; w * h];
     let r = radius as usize;
-    let mut scratch = Vec::new();
+    let (mut line, mut steps) = (Vec::new(), Vec::new());
     let mut sums = Vec::with_capacity(w);
     for _ in 0..3 {
-        box_rows(&a, &mut b, w, r, &mut scratch);
+        box_rows(&a, &mut b, w, r, &mut line, &mut steps);
         box_columns(&b, &mut a, w, r, &mut sums);
     }
     // Each mask's samples, row by row, and their blurred values.
@@ -96,10 +96,16 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &Redact
         let sum: u64 = rows.iter().flat_map(|&(y, x0, x1)| blurred(y, x0, x1)).map(|&v| u64::from(v)).sum();
         let n: u32 = rows.iter().map(|&(_, x0, x1)| x1 - x0).sum();
         let mean = sum as f32 / n.max(1) as f32;
+        let pulled = |b: u16| round_sample(mean + (f32::from(b) - mean) * SHADING_KEEP);
+        // A blurred sample is a mean of 8-bit samples, so a mask of more samples than there are values looks
+        // each value up (computed as above: the same bytes) instead of computing it per sample.
+        let table: Option<[u8; 256]> = (n >= 256).then(|| std::array::from_fn(|b| pulled(b as u16)));
         for &(y, x0, x1) in &rows {
             let at = l.index(x0, y);
-            for (i, &b) in blurred(y, x0, x1).iter().enumerate() {
-                buf[at + i * l.step] = round_sample(mean + (b as f32 - mean) * SHADING_KEEP);
+            let out = buf[at..].iter_mut().step_by(l.step);
+            match &table {
+                Some(t) => out.zip(blurred(y, x0, x1)).for_each(|(o, &b)| *o = t[usize::from(b)]),
+                None => out.zip(blurred(y, x0, x1)).for_each(|(o, &b)| *o = pulled(b)),
             }
         }
     }
@@ -149,8 +155,8 @@ impl RoundedMean {
 }
 
 /// One horizontal box-filter pass (window `2r + 1`, edge samples repeated) over the `w`-wide rows of `src`.
-/// Running sums: cost independent of the radius. `line` is scratch space.
-fn box_rows(src: &[u16], dst: &mut [u16], w: usize, r: usize, line: &mut Vec<u16>) {
+/// Running sums: cost independent of the radius. `line` and `steps` are scratch space.
+fn box_rows(src: &[u16], dst: &mut [u16], w: usize, r: usize, line: &mut Vec<u16>, steps: &mut Vec<u32>) {
     if w == 0 {
         return;
     }
@@ -161,10 +167,14 @@ fn box_rows(src: &[u16], dst: &mut [u16], w: usize, r: usize, line: &mut Vec<u16
         line.extend(std::iter::repeat_n(row[0], r));
         line.extend_from_slice(row);
         line.extend(std::iter::repeat_n(row[w - 1], r + 1));
+        // What the window's sum changes by as it moves on a sample, all at once (a fall as its two's
+        // complement: every running sum is a true window sum), so the running sum is one addition a sample.
+        steps.clear();
+        steps.extend(line[2 * r + 1..].iter().zip(line.iter()).map(|(&a, &b)| u32::from(a).wrapping_sub(u32::from(b))));
         let mut sum: u32 = line[..=2 * r].iter().map(|&v| u32::from(v)).sum();
-        for (i, o) in out.iter_mut().enumerate() {
+        for (o, &step) in out.iter_mut().zip(steps.iter()) {
             *o = mean.of(sum);
-            sum = sum + u32::from(line[i + 2 * r + 1]) - u32::from(line[i]);
+            sum = sum.wrapping_add(step);
         }
     }
 }
@@ -304,6 +314,53 @@ mod tests {
     }
 
     #[test]
+    fn a_blurred_mask_is_its_straightforward_blur_pulled_toward_its_mean_in_every_layout_and_size() {
+        // Masks under and over 256 samples (the second look their values up), in a plane and in packed RGB.
+        let (w, h) = (48u32, 40u32);
+        let mut noise = super::super::tests::xorshift(0x9e37_79b9);
+        let settings = RedactSettings::default();
+        let planar = ChannelLayout::planar(w, h, w as usize, 0, 0, true);
+        let [_, green, _] = ChannelLayout::packed_rgb(w, h);
+        let mut sizes = Vec::new();
+        for layout in [planar, green] {
+            for area in [BBox::new(5.0, 6.0, 17.0, 20.5), BBox::new(9.5, 4.0, 40.0, 37.0)] {
+                let mut buf: Vec<u8> = (0..layout.stride * h as usize).map(|_| (noise() % 256) as u8).collect();
+                let before = buf.clone();
+                let mask = Mask { area, size: area.width().max(area.height()) };
+                blur(&mut buf, &layout, &[mask], &settings);
+
+                let radius = blur_radius(mask.size) as usize;
+                let roi = area.grown(radius as f32).to_pixel_rect(w, h);
+                let (rw, rh) = (roi.width() as usize, roi.height() as usize);
+                let at = |x: u32, y: u32| layout.index(x, y);
+                let mut a: Vec<u16> = (roi.y0..roi.y1)
+                    .flat_map(|y| (roi.x0..roi.x1).map(move |x| (x, y)))
+                    .map(|(x, y)| u16::from(before[at(x, y)]))
+                    .collect();
+                let mut b = vec![0u16; a.len()];
+                for _ in 0..3 {
+                    reference_pass(&a, &mut b, rw, rh, 1, rw, radius);
+                    reference_pass(&b, &mut a, rh, rw, rw, 1, radius);
+                }
+                let inside: Vec<(u32, u32)> = (0..h)
+                    .flat_map(|y| (0..w).map(move |x| (x, y)))
+                    .filter(|&(x, y)| super::super::in_mask(settings.shape, &area, x, y))
+                    .collect();
+                let blurred = |(x, y): (u32, u32)| a[(y - roi.y0) as usize * rw + (x - roi.x0) as usize];
+                let mean = inside.iter().map(|&p| u64::from(blurred(p))).sum::<u64>() as f32 / inside.len() as f32;
+                let mut want = before.clone();
+                for &p in &inside {
+                    let v = mean + (f32::from(blurred(p)) - mean) * SHADING_KEEP;
+                    want[at(p.0, p.1)] = v.round().clamp(0.0, 255.0) as u8;
+                }
+                assert_eq!(buf, want, "{area:?} in {layout:?}");
+                sizes.push(inside.len());
+            }
+        }
+        assert!(sizes.iter().any(|&n| n < 256) && sizes.iter().any(|&n| n >= 256), "{sizes:?}");
+    }
+
+    #[test]
     fn samples_round_as_the_standard_library_rounds() {
         let check = |v: f32| assert_eq!(round_sample(v), v.round().clamp(0.0, 255.0) as u8, "{v}");
         for k in 0..300u16 {
@@ -323,13 +380,13 @@ mod tests {
     fn fast_box_passes_equal_the_reference_on_every_size_and_radius() {
         let mut noise = super::super::tests::xorshift(0x2545_f491);
         let mut next = || (noise() % 256) as u16;
-        let (mut line, mut sums) = (Vec::new(), Vec::new());
+        let (mut line, mut steps, mut sums) = (Vec::new(), Vec::new(), Vec::new());
         for (w, h) in [(1, 1), (1, 7), (9, 1), (3, 40), (37, 23), (120, 96)] {
             let src: Vec<u16> = (0..w * h).map(|_| next()).collect();
             for r in [0, 1, 2, 5, 24, 200] {
                 let (mut want, mut got) = (vec![0u16; w * h], vec![0u16; w * h]);
                 reference_pass(&src, &mut want, w, h, 1, w, r);
-                box_rows(&src, &mut got, w, r, &mut line);
+                box_rows(&src, &mut got, w, r, &mut line, &mut steps);
                 assert_eq!(got, want, "rows {w}x{h} r {r}");
                 reference_pass(&src, &mut want, h, w, w, 1, r);
                 box_columns(&src, &mut got, w, r, &mut sums);
