@@ -82,9 +82,9 @@ pub enum LiveEvent {
 ///
 /// Effort comes back one level at a time once the lag is under 300 ms, and at most a level a second of media,
 /// so that a level is tried before the next. A level come back to that lets the lag grow by 250 ms, or by
-/// 100 ms over its first 4 s of media, did not keep up: effort goes back up at once, and the next try waits twice as long (up to 32 s of media), so
-/// a machine that keeps up only at a lower effort stays close to real time instead of swinging a second or more
-/// behind. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls behind
+/// 100 ms over its first 4 s of media, did not keep up: effort goes back up at once, and the next try waits
+/// twice as long (up to 32 s of media). A machine that keeps up only at a lower effort so stays within about a
+/// second of real time instead of swinging up to 3 s behind. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls behind
 /// the input instead (a pipe writer waits; a network input may drop data, which is reported).
 pub(crate) struct Pacer<'a> {
     tb: Rational,
