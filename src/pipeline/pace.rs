@@ -230,11 +230,29 @@ impl LatencyHistogram {
 mod tests {
     use super::*;
 
-    #[test]
-    fn effort_drops_at_once_and_comes_back_a_level_a_second() {
+    /// Steps a free pacer through `script` ((lag, media time) → the level wanted, frame by frame); returns the
+    /// levels it logged.
+    fn play(script: &[((i64, i64), u8)]) -> Vec<u8> {
         let events = std::sync::Mutex::new(Vec::new());
         let log = |e: LiveEvent| events.lock().unwrap().push(e);
         let mut pacer = Pacer::new(Rational(1, 1000), &log);
+        for (frame, &((lag, media), want)) in script.iter().enumerate() {
+            assert_eq!(pacer.step(lag, media, frame as u64), want, "frame {frame}: lag {lag} ms at {media} ms");
+        }
+        let levels = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                LiveEvent::Degraded { level, .. } => Some(*level),
+                LiveEvent::Latency { .. } => None,
+            })
+            .collect();
+        levels
+    }
+
+    #[test]
+    fn effort_drops_at_once_and_comes_back_a_level_a_second() {
         // (lag, media time) → level: 1, 2, 3 s behind drop a level each, straight to 3 when far behind.
         let script = [
             ((500, 0), 0),
@@ -251,26 +269,11 @@ mod tests {
             ((100, 5_100), 1),
             ((100, 6_100), 0),
         ];
-        for (frame, ((lag, media), want)) in script.into_iter().enumerate() {
-            assert_eq!(pacer.step(lag, media, frame as u64), want, "frame {frame}: lag {lag} ms at {media} ms");
-        }
-        let levels: Vec<u8> = events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                LiveEvent::Degraded { level, .. } => Some(*level),
-                LiveEvent::Latency { .. } => None,
-            })
-            .collect();
-        assert_eq!(levels, [1, 3, 2, 1, 2, 1, 0], "every change logged once");
+        assert_eq!(play(&script), [1, 3, 2, 1, 2, 1, 0], "every change logged once");
     }
 
     #[test]
     fn a_run_still_falling_behind_drops_each_second_and_a_failed_try_waits_longer() {
-        let events = std::sync::Mutex::new(Vec::new());
-        let log = |e: LiveEvent| events.lock().unwrap().push(e);
-        let mut pacer = Pacer::new(Rational(1, 1000), &log);
         // A machine that keeps up only at level 3: (lag, media time) → level.
         let script = [
             ((0, 0), 0),
@@ -297,10 +300,7 @@ mod tests {
             ((300, 25_000), 1),
             ((320, 27_000), 2),
         ];
-        for (frame, ((lag, media), want)) in script.into_iter().enumerate() {
-            assert_eq!(pacer.step(lag, media, frame as u64), want, "frame {frame}: lag {lag} ms at {media} ms");
-        }
-        assert_eq!(events.lock().unwrap().len(), 10, "every change logged once");
+        assert_eq!(play(&script), [1, 2, 3, 2, 3, 2, 3, 2, 1, 2], "every change logged once");
     }
 
     #[test]
