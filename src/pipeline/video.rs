@@ -272,6 +272,13 @@ fn stage_warnings(dec: &DecodeStats, core: &Stats, work_format: ff::format::Pixe
     if dec.frames_missing > 0 {
         out.push(format!("about {} frame(s) missing from the input (gaps in its timestamps)", dec.frames_missing));
     }
+    if dec.clock_restarts > 0 {
+        out.push(format!(
+            "the input's clock restarted {} time(s) (a camera or relay restarting, or recordings joined end to end); \
+             the timestamps after each restart were moved to follow on",
+            dec.clock_restarts
+        ));
+    }
     if dec.timestamp_jumps > 0 {
         out.push(format!(
             "the input's timestamps jumped {} time(s) by more than a minute (a clock reset or broken timestamps); \

@@ -93,6 +93,14 @@ pub fn frame_times(path: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// Presentation times (seconds) of every packet of `stream` (`a:0`, …), in the order stored.
+pub fn packet_times(path: &Path, stream: &str) -> Vec<f64> {
+    ffprobe(path, &["-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 pub fn packet_count(path: &Path, stream: &str) -> usize {
     ffprobe(path, &["-select_streams", stream, "-show_entries", "packet=pts", "-of", "csv=p=0"])
         .lines()

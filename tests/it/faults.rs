@@ -72,6 +72,49 @@ fn damage_middle(path: &Path, len: usize) {
 }
 
 #[test]
+fn transport_streams_joined_end_to_end_keep_every_frame_spaced_and_their_sound() {
+    // Three copies of one recording joined byte for byte, as archived chunks are, or as a camera that restarts
+    // its encoder sends them: the clock starts again at each join.
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("part.ts");
+    make_clip(&part, 50, &["-c:v", "libx264", "-g", "25", "-f", "mpegts"], &["-c:a", "aac"], "");
+    let reference = decode_rgb(&part, W, H).swap_remove(0);
+    let joined = dir.path().join("joined.ts");
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&joined, [bytes.as_slice(), &bytes, &bytes].concat()).unwrap();
+    let output = dir.path().join("out.mkv");
+    let out = faceveil(os_args!["redact", &joined, "-o", &output, "--tile-scale", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The joins break the transport stream's packet counters, which is reported as damage (exit 5).
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{err}");
+    assert!(err.contains("clock restarted 2 time(s)"), "{err}");
+    // Every frame, 40 ms apart from the first to the last (before, the frames after a join were squeezed
+    // into a millisecond, and a clip with sound could not be written at all).
+    let times = frame_times(&output);
+    assert_eq!(times.len(), 150);
+    for (i, w) in times.windows(2).enumerate() {
+        assert!((w[1] - w[0] - 0.04).abs() < 0.002, "frames {i} and {} are {:.3} s apart", i + 1, w[1] - w[0]);
+    }
+    // The sound of all three, each copy where it was against its own pictures.
+    let (part_times, part_sound) = (frame_times(&part), packet_times(&part, "a:0"));
+    let sound = packet_times(&output, "a:0");
+    assert_eq!(sound.len(), 3 * part_sound.len());
+    for (k, copy) in sound.chunks(part_sound.len()).enumerate() {
+        for (i, (&t, &want)) in copy.iter().zip(&part_sound).enumerate() {
+            let (got, want) = (t - times[50 * k], want - part_times[0]);
+            assert!(
+                (got - want).abs() < 0.003,
+                "copy {k}, sound packet {i}: {got:.3} s after its first picture, not {want:.3}"
+            );
+        }
+    }
+    for (i, f) in decode_rgb(&output, W, H).iter().enumerate() {
+        let kept = detail_kept(&reference, f, W, FACE_INNER);
+        assert!(kept.abs() < 0.3, "frame {i} keeps {kept:.2} of the face's detail");
+    }
+}
+
+#[test]
 fn broken_packets_mid_file_keep_what_decodes_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("damaged.ts");
