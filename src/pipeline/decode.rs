@@ -53,9 +53,10 @@ pub(crate) struct DecodeStats {
 }
 
 /// Mends the clock restarts of formats that have them (MPEG-TS and the like: a camera or relay whose encoder
-/// restarts, recordings joined end to end), as the `ffmpeg` command does: when a packet's decoding time is more
-/// than 10 s from where its stream should be next, or more than 0.1 s before its stream's last packet, every
-/// stream's timestamps from then on are moved by the same amount, so that it comes where it should. The frames
+/// restarts, recordings joined end to end), as the `ffmpeg` command does: when a video or audio packet's
+/// decoding time is more than 10 s from where its stream should be next, or more than 0.1 s before its
+/// stream's last packet, every stream's timestamps from then on are moved by the same amount, so that it comes
+/// where it should. (Other streams, subtitles or data, may be sparse: their gaps say nothing.) The frames
 /// keep their spacing and the streams their sync; without it a restarted clock squeezed the frames after it
 /// into a millisecond (timestamps must increase) and left a live run's pacer behind for good.
 #[derive(Debug, Default)]
@@ -73,8 +74,12 @@ impl Restarts {
     const JUMP_US: i64 = 10_000_000;
     const BACK_US: i64 = 100_000;
 
-    /// The offset (µs) for a packet of stream `si` decoded at `dts_us` (as read) and lasting `duration_us`.
-    pub(crate) fn offset_for(&mut self, si: usize, dts_us: i64, duration_us: i64) -> i64 {
+    /// The offset (µs) for a packet of stream `si` decoded at `dts_us` (as read) and lasting `duration_us`;
+    /// `steady`: a video or audio stream, whose packets can tell a restart.
+    pub(crate) fn offset_for(&mut self, si: usize, dts_us: i64, duration_us: i64, steady: bool) -> i64 {
+        if !steady {
+            return self.offset_us;
+        }
         if self.streams.len() <= si {
             self.streams.resize(si + 1, None);
         }
@@ -130,7 +135,13 @@ impl DecodeStage<'_> {
         let mut last_duration: Option<i64> = None;
         let mut consecutive_errors = 0u64;
         let (width, height) = (decoder.width(), decoder.height());
-        let time_bases: Vec<ff::Rational> = ictx.streams().map(|st| st.time_base()).collect();
+        // Per stream: its time base, and whether it is video or audio (see `Restarts`).
+        let time_bases: Vec<(ff::Rational, bool)> = ictx
+            .streams()
+            .map(|st| {
+                (st.time_base(), matches!(st.parameters().medium(), ff::media::Type::Video | ff::media::Type::Audio))
+            })
+            .collect();
         // SAFETY: an open input's format is a valid, static `AVInputFormat`; a plain field is read. (The flag
         // constant's integer type differs between FFmpeg versions, hence the cast.)
         #[allow(clippy::unnecessary_cast)]
@@ -279,8 +290,8 @@ impl DecodeStage<'_> {
                 }
             }
             let si = packet.stream();
-            if let (Some(r), Some(&tb)) = (restarts.as_mut(), time_bases.get(si)) {
-                mend(&mut packet, r, si, tb);
+            if let (Some(r), Some(&(tb, steady))) = (restarts.as_mut(), time_bases.get(si)) {
+                mend(&mut packet, r, si, tb, steady);
             }
             if si == video_index {
                 waiting_for_video = Duration::ZERO;
@@ -318,11 +329,11 @@ impl DecodeStage<'_> {
     }
 }
 
-/// Moves `packet` (of stream `si`, time base `tb`) by the offset `restarts` gives it.
-fn mend(packet: &mut Packet, restarts: &mut Restarts, si: usize, tb: ff::Rational) {
+/// Moves `packet` (of stream `si`, time base `tb`, video or audio if `steady`) by the offset `restarts` gives it.
+fn mend(packet: &mut Packet, restarts: &mut Restarts, si: usize, tb: ff::Rational, steady: bool) {
     let Some(dts) = packet.dts().or(packet.pts()) else { return };
     let us = ff::Rational(1, 1_000_000);
-    let offset = restarts.offset_for(si, dts.rescale(tb, us), packet.duration().rescale(tb, us));
+    let offset = restarts.offset_for(si, dts.rescale(tb, us), packet.duration().rescale(tb, us), steady);
     let moved = offset.rescale(us, tb);
     let pts = packet.pts().map(|p| p.saturating_add(moved));
     let (dts, pts) = restarts.follow_on(si, dts.saturating_add(moved), pts);
@@ -338,18 +349,24 @@ mod tests {
     fn a_restarted_clock_is_moved_to_follow_on_and_both_streams_move_together() {
         let mut r = Restarts::default();
         // Video (stream 0) every 40 ms and sound (stream 1) every 21 ms from 1.4 s, jitter of a few ms kept.
-        assert_eq!(r.offset_for(0, 1_400_000, 40_000), 0);
-        assert_eq!(r.offset_for(1, 1_458_000, 21_000), 0);
-        assert_eq!(r.offset_for(0, 1_443_000, 40_000), 0);
-        assert_eq!(r.offset_for(0, 5_360_000, 40_000), 0, "a gap under 10 s is the stream's own");
+        assert_eq!(r.offset_for(0, 1_400_000, 40_000, true), 0);
+        assert_eq!(r.offset_for(1, 1_458_000, 21_000, true), 0);
+        assert_eq!(r.offset_for(0, 1_443_000, 40_000, true), 0);
+        assert_eq!(r.offset_for(0, 5_360_000, 40_000, true), 0, "a gap under 10 s is the stream's own");
         // The clock starts again at 1.4 s: moved to where the video was due next (5.4 s), for every stream.
-        assert_eq!(r.offset_for(0, 1_400_000, 40_000), 4_000_000);
-        assert_eq!(r.offset_for(1, 1_479_000, 21_000), 4_000_000, "the sound moves with it, not again");
-        assert_eq!(r.offset_for(0, 1_440_000, 40_000), 4_000_000);
+        assert_eq!(r.offset_for(0, 1_400_000, 40_000, true), 4_000_000);
+        assert_eq!(r.offset_for(1, 1_479_000, 21_000, true), 4_000_000, "the sound moves with it, not again");
+        assert_eq!(r.offset_for(0, 1_440_000, 40_000, true), 4_000_000);
         assert_eq!(r.mended, 1);
         // A jump forward of more than 10 s is a restart too; one of 9 s is not.
-        assert_eq!(r.offset_for(0, 31_480_000, 40_000), 4_000_000 - 30_000_000);
-        assert_eq!(r.offset_for(0, 40_520_000, 40_000), -26_000_000);
+        assert_eq!(r.offset_for(0, 31_480_000, 40_000, true), 4_000_000 - 30_000_000);
+        assert_eq!(r.offset_for(0, 40_520_000, 40_000, true), -26_000_000);
+        assert_eq!(r.mended, 2);
+        // A sparse stream (subtitles, data) is moved with the others but tells nothing: a minute's gap in it is
+        // not a restart.
+        assert_eq!(r.offset_for(2, 10_000_000, 0, false), -26_000_000);
+        assert_eq!(r.offset_for(2, 100_000_000, 0, false), -26_000_000);
+        assert_eq!(r.offset_for(0, 40_560_000, 40_000, true), -26_000_000);
         assert_eq!(r.mended, 2);
     }
 
