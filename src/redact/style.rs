@@ -104,7 +104,7 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &Redact
             let at = l.index(x0, y);
             let out = buf[at..].iter_mut().step_by(l.step);
             match &table {
-                Some(t) => out.zip(blurred(y, x0, x1)).for_each(|(o, &b)| *o = t[usize::from(b)]),
+                Some(t) => out.zip(blurred(y, x0, x1)).for_each(|(o, &b)| *o = t[usize::from(b).min(255)]),
                 None => out.zip(blurred(y, x0, x1)).for_each(|(o, &b)| *o = pulled(b)),
             }
         }
