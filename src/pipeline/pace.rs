@@ -75,17 +75,18 @@ pub enum LiveEvent {
 /// Effort drops a level ([`Effort`](crate::analyse::Effort)) as the lag passes 1, 2 and 3 seconds, and also a
 /// level for every second of media that a run a second or more behind gets no nearer at the level it has: a
 /// machine that needs level 3 gets there about two seconds after it first falls a second behind, instead of
-/// piling up 3 s of lag first. Level 1 searches the small-face tiles half as often, 2 a quarter as often without focus passes, 3
-/// an eighth as often with the whole frame at 640 pixels (the full pass at most every bridging window, the
-/// cheap one between). Masks grow by a quarter on every such frame, and what changed since its tile was last
-/// searched is covered whole: a slower machine redacts more, never less.
+/// piling up 3 s of lag first. Level 1 searches the small-face tiles half as often, 2 a quarter as often
+/// without focus passes, 3 an eighth as often with the whole frame at 640 pixels (the full pass at most every
+/// bridging window, the cheap one between). Masks grow by a quarter on every such frame, and what changed
+/// since its tile was last searched is covered whole: a slower machine redacts more, never less.
 ///
 /// Effort comes back one level at a time once the lag is under 300 ms, and at most a level a second of media,
 /// so that a level is tried before the next. A level come back to that lets the lag grow by 250 ms, or by
 /// 100 ms over its first 4 s of media, did not keep up: effort goes back up at once, and the next try waits
-/// twice as long (up to 32 s of media). A machine that keeps up only at a lower effort so stays within about a
-/// second of real time instead of swinging up to 3 s behind. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls behind
-/// the input instead (a pipe writer waits; a network input may drop data, which is reported).
+/// twice as long (up to 32 s of media); one that holds for 4 s lets the next come a second after. A machine
+/// that keeps up only at a lower effort so stays within about a second of real time instead of swinging up to
+/// 3 s behind. No frame is ever passed on unanalysed and unbridged; a machine too slow even at level 3 falls
+/// behind the input instead (a pipe writer waits; a network input may drop data, which is reported).
 pub(crate) struct Pacer<'a> {
     tb: Rational,
     start: Option<(Instant, i64)>,
@@ -147,6 +148,11 @@ impl<'a> Pacer<'a> {
         let grown = lag - self.changed_lag;
         let failed_try =
             self.trying && (grown >= Self::FAILED_TRY_MS || (at_level >= Self::TRY_MS && grown >= Self::DRIFT_MS));
+        if self.trying && at_level >= Self::TRY_MS && !failed_try {
+            // The try held: the next may come a second after.
+            self.trying = false;
+            self.wait_ms = Self::STEP_MS;
+        }
         let (level, trying) = if let Some(held) = self.held {
             (held, false)
         } else if wanted > self.level {
@@ -161,11 +167,6 @@ impl<'a> Pacer<'a> {
         } else if self.level > 0 && lag < Self::CAUGHT_UP_MS && at_level >= self.wait_ms {
             (self.level - 1, true)
         } else {
-            if self.trying && at_level >= Self::TRY_MS {
-                // The try held: the next may come a second after.
-                self.trying = false;
-                self.wait_ms = Self::STEP_MS;
-            }
             (self.level, self.trying)
         };
         self.trying = trying;
