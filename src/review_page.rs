@@ -486,7 +486,7 @@ fn scan(output: &Path, progress: &Mutex<Progress>, stop: &AtomicBool) {
             }
             let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
             p.size.get_or_insert(picture.dimensions());
-            p.times.push(time_code(pts, tb));
+            p.times.push(time_code(pts.unwrap_or(0), tb));
         }
         Ok(())
     })();

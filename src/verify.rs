@@ -173,7 +173,7 @@ pub fn verify_file_until(
             },
             None => None,
         };
-        check(n, pts, tb, &img, orig.as_ref())?;
+        check(n, pts.unwrap_or(0), tb, &img, orig.as_ref())?;
         n += 1;
     }
     // A check over fewer frames than the file holds, or over wrongly paired frames, is not a clean result.

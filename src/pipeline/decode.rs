@@ -2,6 +2,7 @@
 //! streams' packets on, and watches the input (stop, stall, damage, timestamp gaps).
 
 use super::pace::Watch;
+use crate::io::ffmpeg::clock::{increasing, Clock};
 use crate::{Error, Result};
 use crossbeam_channel::Sender;
 use ff::format::Pixel;
@@ -47,69 +48,9 @@ pub(crate) struct DecodeStats {
     /// Gaps in the frame timestamps longer than [`JUMP_SECONDS`]: a clock reset or broken timestamps rather than
     /// lost frames (not counted in `frames_missing`).
     pub(crate) timestamp_jumps: u64,
-    /// Clock restarts mended in a format that has them (see [`Restarts`]).
+    /// Clock restarts mended in a format that has them (see [`Clock`]).
     pub(crate) clock_restarts: u64,
     pub(crate) converted_from: Option<Pixel>,
-}
-
-/// Mends the clock restarts of formats that have them (MPEG-TS and the like: a camera or relay whose encoder
-/// restarts, recordings joined end to end), as the `ffmpeg` command does: when a video or audio packet's
-/// decoding time is more than 10 s from where its stream should be next, or more than 0.1 s before its
-/// stream's last packet, every stream's timestamps from then on are moved by the same amount, so that it comes
-/// where it should. (Other streams, subtitles or data, may be sparse: their gaps say nothing.) The frames
-/// keep their spacing and the streams their sync; without it a restarted clock squeezed the frames after it
-/// into a millisecond (timestamps must increase) and left a live run's pacer behind for good.
-#[derive(Debug, Default)]
-pub(crate) struct Restarts {
-    /// Added to every timestamp, in microseconds.
-    offset_us: i64,
-    /// Per stream: the decoding time expected next, and the last one (µs, moved).
-    streams: Vec<Option<(i64, i64)>>,
-    /// Per stream: the last decoding time handed on, in the stream's time base.
-    handed_on: Vec<Option<i64>>,
-    pub(crate) mended: u64,
-}
-
-impl Restarts {
-    const JUMP_US: i64 = 10_000_000;
-    const BACK_US: i64 = 100_000;
-
-    /// The offset (µs) for a packet of stream `si` decoded at `dts_us` (as read) and lasting `duration_us`;
-    /// `steady`: a video or audio stream, whose packets can tell a restart.
-    pub(crate) fn offset_for(&mut self, si: usize, dts_us: i64, duration_us: i64, steady: bool) -> i64 {
-        if !steady {
-            return self.offset_us;
-        }
-        if self.streams.len() <= si {
-            self.streams.resize(si + 1, None);
-        }
-        let mut at = dts_us.saturating_add(self.offset_us);
-        if let Some((next, last)) = self.streams[si] {
-            let off = at.saturating_sub(next);
-            if !(-Self::JUMP_US..=Self::JUMP_US).contains(&off) || at.saturating_add(Self::BACK_US) < last {
-                self.offset_us = self.offset_us.saturating_sub(off);
-                at = next;
-                self.mended += 1;
-            }
-        }
-        self.streams[si] = Some((at.saturating_add(duration_us.max(0)), at));
-        self.offset_us
-    }
-
-    /// `(dts, pts)` of a moved packet of stream `si`, made to follow its stream's last one: at a restart the
-    /// streams' ends do not meet exactly, and the first packets of one may fall a few milliseconds before the
-    /// other's last (moved no further than that, their presentation never before their decoding).
-    pub(crate) fn follow_on(&mut self, si: usize, dts: i64, pts: Option<i64>) -> (i64, Option<i64>) {
-        if self.handed_on.len() <= si {
-            self.handed_on.resize(si + 1, None);
-        }
-        let dts = match self.handed_on[si] {
-            Some(last) if dts <= last => last.saturating_add(1),
-            _ => dts,
-        };
-        self.handed_on[si] = Some(dts);
-        (dts, pts.map(|p| p.max(dts)))
-    }
 }
 
 /// The decode stage's input and settings.
@@ -135,18 +76,7 @@ impl DecodeStage<'_> {
         let mut last_duration: Option<i64> = None;
         let mut consecutive_errors = 0u64;
         let (width, height) = (decoder.width(), decoder.height());
-        // Per stream: its time base, and whether it is video or audio (see `Restarts`).
-        let time_bases: Vec<(ff::Rational, bool)> = ictx
-            .streams()
-            .map(|st| {
-                (st.time_base(), matches!(st.parameters().medium(), ff::media::Type::Video | ff::media::Type::Audio))
-            })
-            .collect();
-        // SAFETY: an open input's format is a valid, static `AVInputFormat`; a plain field is read. (The flag
-        // constant's integer type differs between FFmpeg versions, hence the cast.)
-        #[allow(clippy::unnecessary_cast)]
-        let restarts_happen = unsafe { (*ictx.format().as_ptr()).flags & ff::ffi::AVFMT_TS_DISCONT as i32 != 0 };
-        let mut restarts = restarts_happen.then(Restarts::default);
+        let mut clock = Clock::of(&ictx);
         let jump = ictx
             .stream(video_index)
             .map(|st| i128::from(JUMP_SECONDS.rescale(ff::Rational(1, 1), st.time_base())))
@@ -190,12 +120,7 @@ impl DecodeStage<'_> {
                 }
                 last_duration = Some(decoded.packet().duration).filter(|d| *d > 0);
                 // Integer timestamps in the stream's time base; strictly increasing for the encoder.
-                let pts = match (decoded.timestamp(), last_pts) {
-                    (Some(p), Some(l)) if p <= l => l.saturating_add(1),
-                    (Some(p), _) => p,
-                    (None, Some(l)) => l.saturating_add(1),
-                    (None, None) => 0,
-                };
+                let pts = increasing(decoded.timestamp(), last_pts);
                 last_pts = Some(pts);
                 stats.first_read.get_or_insert(read_at);
                 stats.media_span = pts.saturating_sub(*stats.first_pts.get_or_insert(pts));
@@ -289,10 +214,8 @@ impl DecodeStage<'_> {
                     break;
                 }
             }
+            clock.mend(&mut packet);
             let si = packet.stream();
-            if let (Some(r), Some(&(tb, steady))) = (restarts.as_mut(), time_bases.get(si)) {
-                mend(&mut packet, r, si, tb, steady);
-            }
             if si == video_index {
                 waiting_for_video = Duration::ZERO;
                 if let Err(e) = decoder.send_packet(&packet) {
@@ -324,60 +247,7 @@ impl DecodeStage<'_> {
         if decoder.send_eof().is_ok() {
             drain(&mut decoder, &mut stats, read_at)?;
         }
-        stats.clock_restarts = restarts.map_or(0, |r| r.mended);
+        stats.clock_restarts = clock.restarts();
         Ok(stats)
-    }
-}
-
-/// Moves `packet` (of stream `si`, time base `tb`, video or audio if `steady`) by the offset `restarts` gives it.
-fn mend(packet: &mut Packet, restarts: &mut Restarts, si: usize, tb: ff::Rational, steady: bool) {
-    let Some(dts) = packet.dts().or(packet.pts()) else { return };
-    let us = ff::Rational(1, 1_000_000);
-    let offset = restarts.offset_for(si, dts.rescale(tb, us), packet.duration().rescale(tb, us), steady);
-    let moved = offset.rescale(us, tb);
-    let pts = packet.pts().map(|p| p.saturating_add(moved));
-    let (dts, pts) = restarts.follow_on(si, dts.saturating_add(moved), pts);
-    packet.set_dts(Some(dts));
-    packet.set_pts(pts);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Restarts;
-
-    #[test]
-    fn a_restarted_clock_is_moved_to_follow_on_and_both_streams_move_together() {
-        let mut r = Restarts::default();
-        // Video (stream 0) every 40 ms and sound (stream 1) every 21 ms from 1.4 s, jitter of a few ms kept.
-        assert_eq!(r.offset_for(0, 1_400_000, 40_000, true), 0);
-        assert_eq!(r.offset_for(1, 1_458_000, 21_000, true), 0);
-        assert_eq!(r.offset_for(0, 1_443_000, 40_000, true), 0);
-        assert_eq!(r.offset_for(0, 5_360_000, 40_000, true), 0, "a gap under 10 s is the stream's own");
-        // The clock starts again at 1.4 s: moved to where the video was due next (5.4 s), for every stream.
-        assert_eq!(r.offset_for(0, 1_400_000, 40_000, true), 4_000_000);
-        assert_eq!(r.offset_for(1, 1_479_000, 21_000, true), 4_000_000, "the sound moves with it, not again");
-        assert_eq!(r.offset_for(0, 1_440_000, 40_000, true), 4_000_000);
-        assert_eq!(r.mended, 1);
-        // A jump forward of more than 10 s is a restart too; one of 9 s is not.
-        assert_eq!(r.offset_for(0, 31_480_000, 40_000, true), 4_000_000 - 30_000_000);
-        assert_eq!(r.offset_for(0, 40_520_000, 40_000, true), -26_000_000);
-        assert_eq!(r.mended, 2);
-        // A sparse stream (subtitles, data) is moved with the others but tells nothing: a minute's gap in it is
-        // not a restart.
-        assert_eq!(r.offset_for(2, 10_000_000, 0, false), -26_000_000);
-        assert_eq!(r.offset_for(2, 100_000_000, 0, false), -26_000_000);
-        assert_eq!(r.offset_for(0, 40_560_000, 40_000, true), -26_000_000);
-        assert_eq!(r.mended, 2);
-    }
-
-    #[test]
-    fn a_moved_packet_never_comes_before_its_streams_last() {
-        let mut r = Restarts::default();
-        assert_eq!(r.follow_on(1, 100, Some(100)), (100, Some(100)));
-        // At a join the sound may begin a few ticks before the last sound moved: it follows on, presentation
-        // never before decoding.
-        assert_eq!(r.follow_on(1, 98, Some(98)), (101, Some(101)));
-        assert_eq!(r.follow_on(1, 150, Some(150)), (150, Some(150)));
-        assert_eq!(r.follow_on(0, 90, Some(170)), (90, Some(170)), "each stream on its own");
     }
 }

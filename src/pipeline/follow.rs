@@ -11,6 +11,7 @@
 use super::pace::Watch;
 use crate::edits::{Edits, FollowReport, FollowRequest};
 use crate::geom::BBox;
+use crate::io::ffmpeg::clock::increasing;
 use crate::io::ffmpeg::input::FrameReader;
 use crate::track::follow::{Follower, Grey};
 use crate::{Error, Result};
@@ -80,22 +81,26 @@ fn follow_with(input: &Path, edits: &mut Edits, watch: Option<&Watch>, keep: usi
     let (num, den) = reader.time_base();
     let tb = Rational(num, den);
     let mut ring: VecDeque<Seen> = VecDeque::new();
-    // Every frame's timestamp, to find frames again after seeking back (None once two frames share one).
+    // Every frame's timestamp, to find frames again after seeking back (None once a frame has none, or two
+    // share one: then each frame's time is the run's, made to increase, but it cannot be found again by it).
     let mut pts_of: Option<Vec<i64>> = Some(Vec::new());
-    let mut first_pts = None;
+    let (mut first_pts, mut last_pts) = (None, None);
     let (mut index, mut step) = (0u64, 1u32);
-    while let Some((pts, rgb)) = reader.next_frame()? {
+    while let Some((read, rgb)) = reader.next_frame()? {
         stopped()?;
         if index == 0 {
             step = (rgb.width().max(rgb.height()) / FOLLOW_SIDE).max(1);
         }
+        let pts = increasing(read, last_pts);
+        last_pts = Some(pts);
         if let Some(list) = pts_of.as_mut() {
-            if list.last().is_some_and(|&p| p >= pts) {
+            if read.is_none_or(|p| list.last().is_some_and(|&last| last >= p)) {
                 pts_of = None;
             } else {
                 list.push(pts);
             }
         }
+        // The time the run gives this frame (an edit's time code meets the same frame in both).
         let ms = pts.saturating_sub(*first_pts.get_or_insert(pts)).rescale(tb, Rational(1, 1000));
         let seen = Seen { index, ms, grey: Grey::from_rgb(&rgb, step) };
         for st in &mut states {
@@ -169,7 +174,15 @@ fn follow_with(input: &Path, edits: &mut Edits, watch: Option<&Watch>, keep: usi
         }
     }
     for st in states {
-        let (Some(first), Some(last)) = (st.first_index, st.last_index) else { continue };
+        let (Some(first), Some(last)) = (st.first_index, st.last_index) else {
+            // The run meets the same frames at the same times, so it will refuse the edit as never reached; if it
+            // did not, the region would be on its key frames only: said here either way.
+            warnings.push(format!(
+                "edit add[{}]: not followed: the follow pre-pass did not meet its key frames in the {index} frame(s)                  it read",
+                st.req.region
+            ));
+            continue;
+        };
         let report = FollowReport {
             region: st.req.region,
             first_frame: st.boxes.keys().next().copied().unwrap_or(first).min(first),
@@ -260,7 +273,8 @@ fn read_back(
     let mut window = Vec::with_capacity(oldest as usize - lo);
     let mut next = lo as u64;
     while next < oldest {
-        let Some((p, rgb)) = reader.next_frame()? else { return Ok(None) };
+        let Some((read, rgb)) = reader.next_frame()? else { return Ok(None) };
+        let Some(p) = read else { return Ok(None) };
         match index_of.get(&p) {
             Some(&i) if i < next => continue,
             Some(&i) if i == next => {

@@ -219,3 +219,67 @@ fn a_followed_region_stays_on_its_moving_patch_and_is_reported_lost_at_the_borde
     // The grey background far from the patch's path is untouched.
     assert_eq!(max_diff(&a[5], &b[5], 320, (0, 0, 320, 60)), 0);
 }
+
+#[test]
+fn a_region_keyed_by_time_is_followed_from_the_same_frames_in_a_stream_whose_clock_restarts() {
+    // Two copies of a transport stream joined end to end: the clock starts again at frame 50. The run moves the
+    // second copy's timestamps to follow on (2 s in); before, the follow pre-pass read them as they were, never
+    // met 00:00:03.000, and the region covered its key frame only, with no warning.
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("part.ts");
+    // A 48x48 textured patch moving right by 2 px a frame over flat grey (x = 20 + 2n in each copy, y = 96).
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=48x48:rate=25",
+        "-filter_complex",
+        "[0:v][1:v]overlay=x='20+2*n':y=96:shortest=1,format=yuv420p[v]",
+        "-map",
+        "[v]",
+        "-frames:v",
+        "50",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-f",
+        "mpegts",
+        part.to_str().unwrap(),
+    ]);
+    let input = dir.path().join("joined.ts");
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&input, [bytes.as_slice(), &bytes].concat()).unwrap();
+    let (output, edits) = (dir.path().join("out.mkv"), dir.path().join("edits.json"));
+    // Keyed at 3 s (frame 75: the second copy's frame 25, the patch at x = 70), followed from 2.4 s to 3.6 s.
+    std::fs::write(
+        &edits,
+        r#"{"version": 1, "add": [{"keyframes": [{"time": "00:00:03.000", "box": [70, 96, 48, 48]}],
+            "follow": true, "from_time": "00:00:02.400", "to_time": "00:00:03.600", "style": "fill"}]}"#,
+    )
+    .unwrap();
+    let out = redact(&input, &output, &edits);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The join breaks the stream's packet counters, which is reported as damage (exit 5).
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{stderr}");
+    assert!(stderr.contains("clock restarted 1 time(s)"), "{stderr}");
+    assert!(!stderr.contains("lost at frame"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(output.with_extension("json")).unwrap()).unwrap();
+    let follow = &r["follows"][0];
+    assert_eq!((follow["first_frame"].as_u64(), follow["last_frame"].as_u64()), (Some(60), Some(90)), "{follow}");
+    let (a, b) = (decode_rgb(&input, 320, 240), decode_rgb(&output, 320, 240));
+    assert_eq!(b.len(), 100);
+    for i in 0..100u32 {
+        let x = 20 + 2 * (i % 50);
+        let kept = detail_kept(&a[i as usize], &b[i as usize], 320, (x + 8, 104, x + 40, 136));
+        if (60..=90).contains(&i) {
+            assert!(kept.abs() < 0.3, "frame {i}: the followed patch keeps {kept:.2} of its detail");
+        } else {
+            assert_eq!(max_diff(&a[i as usize], &b[i as usize], 320, (0, 0, 320, 240)), 0, "frame {i} changed");
+        }
+    }
+}

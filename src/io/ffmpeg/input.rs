@@ -1,6 +1,7 @@
 //! Opening inputs (a file, a URL, a pipe, a device), choosing the video stream and its decoder, and a simple
 //! frame-by-frame reader for checking outputs.
 
+use super::clock::Clock;
 use super::picture::UprightRgb;
 use super::{init, rotation_of};
 use crate::geom::Rotation;
@@ -155,12 +156,15 @@ pub(crate) struct FrameReader {
     count: u64,
     /// Packets (or the end-of-stream flush) the decoder refused: frames the reader could not return.
     send_errors: u64,
+    /// Clock restarts mended as the decode stage mends them: a frame has the time it has in a run.
+    clock: Clock,
 }
 
 impl FrameReader {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let OpenedVideo { ictx, index, time_base: tb, rotation, decoder, .. } = open_video(path, 0)?;
         Ok(Self {
+            clock: Clock::of(&ictx),
             path: path.to_path_buf(),
             ictx,
             decoder,
@@ -183,7 +187,9 @@ impl FrameReader {
     }
 
     /// Moves to the last keyframe at or before `pts` (the stream's time base): the next frames decoded start
-    /// there. The caller tells frames apart by their timestamps.
+    /// there. The caller tells frames apart by their timestamps. Clock restarts are mended afresh from there:
+    /// before the input's first restart the frames have the times they had; after one they may not, which the
+    /// caller sees.
     pub(crate) fn seek_before(&mut self, pts: i64) -> Result<()> {
         // SAFETY: the context is open; av_seek_frame takes the stream index and a timestamp in its time base.
         let res = unsafe {
@@ -193,18 +199,23 @@ impl FrameReader {
             return Err(Error::bad_input(&self.path, format!("cannot seek: {}", ff::Error::from(res))));
         }
         self.decoder.flush();
+        self.clock.forget();
         self.eof = false;
         Ok(())
     }
 
-    /// The next frame: its pts and upright RGB picture; `None` at the end.
-    pub(crate) fn next_frame(&mut self) -> Result<Option<(i64, RgbImage)>> {
+    /// The next frame: its pts (with clock restarts mended; `None` when it has none) and upright RGB picture;
+    /// `None` at the end. The decode stage makes timestamps strictly increasing too ([`increasing`]): a
+    /// caller that needs a frame's time in a run does the same.
+    ///
+    /// [`increasing`]: super::clock::increasing
+    pub(crate) fn next_frame(&mut self) -> Result<Option<(Option<i64>, RgbImage)>> {
         loop {
             let mut f = frame::Video::empty();
             if self.decoder.receive_frame(&mut f).is_ok() {
                 let picture = self.rgb.convert(&f).map_err(|e| Error::bad_input(&self.path, e.to_string()))?;
                 self.count += 1;
-                return Ok(Some((f.timestamp().unwrap_or(0), picture)));
+                return Ok(Some((f.timestamp(), picture)));
             }
             if self.eof {
                 return Ok(None);
@@ -212,6 +223,8 @@ impl FrameReader {
             let mut packet = Packet::empty();
             match packet.read(&mut self.ictx) {
                 Ok(()) => {
+                    // Every stream's packets, as the decode stage does: a restart may show first in the sound.
+                    self.clock.mend(&mut packet);
                     if packet.stream() == self.index {
                         // A packet the decoder refuses loses frames: counted, so that a check over fewer frames
                         // than the file holds is not reported clean (see `send_errors`).

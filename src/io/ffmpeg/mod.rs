@@ -2,6 +2,7 @@
 //! output plan, encoder and sinks ([`output`], [`segments`]), and pixel access to decoded frames
 //! ([`picture`]). No per-frame policy lives here: the pipeline decides, this module moves bytes.
 
+pub(crate) mod clock;
 pub(crate) mod input;
 pub(crate) mod output;
 pub(crate) mod picture;
