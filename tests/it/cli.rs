@@ -243,7 +243,7 @@ fn audio_the_container_cannot_hold_is_an_error_unless_dropped() {
 }
 
 #[test]
-fn metadata_is_stripped_unless_kept() {
+fn metadata_is_stripped_unless_kept_but_the_camera_timecode_survives() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.mp4");
     let input = dir.path().join("tagged.mp4");
@@ -255,12 +255,26 @@ fn metadata_is_stripped_unless_kept() {
         "copy",
         "-metadata",
         "title=Camera 7 at 51.5N 0.1W",
+        // A camera's start timecode: a timecode track (tmcd) beside the video.
+        "-timecode",
+        "10:20:30:04",
         input.to_str().unwrap(),
     ]);
     let stripped = dir.path().join("stripped.mp4");
     let kept = dir.path().join("kept.mp4");
-    assert!(faceveil(os_args!["redact", &input, "-o", &stripped]).status.success());
+    let out = faceveil(os_args!["redact", &input, "-o", &stripped]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("dropped"), "the timecode track is written again, not lost: {stderr}");
     assert!(faceveil(os_args!["redact", &input, "-o", &kept, "--keep-metadata"]).status.success());
+    // Timing, not a description of anyone: kept either way, as MP4 keeps it (a timecode track), and into Matroska.
+    let mkv = dir.path().join("stripped.mkv");
+    assert!(faceveil(os_args!["redact", &input, "-o", &mkv]).status.success());
+    for p in [&input, &stripped, &kept, &mkv] {
+        assert_eq!(probe_entry(p, "stream_tags=timecode").trim().to_lowercase(), "tag:timecode=10:20:30:04", "{p:?}");
+    }
+    let streams = |p: &Path| probe_all(p, "stream=codec_type");
+    assert_eq!(streams(&input), streams(&stripped), "video, audio and the timecode track");
     let title = |p: &Path| {
         let out = std::process::Command::new("ffprobe")
             .args(["-v", "error", "-show_entries", "format_tags=title", "-of", "default=nw=1"])

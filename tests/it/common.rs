@@ -120,6 +120,11 @@ pub fn probe_entry(path: &Path, entries: &str) -> String {
     ffprobe(path, &["-select_streams", "v:0", "-show_entries", entries, "-of", "default=nw=1"])
 }
 
+/// `entries` of every stream of `path`, as ffprobe prints them (one `key=value` a line).
+pub fn probe_all(path: &Path, entries: &str) -> String {
+    ffprobe(path, &["-show_entries", entries, "-of", "default=nw=1"])
+}
+
 /// Every frame of `path` as packed RGB24.
 pub fn decode_rgb(path: &Path, w: u32, h: u32) -> Vec<Vec<u8>> {
     let out = Command::new("ffmpeg")

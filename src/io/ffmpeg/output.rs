@@ -117,6 +117,9 @@ pub(crate) fn plan(
 
         let mut copies = Vec::new();
         let mut warnings = Vec::new();
+        // The camera's start timecode is timing, not a description of anyone: kept whatever `keep_metadata`
+        // says (a segment of a live run would carry the stream's start, not its own: files only).
+        let timecode = if live { None } else { start_timecode(ictx, &ist) };
         for st in ictx.streams() {
             if st.index() == *video_index {
                 continue;
@@ -158,6 +161,12 @@ pub(crate) fn plan(
                     "extra video stream {} dropped: faceveil redacts one video stream per file",
                     st.index()
                 )),
+                // A timecode track (MOV's tmcd): its one value is the video stream's timecode, which the muxer
+                // writes again (a tmcd track in MOV and MP4, a tag in Matroska).
+                media::Type::Data
+                    if timecode.is_some()
+                        && st.metadata().get("timecode") == timecode.as_deref()
+                        && stores_timecode(container) => {}
                 _ => warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
             }
         }
@@ -170,7 +179,13 @@ pub(crate) fn plan(
             enc_tb: *in_tb,
             frame_rate,
             display_matrix: display_matrix.clone(),
-            video_metadata: stream_metadata(&ist.metadata(), options.keep_metadata),
+            video_metadata: {
+                let mut m = stream_metadata(&ist.metadata(), options.keep_metadata);
+                if let Some(tc) = &timecode {
+                    m.set("timecode", tc);
+                }
+                m
+            },
             global_metadata: if options.keep_metadata { ictx.metadata().to_owned() } else { ff::Dictionary::new() },
             copies,
             n_inputs: ictx.nb_streams() as usize,
@@ -390,6 +405,24 @@ fn x264_cpu_without_avx512() -> Option<u32> {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
 fn x264_cpu_without_avx512() -> Option<u32> {
     None
+}
+
+/// The input's start timecode (`HH:MM:SS:FF`, or `;` before the frames when drop-frame): the video stream's
+/// `timecode` tag, else a timecode track's (MOV's tmcd), else the file's (MXF).
+fn start_timecode(ictx: &format::context::Input, video: &ff::format::stream::Stream<'_>) -> Option<String> {
+    let tag = |m: ff::DictionaryRef<'_>| m.get("timecode").filter(|t| !t.is_empty()).map(str::to_owned);
+    tag(video.metadata())
+        .or_else(|| {
+            ictx.streams().filter(|st| st.parameters().medium() == media::Type::Data).find_map(|st| tag(st.metadata()))
+        })
+        .or_else(|| tag(ictx.metadata()))
+}
+
+/// Whether the output container writes a video stream's `timecode` tag (MOV and MP4 as a tmcd track,
+/// Matroska as a tag).
+fn stores_timecode(container: &format::context::Output) -> bool {
+    let format = container.format();
+    format.name().split(',').any(|f| ["mov", "mp4", "matroska", "ipod", "3gp"].contains(&f))
 }
 
 /// Stream metadata to carry: everything with --keep-metadata, otherwise only the language tag.
