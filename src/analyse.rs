@@ -38,6 +38,29 @@ pub const COVER_MIN_FACE: f32 = 48.0;
 /// rectangles as the changes allow are redacted).
 const COVER_CELL: u32 = crate::detect::BLOCK;
 
+/// The regions of an interlaced frame: its first field's (`now`) and, for its second field, taken half a frame
+/// later, where its faces have got to on their way to the next frame's (`next`): each box of `now` joined to
+/// every box of `next` of about its size within twice its size of it (not only the nearest: a face's old
+/// place may still hold a box, bridged or coasting), and every box of `next` (a face come into the picture
+/// between the frames). When in doubt, more.
+pub fn with_second_field(mut now: Vec<BBox>, next: &[BBox]) -> Vec<BBox> {
+    let size = |b: &BBox| b.area().max(1.0).sqrt();
+    let mut joined = Vec::new();
+    for b in &now {
+        let (cx, cy) = b.center();
+        let reach = 2.0 * b.width().max(b.height());
+        joined.extend(
+            next.iter()
+                .filter(|n| (0.5..=2.0).contains(&(size(n) / size(b))))
+                .filter(|n| (n.center().0 - cx).hypot(n.center().1 - cy) <= reach)
+                .map(|n| b.union(n)),
+        );
+    }
+    now.extend(joined);
+    now.extend_from_slice(next);
+    now
+}
+
 /// How much detection a frame gets. Files always get [`Effort::Full`]; a live run that falls behind real
 /// time steps down (see the live pacer). Less effort never means less redaction: every reduced frame's masks
 /// grow by [`DEGRADED_MASK_GROWTH`], and what no small-face search reaches in time is covered where it changed
@@ -230,6 +253,8 @@ struct Held<T> {
     unsearched: Vec<Unsearched>,
     /// Analysed with reduced effort.
     degraded: bool,
+    /// An interlaced frame: its second field is covered by [`with_second_field`].
+    interlaced: bool,
 }
 
 /// Detection schedule, fail-closed policy, degrade rules, tracking and counting for one stream of frames of
@@ -265,6 +290,9 @@ pub struct Core<T> {
     skipped_whole: Vec<BBox>,
     /// A reviewer's edits: regions added, frames redacted whole, detections kept.
     edits: Option<Edits>,
+    /// Once an interlaced frame came, every frame waits here for the next one, whose regions its second field
+    /// needs ([`with_second_field`]).
+    fields: Option<Option<(Held<T>, Vec<BBox>)>>,
 }
 
 impl<T> std::fmt::Debug for Core<T> {
@@ -312,6 +340,7 @@ impl<T> Core<T> {
             newest_upright: RgbImage::new(0, 0),
             skipped_whole: Vec::new(),
             edits: None,
+            fields: None,
         }
     }
 
@@ -325,9 +354,10 @@ impl<T> Core<T> {
         self.edits.as_ref()
     }
 
-    /// Frames a pushed frame is held back for: the look-ahead, and the newest frame.
+    /// Frames a pushed frame is held back for: the look-ahead, and the newest frame (and, once an interlaced
+    /// frame came, the frame after it).
     pub fn delay(&self) -> usize {
-        self.fill.delay() + 1
+        self.fill.delay() + 1 + usize::from(self.fields.is_some())
     }
 
     /// The upright size [`push`](Self::push) expects.
@@ -378,20 +408,23 @@ impl<T> Core<T> {
         ms: i64,
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
-        self.push_picture(detector, Cow::Borrowed(upright), effort, ms, item)
+        self.push_picture(detector, Cow::Borrowed(upright), effort, (ms, false), item)
     }
 
     /// [`push_at`](Self::push_at) giving the core the picture: the newest frame's is then kept without a copy
     /// and can be handed back for the next frame's pixels ([`spare_picture`](Self::spare_picture)).
+    /// `interlaced`: the frame holds two fields and `upright` is its first field's picture
+    /// ([`first_field`](crate::detect::fields::first_field)); its second field's faces are covered from this
+    /// frame's regions and the next one's ([`with_second_field`]).
     pub fn push_owned<D: Detector + ?Sized>(
         &mut self,
         detector: &mut D,
         upright: RgbImage,
         effort: Effort,
-        ms: i64,
+        (ms, interlaced): (i64, bool),
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
-        self.push_picture(detector, Cow::Owned(upright), effort, ms, item)
+        self.push_picture(detector, Cow::Owned(upright), effort, (ms, interlaced), item)
     }
 
     /// The newest frame's picture, when the core kept one, for the caller to convert the next frame into: one
@@ -408,10 +441,13 @@ impl<T> Core<T> {
         detector: &mut D,
         upright: Cow<'_, RgbImage>,
         effort: Effort,
-        ms: i64,
+        (ms, interlaced): (i64, bool),
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
         let index = self.stats.frames;
+        if interlaced && self.fields.is_none() {
+            self.fields = Some(None);
+        }
         let attempt = self.detect(detector, &upright, effort, index);
         // What the frame's analysis searched counts only if it completed (a failed frame is blanked, or fails).
         let mut unsearched = Vec::new();
@@ -454,9 +490,31 @@ impl<T> Core<T> {
                 Cow::Borrowed(picture) => self.newest_upright = picture.clone(),
             }
         }
-        let held = Held { item, blank, index, ms, unsearched, degraded };
+        let held = Held { item, blank, index, ms, unsearched, degraded, interlaced };
         let Some((held, boxes)) = self.newest.replace((held, boxes)) else { return Ok(None) };
-        Ok(self.fill.push(held, boxes).map(|(held, boxes)| self.release(held, boxes)))
+        Ok(self.fill.push(held, boxes).and_then(|(held, boxes)| self.pass_on(held, boxes)))
+    }
+
+    /// A frame the tracker is done with: released, or, once interlaced frames come, released when the next
+    /// one is here (an interlaced frame then gets [`with_second_field`]).
+    fn pass_on(&mut self, held: Held<T>, boxes: Vec<BBox>) -> Option<(T, Verdict)> {
+        let Some(waiting) = self.fields.as_mut() else { return Some(self.release(held, boxes)) };
+        let next = boxes.clone();
+        let (prev, prev_boxes) = waiting.replace((held, boxes))?;
+        let prev_boxes = if prev.interlaced { with_second_field(prev_boxes, &next) } else { prev_boxes };
+        Some(self.release(prev, prev_boxes))
+    }
+
+    /// The frame still waiting for its next one at the end of the stream: an interlaced one's regions grow (its
+    /// second field's faces have moved on, and no frame tells where to).
+    fn last_of_fields(&mut self) -> Option<(T, Verdict)> {
+        let (held, boxes) = self.fields.as_mut()?.take()?;
+        let (w, h) = self.size;
+        let boxes = match held.interlaced {
+            true => boxes.iter().map(|b| b.scaled(DEGRADED_MASK_GROWTH).clamped(w, h)).collect(),
+            false => boxes,
+        };
+        Some(self.release(held, boxes))
     }
 
     /// Detections of the upright frame as regions to redact in stored pixels (grown on a degraded frame).
@@ -505,10 +563,11 @@ impl<T> Core<T> {
                     boxes.extend(more);
                 }
             }
-            out.extend(self.fill.push(last, boxes).map(|(held, boxes)| self.release(held, boxes)));
+            out.extend(self.fill.push(last, boxes).and_then(|(held, boxes)| self.pass_on(held, boxes)));
         }
         let held = self.fill.finish();
-        out.extend(held.into_iter().map(|(held, boxes)| self.release(held, boxes)));
+        out.extend(held.into_iter().filter_map(|(held, boxes)| self.pass_on(held, boxes)));
+        out.extend(self.last_of_fields());
         out
     }
 
@@ -633,6 +692,56 @@ mod tests {
         let s = core.stats();
         assert_eq!((s.frames, s.frames_released, s.frames_with_faces, s.detections), (5, 5, 2, 2));
         assert_eq!(s.frames_redacted as usize, out.iter().filter(|(_, v)| v.changes_pixels()).count());
+    }
+
+    #[test]
+    fn an_interlaced_frames_second_field_is_covered_on_the_way_to_the_next_frames_faces() {
+        // A face moving right 20 px a frame: the second field has it halfway, outside both frames' boxes. (The
+        // scripted boxes are in the detector's input pixels, scaled to the frame's by `s`.)
+        let (iw, _) = options().detect.input_size(96, 48);
+        let s = 96.0 / iw as f32;
+        let b = |x: f32| BBox::new(x * s, 10.0 * s, (x + 12.0) * s, 24.0 * s);
+        let mut det = ScriptedDetector::new([10.0, 30.0, 50.0].map(face));
+        let mut core = Core::new(&options(), 96, 48, Rotation::None);
+        let mut out = Vec::new();
+        for i in 0..3u32 {
+            let pic = RgbImage::from_pixel(96, 48, image::Rgb([(i * 50) as u8; 3]));
+            out.extend(core.push_owned(&mut det, pic, Effort::Full, (i64::from(i) * 40, true), i).unwrap());
+        }
+        assert_eq!(core.delay(), core.fill.delay() + 2, "an interlaced frame waits for the next one");
+        out.extend(core.finish(&mut det));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2]);
+        let holds = |v: &Verdict, want: BBox| v.boxes.iter().any(|k| k.intersection(&want) >= want.area() - 1e-3);
+        for (i, v) in out.iter().take(2) {
+            let at = 10.0 + 20.0 * *i as f32;
+            assert!(holds(v, b(at)) && holds(v, b(at + 10.0)), "frame {i}: {:?}", v.boxes);
+        }
+        // The last frame has no next one: its regions grow instead.
+        assert!(out[2].1.boxes.iter().all(|k| k.width() > 12.0 * s), "{:?}", out[2].1.boxes);
+        // A progressive frame's regions are its own.
+        let mut det = ScriptedDetector::new([10.0, 30.0].map(face));
+        let mut core = Core::new(&options(), 96, 48, Rotation::None);
+        let mut out = Vec::new();
+        for i in 0..2u32 {
+            let pic = RgbImage::from_pixel(96, 48, image::Rgb([(i * 50) as u8; 3]));
+            out.extend(core.push_owned(&mut det, pic, Effort::Full, (0, false), i).unwrap());
+        }
+        out.extend(core.finish(&mut det));
+        assert!(!holds(&out[0].1, b(20.0)), "{:?}", out[0].1.boxes);
+    }
+
+    #[test]
+    fn a_box_joins_every_box_of_its_size_within_reach_in_the_next_frame_and_the_next_frames_come_too() {
+        let b = |x: f32, w: f32| BBox::new(x, 0.0, x + w, w);
+        // A face (10 px) moving 15 px, a stale box still at its old place, a far face, and a large box.
+        let regions =
+            with_second_field(vec![b(0.0, 10.0)], &[b(15.0, 10.0), b(1.0, 10.0), b(60.0, 10.0), b(5.0, 40.0)]);
+        assert!(regions.contains(&b(0.0, 10.0).union(&b(15.0, 10.0))), "joined to where it went: {regions:?}");
+        assert!(!regions.contains(&b(0.0, 10.0).union(&b(60.0, 10.0))), "not to a face beyond reach");
+        assert!(!regions.contains(&b(0.0, 10.0).union(&b(5.0, 40.0))), "not to a box four times its size");
+        for n in [b(15.0, 10.0), b(1.0, 10.0), b(60.0, 10.0), b(5.0, 40.0)] {
+            assert!(regions.contains(&n), "the next frame's {n:?} comes too");
+        }
     }
 
     #[test]
@@ -790,7 +899,7 @@ mod tests {
             let mut picture = core.spare_picture().unwrap_or_default();
             assert_eq!(picture.dimensions(), if i == 0 { (0, 0) } else { (1280, 720) }, "frame {i}");
             picture.clone_from(&scene(60 + i, spot_at(i)));
-            owned.extend(core.push_owned(&mut det, picture, Effort::Full, 0, i).unwrap());
+            owned.extend(core.push_owned(&mut det, picture, Effort::Full, (0, false), i).unwrap());
         }
         owned.extend(core.finish(&mut det));
         let boxes = |out: &[(u8, Verdict)]| out.iter().map(|(i, v)| (*i, v.boxes.clone())).collect::<Vec<_>>();
@@ -801,7 +910,7 @@ mod tests {
         let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
         let mut taken = Vec::new();
         for i in 0..20u8 {
-            taken.extend(core.push_owned(&mut det, scene(60 + i, spot_at(i)), Effort::Full, 0, i).unwrap());
+            taken.extend(core.push_owned(&mut det, scene(60 + i, spot_at(i)), Effort::Full, (0, false), i).unwrap());
         }
         assert!(core.spare_picture().is_some());
         taken.extend(core.finish(&mut det));

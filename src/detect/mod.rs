@@ -3,6 +3,7 @@
 //! Detectors only report boxes and scores. Nothing here computes embeddings or keeps face pixels.
 
 mod centerface;
+pub mod fields;
 pub mod lowlight;
 mod multiscale;
 mod nms;

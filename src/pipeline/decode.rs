@@ -146,6 +146,11 @@ impl DecodeStage<'_> {
                     let mut converted = frame::Video::empty();
                     conv.run(&decoded, &mut converted)
                         .map_err(|e| Error::bad_input(input, format!("pixel format conversion: {e}")))?;
+                    // The frame's properties (interlacing and field order, side data) as decoded.
+                    // SAFETY: both frames are valid; only properties are copied, not data.
+                    if unsafe { ff::ffi::av_frame_copy_props(converted.as_mut_ptr(), decoded.as_ptr()) } < 0 {
+                        return Err(Error::Internal("copying a converted frame's properties".into()));
+                    }
                     converted
                 };
                 frame.set_pts(Some(pts));

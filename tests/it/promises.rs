@@ -278,3 +278,60 @@ fn a_run_leaves_nothing_for_onnx_runtimes_telemetry() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(list_dir(home.path()), vec!["out.png"], "nothing but the output under the home folder");
 }
+
+#[test]
+fn an_interlaced_recording_keeps_its_fields_and_a_face_moving_fast_is_hidden_in_both() {
+    // A 576i-style recording (here 640x360): each frame holds two pictures a field (20 ms) apart, on its even and
+    // odd lines. The portrait (90 px, the face about 17 px wide) crosses the picture at 10 px a field.
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("fields.mkv"), dir.path().join("out.mkv"));
+    let portrait = astronaut();
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "50",
+        "-i",
+        portrait.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x707070:size=640x360:rate=50",
+        "-filter_complex",
+        "[0:v]scale=90:90[f];[1:v][f]overlay=x='20+10*n':y=140:shortest=1,tinterlace=mode=interleave_top,\
+         format=yuv420p,setfield=tff",
+        "-frames:v",
+        "27",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-flags",
+        "+ilme+ildct",
+        "-x264-params",
+        "tff=1",
+        input.to_str().unwrap(),
+    ]);
+    let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Still interlaced, in the same field order.
+    let order = probe_entry(&input, "stream=field_order");
+    assert!(order.contains("field_order=tb") || order.contains("field_order=tt"), "{order}");
+    assert_eq!(probe_entry(&output, "stream=field_order"), order);
+    let (a, b) = (decode_rgb(&input, 640, 360), decode_rgb(&output, 640, 360));
+    assert_eq!(b.len(), 27);
+    // One field's lines of a frame, as a 640x180 picture.
+    let field =
+        |f: &[u8], parity: usize| -> Vec<u8> { f.chunks(640 * 3).skip(parity).step_by(2).flatten().copied().collect() };
+    for i in 0..27u32 {
+        for parity in 0..2u32 {
+            // The portrait's left edge on this field (the overlay counts from 1), and the face's inner box in the
+            // field's lines: portrait x 33-46, y 12-29.
+            let x = 20 + 10 * (2 * i + parity + 1);
+            let inner = (x + 33, (140 + 12) / 2, x + 46, (140 + 29) / 2);
+            let (fa, fb) = (field(&a[i as usize], parity as usize), field(&b[i as usize], parity as usize));
+            let kept = detail_kept(&fa, &fb, 640, inner);
+            assert!(kept.abs() < 0.3, "frame {i}, field {parity}: the face keeps {kept:.2} of its detail");
+        }
+    }
+}

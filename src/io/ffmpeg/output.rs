@@ -84,9 +84,22 @@ pub(crate) fn plan(
         enc.set_aspect_ratio(decoder.aspect_ratio());
         enc.set_time_base(*in_tb);
         enc.set_frame_rate(Some(frame_rate));
+        // Interlaced input stays interlaced: coded as fields, its field order flagged (each frame's own order goes
+        // to x264 with the frame).
+        // SAFETY: the stream's parameters are valid while the input is open; a plain enum field is read.
+        let field_order = unsafe { (*ist.parameters().as_ptr()).field_order };
+        let interlaced = !matches!(
+            field_order,
+            ff::ffi::AVFieldOrder::AV_FIELD_UNKNOWN | ff::ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE
+        );
+        let mut flags = codec::Flags::empty();
         if global_header {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+            flags |= codec::Flags::GLOBAL_HEADER;
         }
+        if interlaced {
+            flags |= codec::Flags::INTERLACED_DCT | codec::Flags::INTERLACED_ME;
+        }
+        enc.set_flags(flags);
         // SAFETY: both pointers are valid, open codec contexts owned here; only plain enum fields are copied.
         unsafe {
             let (d, e) = (decoder.as_ptr(), enc.as_mut_ptr());
@@ -95,6 +108,9 @@ pub(crate) fn plan(
             (*e).color_trc = (*d).color_trc;
             (*e).colorspace = (*d).colorspace;
             (*e).chroma_sample_location = (*d).chroma_sample_location;
+            if interlaced {
+                (*e).field_order = field_order;
+            }
         }
         let mut opts = ff::Dictionary::new();
         opts.set("crf", &options.encode.crf.to_string());
