@@ -218,8 +218,25 @@ pub struct FrameRedactor<D> {
     last_pts: Option<i64>,
     /// How frames are turned for display (a rotation flag): faces are searched in the upright picture.
     rotation: Rotation,
+    /// Whether the next frames are interlaced, and whether an interlaced frame ever came (the delay is a frame
+    /// longer from then on).
+    scan: Scan,
+    fields_seen: bool,
     /// Counts of the streams before the current one (a flush starts a new one).
     done: FrameStats,
+}
+
+/// How a stream's frames hold their pictures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scan {
+    /// One picture a frame.
+    #[default]
+    Progressive,
+    /// Two pictures a field apart on alternate lines (archived CCTV, broadcast 576i/1080i, analogue capture), the
+    /// even lines the earlier when `top_first`. The detectors see the first field's picture, and each frame is
+    /// redacted also where its faces go on the way to the next frame's (the second field's faces):
+    /// [`crate::detect::fields`].
+    Interlaced { top_first: bool },
 }
 
 impl<D> std::fmt::Debug for FrameRedactor<D> {
@@ -242,8 +259,18 @@ impl<D: Detector> FrameRedactor<D> {
             ready: VecDeque::new(),
             last_pts: None,
             rotation: Rotation::None,
+            scan: Scan::Progressive,
+            fields_seen: false,
             done: FrameStats::default(),
         })
+    }
+
+    /// Whether the frames pushed from now on are interlaced (a stream may change from frame to frame, as
+    /// GStreamer's "mixed" streams do). Once an interlaced frame came, every frame is held a frame longer
+    /// ([`delay_frames`](Self::delay_frames)): its second field needs the next frame's faces.
+    pub fn set_scan(&mut self, scan: Scan) {
+        self.scan = scan;
+        self.fields_seen |= scan != Scan::Progressive;
     }
 
     /// How the frames are to be turned for display (a phone's or camera's rotation flag, e.g. GStreamer's
@@ -264,7 +291,7 @@ impl<D: Detector> FrameRedactor<D> {
     /// Frames a pushed frame is held back for: the look-ahead, and the newest frame (whose tiles are searched
     /// at [`flush`](Self::flush) if their turn never comes).
     pub fn delay_frames(&self) -> usize {
-        self.options.bridge_frames as usize + 1
+        self.options.bridge_frames as usize + 1 + usize::from(self.fields_seen)
     }
 
     pub fn stats(&self) -> FrameStats {
@@ -291,13 +318,20 @@ impl<D: Detector> FrameRedactor<D> {
         if self.core.is_none() {
             self.options.check_window(frame.width, frame.height, frame.data.len() as u64, 0, false)?;
         }
-        let rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
+        let mut rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
+        let interlaced = match self.scan {
+            Scan::Interlaced { top_first } => {
+                crate::detect::fields::first_field_upright(&mut rgb, self.rotation, frame.height, top_first);
+                true
+            }
+            Scan::Progressive => false,
+        };
         let (options, rotation) = (&self.options, self.rotation);
         let (.., core) = self.core.get_or_insert_with(|| {
             (frame.layout, frame.width, frame.height, Core::new(options, frame.width, frame.height, rotation))
         });
         let pts = frame.pts;
-        let released = core.push(&mut self.detector, &rgb, Effort::Full, frame)?;
+        let released = core.push_owned(&mut self.detector, rgb, Effort::Full, (0, interlaced), frame)?;
         self.last_pts = Some(pts);
         if let Some((frame, verdict)) = released {
             self.release(frame, &verdict)?;
@@ -455,22 +489,27 @@ mod tests {
 
     #[test]
     fn frames_come_back_in_order_after_the_look_ahead_and_flush() {
-        let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
-        let mut out = Vec::new();
-        for i in 0..8 {
-            r.push(textured(PixelLayout::Nv12, 160, 120, 100 + 40 * i)).unwrap();
-            // Latency bound: frame i is out once frame i + delay is in, never later.
+        // Interlaced frames wait one frame more (their second field needs the next frame's faces).
+        for (scan, delay) in [(Scan::Progressive, 6), (Scan::Interlaced { top_first: true }, 7)] {
+            let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
+            r.set_scan(scan);
+            assert_eq!(r.delay_frames(), delay, "{scan:?}");
+            let mut out = Vec::new();
+            for i in 0..8 {
+                r.push(textured(PixelLayout::Nv12, 160, 120, 100 + 40 * i)).unwrap();
+                // Latency bound: frame i is out once frame i + delay is in, never later.
+                while let Some(f) = r.pull() {
+                    out.push(f.pts);
+                }
+                assert_eq!(out.len() as i64, (i + 1 - r.delay_frames() as i64).max(0), "{scan:?}, after push {i}");
+            }
+            r.flush().unwrap();
             while let Some(f) = r.pull() {
                 out.push(f.pts);
             }
-            assert_eq!(out.len() as i64, (i + 1 - r.delay_frames() as i64).max(0), "after push {i}");
+            assert_eq!(out, (0..8).map(|i| 100 + 40 * i).collect::<Vec<_>>());
+            assert_eq!(r.stats().frames_released, 8);
         }
-        r.flush().unwrap();
-        while let Some(f) = r.pull() {
-            out.push(f.pts);
-        }
-        assert_eq!(out, (0..8).map(|i| 100 + 40 * i).collect::<Vec<_>>());
-        assert_eq!(r.stats().frames_released, 8);
     }
 
     #[test]

@@ -60,6 +60,11 @@ int main(int argc, char **argv) {
     /* A wrong buffer size is refused, not overrun. */
     if (faceveil_push(r, FACEVEIL_RGB24, w, h, 1 << 30, in, len - 1) != FACEVEIL_BAD_ARGUMENT)
         return fail(r, "short buffer accepted");
+    /* Interlaced frames (analogue capture, 576i) wait one frame longer. */
+    uint32_t progressive = faceveil_delay_frames(r);
+    if (faceveil_set_interlaced(r, 1, 1) != FACEVEIL_OK || faceveil_delay_frames(r) != progressive + 1)
+        return fail(r, "interlaced");
+    printf("interlaced look-ahead: %u frames\n", faceveil_delay_frames(r));
     fclose(fout);
     faceveil_redactor_free(r);
     free(in);

@@ -1,6 +1,6 @@
 /* faceveil C ABI: redact faces in raw frames from a capture pipeline, without identifying anyone.
  *
- * Push each captured frame, pull frames back redacted, in order, once the look-ahead (3 frames by default)
+ * Push each captured frame, pull frames back redacted, in order, once the look-ahead (6 frames by default)
  * has seen past them; flush at the end of the stream. A frame the detector could not analyse is never
  * released (push returns an error). One redactor per camera; a redactor may move between threads but must
  * not be used from two threads at once. Link with -lfaceveil_capi (libfaceveil_capi.so from
@@ -56,6 +56,13 @@ int faceveil_pull(faceveil_redactor *r, uint8_t *out, size_t out_len, int64_t *p
 
 /* End of stream: every frame still held becomes ready to pull. */
 int faceveil_flush(faceveil_redactor *r);
+
+/* Frames pushed from now on are interlaced (`interlaced` non-zero: two fields a field apart on alternate
+ * lines, as from analogue capture or 576i/1080i; the even lines the earlier field when `top_first` is
+ * non-zero) or progressive (the default). The detectors then see each frame's first field, and each frame
+ * is also redacted where its faces go on the way to the next frame's; from the first interlaced frame on,
+ * frames are held back one frame longer. */
+int faceveil_set_interlaced(faceveil_redactor *r, int interlaced, int top_first);
 
 /* Frames a pushed frame is held back. */
 uint32_t faceveil_delay_frames(const faceveil_redactor *r);

@@ -3,7 +3,7 @@
 //! a message kept per redactor.
 
 use faceveil::detect::{load_detector, Detector, DetectorChoice};
-use faceveil::frames::{Frame, FrameRedactor, PixelLayout};
+use faceveil::frames::{Frame, FrameRedactor, PixelLayout, Scan};
 use faceveil::Options;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -167,6 +167,22 @@ pub unsafe extern "C" fn faceveil_flush(r: *mut Redactor) -> c_int {
     with(r, |r| match r.inner.flush() {
         Ok(()) => OK,
         Err(e) => r.fail(ERROR, e),
+    })
+}
+
+/// Frames pushed from now on are interlaced (`interlaced` non-zero; the even lines the earlier field when
+/// `top_first` is non-zero) or progressive.
+///
+/// # Safety
+/// `r` comes from `faceveil_redactor_new`.
+#[no_mangle]
+pub unsafe extern "C" fn faceveil_set_interlaced(r: *mut Redactor, interlaced: c_int, top_first: c_int) -> c_int {
+    with(r, |r| {
+        r.inner.set_scan(match interlaced {
+            0 => Scan::Progressive,
+            _ => Scan::Interlaced { top_first: top_first != 0 },
+        });
+        OK
     })
 }
 

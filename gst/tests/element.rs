@@ -259,6 +259,36 @@ fn the_latency_query_adds_the_look_ahead() {
 }
 
 #[test]
+fn an_interlaced_stream_waits_a_frame_longer_and_every_frame_comes_out_redacted() {
+    init();
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", W as i32)
+        .field("height", H as i32)
+        .field("framerate", gst::Fraction::new(25, 1))
+        .field("interlace-mode", "interleaved")
+        .field("field-order", "top-field-first")
+        .build();
+    let info = gst_video::VideoInfo::from_caps(&caps).expect("valid caps");
+    let mut h = harness(&[]);
+    h.set_src_caps(caps);
+    h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_nseconds(10_000_000 + 7 * FRAME_NS)));
+    let pictures: Vec<RgbImage> = (0..4).map(|i| picture(i, W)).collect();
+    for (i, p) in pictures.iter().enumerate() {
+        assert_eq!(h.push(buffer(p, &info, i as u64)), Ok(gst::FlowSuccess::Ok));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let out = pull_all(&mut h);
+    assert_eq!(out.len(), 4);
+    for (i, b) in out.iter().enumerate() {
+        assert_eq!(b.pts(), Some(gst::ClockTime::from_nseconds(i as u64 * FRAME_NS)));
+        let kept = detail_kept(&pictures[i], &rgb_of(b, &info), FACE);
+        assert!(kept < 0.3, "frame {i} keeps {kept:.2} of the face");
+    }
+}
+
+#[test]
 fn a_property_changed_in_ready_takes_effect_on_the_way_to_paused() {
     init();
     let element = gst::ElementFactory::make("faceveil").build().unwrap();

@@ -54,6 +54,7 @@ fn c_example_redacts_frames_through_the_c_abi() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("6 of 6 frames pulled"), "{stdout}");
+    assert!(stdout.contains("interlaced look-ahead: 7 frames"), "{stdout}");
 
     let original = std::fs::read(&raw).unwrap();
     let frames = std::fs::read(&out).unwrap();

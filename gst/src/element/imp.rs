@@ -21,7 +21,7 @@
 
 use super::{Counts, OnError, Precision, Runtime, Shape, SmallDetector, Style};
 use faceveil::detect::{load_detector, Detector, DetectorChoice, SessionOptions};
-use faceveil::frames::{Frame, FrameRedactor, PixelLayout};
+use faceveil::frames::{Frame, FrameRedactor, PixelLayout, Scan};
 use faceveil::geom::Rotation;
 use faceveil::Options;
 use gst::glib;
@@ -413,6 +413,7 @@ impl Faceveil {
             let Some(redactor) = st.redactor.as_mut() else {
                 return Err(self.fail("no detector", "the element was not brought to READY"));
             };
+            redactor.set_scan(scan_of(&info, buffer.flags()));
             // On a failure the frame is dropped by the core, never released unredacted.
             redactor
                 .push(frame)
@@ -444,7 +445,21 @@ impl Faceveil {
                 if self.drain_and_push().is_err() {
                     return false;
                 }
-                lock(&self.state).format = Some((info, layout));
+                {
+                    let mut st = lock(&self.state);
+                    // An interlaced stream's frames wait a frame longer (their second field needs the next
+                    // frame's faces): the latency says so from the start. Each buffer's own order is set with it.
+                    if let (Scan::Interlaced { .. }, Some(r)) = (
+                        scan_of(
+                            &info,
+                            gst::BufferFlags::from_bits_truncate(gst_video::VideoBufferFlags::INTERLACED.bits()),
+                        ),
+                        st.redactor.as_mut(),
+                    ) {
+                        r.set_scan(Scan::Interlaced { top_first: true });
+                    }
+                    st.format = Some((info, layout));
+                }
                 self.announce_latency();
                 self.srcpad.push_event(event)
             }
@@ -828,6 +843,27 @@ impl ElementImpl for Faceveil {
             _ => {}
         }
         Ok(result)
+    }
+}
+
+/// Whether a buffer of a stream with `info` holds two fields (interleaved caps, or a "mixed" stream's buffer
+/// flagged interlaced), and which comes first (the caps' field order, else the buffer's flag).
+fn scan_of(info: &gst_video::VideoInfo, flags: gst::BufferFlags) -> Scan {
+    let own = gst_video::VideoBufferFlags::from_bits_truncate(flags.bits());
+    let interlaced = match info.interlace_mode() {
+        gst_video::VideoInterlaceMode::Interleaved => true,
+        gst_video::VideoInterlaceMode::Mixed => own.contains(gst_video::VideoBufferFlags::INTERLACED),
+        // Progressive, and one field a buffer (each a picture of its own).
+        _ => false,
+    };
+    let top_first = match info.field_order() {
+        gst_video::VideoFieldOrder::TopFieldFirst => true,
+        gst_video::VideoFieldOrder::BottomFieldFirst => false,
+        _ => own.contains(gst_video::VideoBufferFlags::TFF),
+    };
+    match interlaced {
+        true => Scan::Interlaced { top_first },
+        false => Scan::Progressive,
     }
 }
 
