@@ -145,35 +145,25 @@ fn batch_applies_edit_files_beside_inputs_refuses_keeps_unless_allowed_and_redoe
     let _ = video;
 }
 
+/// 50 frames at 25 fps of a 48x48 textured patch at x = `x` (an FFmpeg expression of the frame number `n`),
+/// y = 96, over flat grey, 320x240, encoded with libx264 and `encode`'s options.
+fn patch_clip(path: &Path, x: &str, encode: &[&str]) {
+    let overlay = format!("[0:v][1:v]overlay=x='{x}':y=96:shortest=1,format=yuv420p[v]");
+    let mut args = vec!["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25", "-f", "lavfi", "-i"];
+    args.extend(["testsrc2=size=48x48:rate=25", "-filter_complex", &overlay, "-map", "[v]", "-frames:v", "50"]);
+    args.extend(["-c:v", "libx264"]);
+    args.extend(encode);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
+}
+
 #[test]
 fn a_followed_region_stays_on_its_moving_patch_and_is_reported_lost_at_the_border_issue_16() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("patch.mkv");
     // A 48x48 textured patch moving right by 6 px a frame over flat grey (x = 40 + 6n, y = 96), crossing the
     // right border of the 320x240 picture from frame 39 on.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=48x48:rate=25",
-        "-filter_complex",
-        "[0:v][1:v]overlay=x='40+6*n':y=96:shortest=1,format=yuv420p[v]",
-        "-map",
-        "[v]",
-        "-frames:v",
-        "50",
-        "-c:v",
-        "libx264",
-        "-qp",
-        "0",
-        "-preset",
-        "ultrafast",
-        input.to_str().unwrap(),
-    ]);
+    patch_clip(&input, "40+6*n", &["-qp", "0", "-preset", "ultrafast"]);
     let output = dir.path().join("out.mkv");
     let edits = dir.path().join("edits.json");
     // One key frame (frame 10, the patch at x = 100), followed both ways.
@@ -228,29 +218,7 @@ fn a_region_keyed_by_time_is_followed_from_the_same_frames_in_a_stream_whose_clo
     let dir = tempfile::tempdir().unwrap();
     let part = dir.path().join("part.ts");
     // A 48x48 textured patch moving right by 2 px a frame over flat grey (x = 20 + 2n in each copy, y = 96).
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=48x48:rate=25",
-        "-filter_complex",
-        "[0:v][1:v]overlay=x='20+2*n':y=96:shortest=1,format=yuv420p[v]",
-        "-map",
-        "[v]",
-        "-frames:v",
-        "50",
-        "-c:v",
-        "libx264",
-        "-g",
-        "25",
-        "-f",
-        "mpegts",
-        part.to_str().unwrap(),
-    ]);
+    patch_clip(&part, "20+2*n", &["-g", "25", "-f", "mpegts"]);
     let input = dir.path().join("joined.ts");
     let bytes = std::fs::read(&part).unwrap();
     std::fs::write(&input, [bytes.as_slice(), &bytes].concat()).unwrap();
