@@ -1,7 +1,7 @@
 //! Interlaced frames (archived CCTV from DVRs, broadcast 576i/1080i): each frame holds two pictures taken a
 //! field apart, one on its even lines and one on its odd lines. Where something moves, the frame shows it
-//! twice, combed, and the detectors find neither (a face crossing a 576i picture at 4 px a field kept its
-//! detail on 14 of 100 fields). The detector is given the first field's picture instead
+//! twice, combed, and the detectors find neither (a 17 px face crossing a 576i picture at 10 px a field kept
+//! its detail on 30 of 61 fields, docs/performance.md). The detector is given the first field's picture instead
 //! ([`first_field`]); the second field's faces lie between this frame's and the next one's, which the core
 //! covers ([`Core`](crate::analyse::Core)).
 
