@@ -178,7 +178,8 @@ fn follow_with(input: &Path, edits: &mut Edits, watch: Option<&Watch>, keep: usi
             // The run meets the same frames at the same times, so it will refuse the edit as never reached; if it
             // did not, the region would be on its key frames only: said here either way.
             warnings.push(format!(
-                "edit add[{}]: not followed: the follow pre-pass did not meet its key frames in the {index} frame(s)                  it read",
+                "edit add[{}]: not followed: the follow pre-pass did not meet its key frames in the {index} frame(s) \
+                 it read",
                 st.req.region
             ));
             continue;
