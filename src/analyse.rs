@@ -7,6 +7,7 @@
 //! and scores; it keeps no face pixels.
 
 use crate::config::{OnDetectorError, Options};
+use crate::detect::fields::{first_field_upright, Scan};
 use crate::detect::{
     face_regions, merge, whole_pass_as, Analyser, DetectSettings, Detection, Detector, Pass, Plan, Unsearched,
     WHOLE_PERIOD,
@@ -408,23 +409,23 @@ impl<T> Core<T> {
         ms: i64,
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
-        self.push_picture(detector, Cow::Borrowed(upright), effort, (ms, false), item)
+        self.push_picture(detector, Cow::Borrowed(upright), effort, (ms, Scan::Progressive), item)
     }
 
     /// [`push_at`](Self::push_at) giving the core the picture: the newest frame's is then kept without a copy
     /// and can be handed back for the next frame's pixels ([`spare_picture`](Self::spare_picture)).
-    /// `interlaced`: the frame holds two fields and `upright` is its first field's picture
-    /// ([`first_field`](crate::detect::fields::first_field)); its second field's faces are covered from this
-    /// frame's regions and the next one's ([`with_second_field`]).
+    /// `scan`: an interlaced frame's detectors get its first field's picture ([`first_field_upright`]), and
+    /// its second field's faces are covered from this frame's regions and the next one's
+    /// ([`with_second_field`]).
     pub fn push_owned<D: Detector + ?Sized>(
         &mut self,
         detector: &mut D,
         upright: RgbImage,
         effort: Effort,
-        (ms, interlaced): (i64, bool),
+        (ms, scan): (i64, Scan),
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
-        self.push_picture(detector, Cow::Owned(upright), effort, (ms, interlaced), item)
+        self.push_picture(detector, Cow::Owned(upright), effort, (ms, scan), item)
     }
 
     /// The newest frame's picture, when the core kept one, for the caller to convert the next frame into: one
@@ -441,13 +442,20 @@ impl<T> Core<T> {
         detector: &mut D,
         upright: Cow<'_, RgbImage>,
         effort: Effort,
-        (ms, interlaced): (i64, bool),
+        (ms, scan): (i64, Scan),
         item: T,
     ) -> Result<Option<(T, Verdict)>> {
         let index = self.stats.frames;
-        if interlaced && self.fields.is_none() {
-            self.fields = Some(None);
-        }
+        let interlaced = scan != Scan::Progressive;
+        let upright = match scan {
+            Scan::Interlaced { top_first } => {
+                let mut picture = upright.into_owned();
+                first_field_upright(&mut picture, self.rotation, self.size.1, top_first);
+                self.fields.get_or_insert(None);
+                Cow::Owned(picture)
+            }
+            Scan::Progressive => upright,
+        };
         let attempt = self.detect(detector, &upright, effort, index);
         // What the frame's analysis searched counts only if it completed (a failed frame is blanked, or fails).
         let mut unsearched = Vec::new();
@@ -706,7 +714,16 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..3u32 {
             let pic = RgbImage::from_pixel(96, 48, image::Rgb([(i * 50) as u8; 3]));
-            out.extend(core.push_owned(&mut det, pic, Effort::Full, (i64::from(i) * 40, true), i).unwrap());
+            out.extend(
+                core.push_owned(
+                    &mut det,
+                    pic,
+                    Effort::Full,
+                    (i64::from(i) * 40, Scan::Interlaced { top_first: true }),
+                    i,
+                )
+                .unwrap(),
+            );
         }
         assert_eq!(core.delay(), core.fill.delay() + 2, "an interlaced frame waits for the next one");
         out.extend(core.finish(&mut det));
@@ -724,7 +741,7 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..2u32 {
             let pic = RgbImage::from_pixel(96, 48, image::Rgb([(i * 50) as u8; 3]));
-            out.extend(core.push_owned(&mut det, pic, Effort::Full, (0, false), i).unwrap());
+            out.extend(core.push_owned(&mut det, pic, Effort::Full, (0, Scan::Progressive), i).unwrap());
         }
         out.extend(core.finish(&mut det));
         assert!(!holds(&out[0].1, b(20.0)), "{:?}", out[0].1.boxes);
@@ -899,7 +916,7 @@ mod tests {
             let mut picture = core.spare_picture().unwrap_or_default();
             assert_eq!(picture.dimensions(), if i == 0 { (0, 0) } else { (1280, 720) }, "frame {i}");
             picture.clone_from(&scene(60 + i, spot_at(i)));
-            owned.extend(core.push_owned(&mut det, picture, Effort::Full, (0, false), i).unwrap());
+            owned.extend(core.push_owned(&mut det, picture, Effort::Full, (0, Scan::Progressive), i).unwrap());
         }
         owned.extend(core.finish(&mut det));
         let boxes = |out: &[(u8, Verdict)]| out.iter().map(|(i, v)| (*i, v.boxes.clone())).collect::<Vec<_>>();
@@ -910,7 +927,9 @@ mod tests {
         let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
         let mut taken = Vec::new();
         for i in 0..20u8 {
-            taken.extend(core.push_owned(&mut det, scene(60 + i, spot_at(i)), Effort::Full, (0, false), i).unwrap());
+            taken.extend(
+                core.push_owned(&mut det, scene(60 + i, spot_at(i)), Effort::Full, (0, Scan::Progressive), i).unwrap(),
+            );
         }
         assert!(core.spare_picture().is_some());
         taken.extend(core.finish(&mut det));

@@ -226,19 +226,6 @@ pub struct FrameRedactor<D> {
     done: FrameStats,
 }
 
-/// How a stream's frames hold their pictures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Scan {
-    /// One picture a frame.
-    #[default]
-    Progressive,
-    /// Two pictures a field apart on alternate lines (archived CCTV, broadcast 576i/1080i, analogue capture), the
-    /// even lines the earlier when `top_first`. The detectors see the first field's picture, and each frame is
-    /// redacted also where its faces go on the way to the next frame's (the second field's faces):
-    /// [`crate::detect::fields`].
-    Interlaced { top_first: bool },
-}
-
 impl<D> std::fmt::Debug for FrameRedactor<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let format = self.core.as_ref().map(|(l, w, h, _)| (*l, *w, *h));
@@ -318,20 +305,13 @@ impl<D: Detector> FrameRedactor<D> {
         if self.core.is_none() {
             self.options.check_window(frame.width, frame.height, frame.data.len() as u64, 0, false)?;
         }
-        let mut rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
-        let interlaced = match self.scan {
-            Scan::Interlaced { top_first } => {
-                crate::detect::fields::first_field_upright(&mut rgb, self.rotation, frame.height, top_first);
-                true
-            }
-            Scan::Progressive => false,
-        };
+        let rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
         let (options, rotation) = (&self.options, self.rotation);
         let (.., core) = self.core.get_or_insert_with(|| {
             (frame.layout, frame.width, frame.height, Core::new(options, frame.width, frame.height, rotation))
         });
         let pts = frame.pts;
-        let released = core.push_owned(&mut self.detector, rgb, Effort::Full, (0, interlaced), frame)?;
+        let released = core.push_owned(&mut self.detector, rgb, Effort::Full, (0, self.scan), frame)?;
         self.last_pts = Some(pts);
         if let Some((frame, verdict)) = released {
             self.release(frame, &verdict)?;
@@ -404,6 +384,8 @@ fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
         masked_area: a.masked_area + b.masked_area,
     }
 }
+
+pub use crate::detect::fields::Scan;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,19 @@
 use crate::geom::Rotation;
 use image::RgbImage;
 
+/// How a stream's frames hold their pictures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scan {
+    /// One picture a frame.
+    #[default]
+    Progressive,
+    /// Two pictures a field apart on alternate lines (archived CCTV, broadcast 576i/1080i, analogue capture), the
+    /// even lines the earlier when `top_first`. The detectors see the first field's picture, and each frame is
+    /// redacted also where its faces go on the way to the next frame's (the second field's faces):
+    /// this module.
+    Interlaced { top_first: bool },
+}
+
 /// A line of the second field is taken as it is where it agrees with the first field's lines around it (a
 /// still scene keeps its full detail), and from them where it lies beyond both by more than this (summed
 /// over the three channels): there the picture moved between the fields.

@@ -5,7 +5,7 @@
 use super::decode::Decoded;
 use super::pace::Pacer;
 use crate::analyse::{Core, Effort, Stats, Verdict};
-use crate::detect::fields::first_field_upright;
+use crate::detect::fields::Scan;
 use crate::detect::Detector;
 use crate::edits::Edits;
 use crate::geom::Rotation;
@@ -49,16 +49,15 @@ impl AnalyseStage<'_> {
             };
             // The previous frame's picture is no longer needed (this one comes after it): its memory takes
             // this frame's pixels.
-            let mut upright = rgb.convert_into(&decoded.frame, core.spare_picture()).map_err(frame_err)?;
-            // Two fields a field apart: the detectors see the first one's picture, the core covers the second.
-            let interlaced = decoded.frame.is_interlaced();
-            if interlaced {
-                let (stored_height, top_first) = (decoded.frame.height(), decoded.frame.is_top_first());
-                first_field_upright(&mut upright, rotation, stored_height, top_first);
-            }
+            let upright = rgb.convert_into(&decoded.frame, core.spare_picture()).map_err(frame_err)?;
+            // Two fields a field apart: the core has the detectors see the first, and covers the second.
+            let scan = match decoded.frame.is_interlaced() {
+                true => Scan::Interlaced { top_first: decoded.frame.is_top_first() },
+                false => Scan::Progressive,
+            };
             let pts = decoded.frame.pts().unwrap_or(0);
             let ms = pts.saturating_sub(*first_pts.get_or_insert(pts)).rescale(time_base, Rational(1, 1000));
-            let at = (ms, interlaced);
+            let at = (ms, scan);
             if let Some(done) = core.push_owned(detector, upright, effort, at, decoded).map_err(frame_err)? {
                 send(done)?;
             }
