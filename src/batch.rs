@@ -309,7 +309,7 @@ fn classify(path: &Path) -> EntryKind {
 
 const MEDIA_EXTENSIONS: &[&str] = &[
     "mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "wmv", "flv", "3gp", "mxf", "dav",
-    "h264", "h265", "hevc", "jpg", "jpeg", "png", "webp",
+    "h264", "h265", "hevc", "jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp",
 ];
 
 fn looks_like_media(path: &Path) -> bool {
@@ -322,7 +322,7 @@ fn looks_like_media(path: &Path) -> bool {
 pub fn output_path(output_dir: &Path, rel: &Path, kind: &EntryKind, images_as_png: bool) -> PathBuf {
     let ext = rel.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     let new_ext = match kind {
-        EntryKind::Image if !images_as_png && matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp") => ext,
+        EntryKind::Image if !images_as_png && still::format_of_extension(&ext).is_some() => ext,
         EntryKind::Image => "png".into(),
         _ if matches!(ext.as_str(), "mp4" | "mkv" | "mov" | "m4v" | "avi" | "ts") => ext,
         _ => "mkv".into(),
@@ -802,12 +802,27 @@ mod tests {
     }
 
     #[test]
+    fn tiff_and_bmp_files_are_pictures() {
+        // FFmpeg reads both as one-frame videos: a folder of scans became `.mkv` files.
+        let dir = tempfile::tempdir().unwrap();
+        let img = image::RgbImage::from_pixel(16, 16, image::Rgb([90, 120, 150]));
+        for (name, format) in [("scan.tif", image::ImageFormat::Tiff), ("a.bmp", image::ImageFormat::Bmp)] {
+            let path = dir.path().join(name);
+            img.save_with_format(&path, format).unwrap();
+            assert!(matches!(classify(&path), EntryKind::Image), "{name}");
+        }
+    }
+
+    #[test]
     fn outputs_mirror_inputs_with_writable_extensions() {
         let out = Path::new("/out");
         assert_eq!(output_path(out, Path::new("a/b/c.MP4"), &EntryKind::Video, false), Path::new("/out/a/b/c.mp4"));
         assert_eq!(output_path(out, Path::new("a/c.webm"), &EntryKind::Video, false), Path::new("/out/a/c.mkv"));
         assert_eq!(output_path(out, Path::new("x.jpeg"), &EntryKind::Image, false), Path::new("/out/x.jpeg"));
         assert_eq!(output_path(out, Path::new("x.jpeg"), &EntryKind::Image, true), Path::new("/out/x.png"));
+        assert_eq!(output_path(out, Path::new("scan.TIF"), &EntryKind::Image, false), Path::new("/out/scan.tif"));
+        assert_eq!(output_path(out, Path::new("a.bmp"), &EntryKind::Image, false), Path::new("/out/a.bmp"));
+        assert_eq!(output_path(out, Path::new("anim.gif"), &EntryKind::Video, false), Path::new("/out/anim.mkv"));
         assert_eq!(report_path(Path::new("/out/x.jpeg")), Path::new("/out/x.jpeg.faceveil.json"));
     }
 }

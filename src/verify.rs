@@ -134,7 +134,7 @@ pub fn verify_file_until(
     // Stills are read as `redact` reads them: upright, EXIF orientation applied (an original stored turned
     // must be compared with its redacted copy, which is written upright).
     let load = |p: &Path| -> Result<image::RgbImage> {
-        let format = still::probe(p)?.ok_or_else(|| Error::bad_input(p, "not a JPEG, PNG or WebP image"))?;
+        let format = still::probe(p)?.ok_or_else(|| Error::bad_input(p, "not a JPEG, PNG, WebP, TIFF or BMP image"))?;
         Ok(still::read(p, format)?.0.to_rgb8())
     };
     if still::probe(path)?.is_some() {

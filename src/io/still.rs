@@ -1,5 +1,9 @@
-//! Still images (JPEG, PNG, WebP) through the `image` crate: format by content, decoding with EXIF
+//! Still images (JPEG, PNG, WebP, TIFF, BMP) through the `image` crate: format by content, decoding with EXIF
 //! orientation applied (and baked into the output, whose metadata is not carried), encoding.
+//!
+//! A TIFF may hold several pictures: pages of a scan, or reduced-resolution copies (thumbnails) of the first.
+//! Only the first picture is read and written, so a TIFF with more than one page is refused (its other pages
+//! would be lost); thumbnails are dropped, with a warning (they would show the faces unredacted).
 
 use crate::{Error, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
@@ -15,18 +19,62 @@ pub(crate) fn probe(path: &Path) -> Result<Option<ImageFormat>> {
     if head.is_empty() {
         return Err(Error::bad_input(path, "empty file (0 bytes)"));
     }
-    Ok(image::guess_format(&head)
-        .ok()
-        .filter(|f| matches!(f, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) && f.reading_enabled()))
+    Ok(image::guess_format(&head).ok().filter(|f| STILL_FORMATS.contains(f) && f.reading_enabled()))
+}
+
+/// The still-image formats faceveil reads and writes.
+const STILL_FORMATS: [ImageFormat; 5] =
+    [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Tiff, ImageFormat::Bmp];
+
+/// The image output extensions, for messages.
+pub(crate) const STILL_EXTENSIONS: &str = ".jpg, .jpeg, .png, .webp, .tif, .tiff or .bmp";
+
+/// TIFF directories walked at most when counting pages (a corrupt file's chain of directories may not end).
+const MAX_TIFF_DIRECTORIES: usize = 4096;
+
+/// Counts the pictures of the TIFF at `path` beyond its first: `(pages, thumbnails)`, where a thumbnail is a
+/// directory marked as a reduced-resolution copy (`NewSubfileType` bit 0) and every other one is a page.
+fn tiff_extra_pictures(path: &Path) -> Result<(usize, usize)> {
+    use tiff::decoder::Decoder;
+    use tiff::tags::Tag;
+    let bad = |e: tiff::TiffError| Error::bad_input(path, format!("TIFF: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut decoder = Decoder::new(std::io::BufReader::new(file)).map_err(bad)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut next = decoder.ifd_pointer();
+    let (mut pages, mut thumbnails) = (0, 0);
+    while let Some(ptr) = next {
+        if !seen.insert(ptr.0) || seen.len() > MAX_TIFF_DIRECTORIES {
+            return Err(Error::bad_input(path, "TIFF: its directories run in a loop or do not end"));
+        }
+        let dir = decoder.read_directory(ptr).map_err(bad)?;
+        if seen.len() > 1 {
+            let kind: Option<u32> =
+                decoder.read_directory_tags(&dir).find_tag_unsigned(Tag::NewSubfileType).map_err(bad)?;
+            if kind.is_some_and(|k| k & 1 != 0) {
+                thumbnails += 1;
+            } else {
+                pages += 1;
+            }
+        }
+        next = dir.next();
+    }
+    Ok((pages, thumbnails))
 }
 
 /// Output image format from the output file name's extension.
 pub(crate) fn output_format(path: &Path) -> Option<ImageFormat> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    match ext.as_str() {
+    format_of_extension(path.extension()?.to_str()?)
+}
+
+/// The image format faceveil writes for a file name extension (any case), if it is an image one.
+pub(crate) fn format_of_extension(ext: &str) -> Option<ImageFormat> {
+    match ext.to_ascii_lowercase().as_str() {
         "jpg" | "jpeg" => Some(ImageFormat::Jpeg),
         "png" => Some(ImageFormat::Png),
         "webp" => Some(ImageFormat::WebP),
+        "tif" | "tiff" => Some(ImageFormat::Tiff),
+        "bmp" => Some(ImageFormat::Bmp),
         _ => None,
     }
 }
@@ -35,6 +83,24 @@ pub(crate) fn output_format(path: &Path) -> Option<ImageFormat> {
 /// warnings about what its conversion to 8 bits loses.
 pub(crate) fn read(input: &Path, format: ImageFormat) -> Result<(DynamicImage, Vec<String>)> {
     let img_err = |e: image::ImageError| Error::Image { path: input.to_path_buf(), source: e };
+    let mut warnings = Vec::new();
+    if format == ImageFormat::Tiff {
+        let (pages, thumbnails) = tiff_extra_pictures(input)?;
+        if pages > 0 {
+            return Err(Error::bad_input(
+                input,
+                format!(
+                    "a TIFF of {} pages; faceveil redacts one picture per file and would lose the others: split \
+                     the pages into files first (e.g. tiffsplit)",
+                    pages + 1
+                ),
+            ));
+        }
+        if thumbnails > 0 {
+            let copies = if thumbnails == 1 { "copy" } else { "copies" };
+            warnings.push(format!("the TIFF's {thumbnails} reduced-resolution {copies} (thumbnails) not written"));
+        }
+    }
     let mut reader = ImageReader::open(input).map_err(|e| Error::io(input, e))?;
     reader.set_format(format);
     let mut decoder = reader.into_decoder().map_err(img_err)?;
@@ -43,14 +109,14 @@ pub(crate) fn read(input: &Path, format: ImageFormat) -> Result<(DynamicImage, V
     let orientation = decoder.orientation().map_err(img_err)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(img_err)?;
     img.apply_orientation(orientation);
-    let mut warnings = Vec::new();
     if img.color().bytes_per_pixel() / img.color().channel_count().max(1) > 1 {
         warnings.push("16-bit or float image converted to 8 bits per channel".to_string());
     }
     Ok((img, warnings))
 }
 
-/// Writes `img` to `path` as `format` (JPEG at quality 95, WebP lossless) and flushes it to disk.
+/// Writes `img` to `path` as `format` (JPEG at quality 95; WebP lossless; TIFF LZW-compressed with horizontal
+/// differencing, as image editors write it) and flushes it to disk.
 pub(crate) fn write(img: &DynamicImage, path: &Path, format: ImageFormat) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = BufWriter::new(file);
@@ -64,6 +130,10 @@ pub(crate) fn write(img: &DynamicImage, path: &Path, format: ImageFormat) -> Res
             let enc = image::codecs::webp::WebPEncoder::new_lossless(&mut w);
             img.write_with_encoder(enc).map_err(enc_err)?;
         }
+        ImageFormat::Tiff => {
+            write_tiff(img, &mut w).map_err(|e| Error::Encode { path: path.to_path_buf(), reason: e.to_string() })?
+        }
+        ImageFormat::Bmp => img.write_to(&mut w, ImageFormat::Bmp).map_err(enc_err)?,
         _ => {
             img.write_to(&mut w, ImageFormat::Png).map_err(enc_err)?;
         }
@@ -71,4 +141,17 @@ pub(crate) fn write(img: &DynamicImage, path: &Path, format: ImageFormat) -> Res
     let file = w.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
     Ok(())
+}
+
+/// `img` as an 8-bit RGB (or RGBA, where it has alpha) TIFF.
+fn write_tiff<W: std::io::Write + std::io::Seek>(img: &DynamicImage, w: W) -> tiff::TiffResult<()> {
+    use tiff::encoder::{colortype, Compression, Predictor, TiffEncoder};
+    let mut enc = TiffEncoder::new(w)?.with_compression(Compression::Lzw).with_predictor(Predictor::Horizontal);
+    if img.color().has_alpha() {
+        let rgba = img.to_rgba8();
+        enc.write_image::<colortype::RGBA8>(rgba.width(), rgba.height(), rgba.as_raw())
+    } else {
+        let rgb = img.to_rgb8();
+        enc.write_image::<colortype::RGB8>(rgb.width(), rgb.height(), rgb.as_raw())
+    }
 }

@@ -154,7 +154,7 @@ pub fn redact_file_with(
     if let Some(in_format) = image_format {
         let format = out_image_format.ok_or_else(|| Error::UnsupportedOutput {
             path: output.to_path_buf(),
-            reason: "an image input needs an image output ending in .jpg, .jpeg, .png or .webp".into(),
+            reason: format!("an image input needs an image output ending in {}", still_io::STILL_EXTENSIONS),
         })?;
         let edits = edits.as_ref().map(|e| (e, extras.allow_keep_regions));
         let o = still::redact_still(input, in_format, tmp.path(), format, options, detector, edits)
@@ -175,9 +175,13 @@ pub fn redact_file_with(
         if out_image_format.is_some() {
             return Err(Error::UnsupportedOutput {
                 path: output.to_path_buf(),
-                reason: "a video cannot be written as a still image; use .mp4, .mkv, .mov, .avi or .ts".into(),
+                reason: format!(
+                    "a video cannot be written as a still image; use {}",
+                    crate::io::ffmpeg::output::VIDEO_EXTENSIONS
+                ),
             });
         }
+        crate::io::ffmpeg::output::check_video_container(output)?;
         let review = collector.as_mut();
         let edits = edits.as_ref().map(|e| (e, extras.allow_keep_regions));
         video::redact_video(input, tmp.path(), options, detector, extras, review, edits)

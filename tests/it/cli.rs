@@ -141,6 +141,89 @@ fn still_images_are_redacted_in_their_output_format() {
 }
 
 #[test]
+fn tiff_and_bmp_pictures_are_redacted_as_pictures_in_their_own_format() {
+    // Before, FFmpeg read them as one-frame videos: a `.tiff` output held an H.264 stream, lossy and unreadable
+    // as a picture, and a batch turned a folder of scans into `.mkv` files.
+    let dir = tempfile::tempdir().unwrap();
+    let orig = image::open(astronaut()).unwrap().to_rgb8();
+    for (ext, format) in
+        [("tif", image::ImageFormat::Tiff), ("tiff", image::ImageFormat::Tiff), ("bmp", image::ImageFormat::Bmp)]
+    {
+        let input = dir.path().join(format!("in.{ext}"));
+        orig.save_with_format(&input, format).unwrap();
+        let output = dir.path().join(format!("out.{ext}"));
+        let out = faceveil(os_args!["redact", &input, "-o", &output]);
+        assert!(out.status.success(), "{ext}: {}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&output).unwrap();
+        assert_eq!(image::guess_format(&bytes).ok(), Some(format), "{ext}: not written as a {format:?} picture");
+        let got = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!(got.dimensions(), orig.dimensions());
+        let kept = detail_kept(orig.as_raw(), got.as_raw(), 512, (195, 75, 255, 160));
+        assert!(kept.abs() < 0.3, "{ext}: {kept:.2} of the face's detail kept");
+        assert_eq!(max_diff(got.as_raw(), orig.as_raw(), 512, (0, 300, 150, 512)), 0, "{ext}: not lossless");
+    }
+    // Across formats too: the TIFF's picture as PNG.
+    let output = dir.path().join("from-tiff.png");
+    let out = faceveil(os_args!["redact", &dir.path().join("in.tif"), "-o", &output]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = image::open(&output).unwrap().to_rgb8();
+    assert!(detail_kept(orig.as_raw(), got.as_raw(), 512, (195, 75, 255, 160)).abs() < 0.3);
+}
+
+/// Writes `pages` to `path` as one TIFF, each marked with its `NewSubfileType` (1: a reduced-resolution copy).
+fn write_tiff(path: &Path, pages: &[(&image::RgbImage, u32)]) {
+    use tiff::encoder::{colortype::RGB8, TiffEncoder};
+    let mut enc = TiffEncoder::new(std::fs::File::create(path).unwrap()).unwrap();
+    for (img, kind) in pages {
+        let mut page = enc.new_image::<RGB8>(img.width(), img.height()).unwrap();
+        page.encoder().write_tag(tiff::tags::Tag::NewSubfileType, *kind).unwrap();
+        page.write_data(img.as_raw()).unwrap();
+    }
+}
+
+#[test]
+fn a_tiff_of_several_pages_is_refused_and_its_thumbnail_is_not_carried() {
+    let dir = tempfile::tempdir().unwrap();
+    let orig = image::open(astronaut()).unwrap().to_rgb8();
+    let thumb = image::imageops::thumbnail(&orig, 128, 128);
+    // A scan of two pages: only the first would be read, so the second's faces would silently go missing.
+    let pages = dir.path().join("pages.tif");
+    write_tiff(&pages, &[(&orig, 2), (&orig, 2)]);
+    let output = dir.path().join("out.tif");
+    let out = faceveil(os_args!["redact", &pages, "-o", &output]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pages.tif") && err.contains("2 pages"), "{err}");
+    assert!(!output.exists());
+    // A picture with its reduced-resolution copy: redacted, and the copy (the face unredacted) not written.
+    let with_thumb = dir.path().join("thumb.tif");
+    write_tiff(&with_thumb, &[(&orig, 0), (&thumb, 1)]);
+    let out = faceveil(os_args!["redact", &with_thumb, "-o", &output]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("thumbnail"), "no warning");
+    let decoder = tiff::decoder::Decoder::new(std::io::BufReader::new(std::fs::File::open(&output).unwrap())).unwrap();
+    assert!(!decoder.more_images(), "the output holds more than one picture");
+    let got = image::open(&output).unwrap().to_rgb8();
+    assert!(detail_kept(orig.as_raw(), got.as_raw(), 512, (195, 75, 255, 160)).abs() < 0.3);
+}
+
+#[test]
+fn a_video_output_whose_container_cannot_hold_the_video_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip30(dir.path());
+    for (name, why) in [("out.webm", "webm format cannot hold"), ("out.txt", "extension .txt"), ("out", "no extension")]
+    {
+        let output = dir.path().join(name);
+        let out = faceveil(os_args!["redact", &input, "-o", &output]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(why) && err.contains(".mp4, .mkv"), "{name}: {err}");
+        assert!(!output.exists(), "{name}");
+    }
+    assert_eq!(list_dir(dir.path()), vec![input.file_name().unwrap().to_str().unwrap()]);
+}
+
+#[test]
 fn refuses_to_overwrite_and_to_write_over_input() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.png");

@@ -14,6 +14,40 @@ use std::path::{Path, PathBuf};
 const IN_PLACE: &[Pixel] =
     &[Pixel::YUV420P, Pixel::YUVJ420P, Pixel::YUV422P, Pixel::YUVJ422P, Pixel::YUV444P, Pixel::YUVJ444P];
 
+/// The containers to suggest when an output's extension names none that can hold the video faceveil writes.
+pub(crate) const VIDEO_EXTENSIONS: &str = ".mp4, .mkv, .mov, .avi or .ts";
+
+/// Refuses, before any work, a video output whose name does not pick a container that can hold H.264 (an
+/// unknown extension, `.webm`, `.gif`, an image format FFmpeg writes as a picture sequence).
+pub(crate) fn check_video_container(output: &Path) -> Result<()> {
+    let refuse = |why: String| Error::UnsupportedOutput {
+        path: output.to_path_buf(),
+        reason: format!("{why}; use {VIDEO_EXTENSIONS}"),
+    };
+    let name = std::ffi::CString::new(output.as_os_str().as_encoded_bytes())
+        .map_err(|_| refuse("the output name holds a NUL byte".into()))?;
+    // SAFETY: `name` is a valid C string for the call; the format returned is static (or null).
+    let format = unsafe { ff::ffi::av_guess_format(std::ptr::null(), name.as_ptr(), std::ptr::null()) };
+    let ext = output.extension().map(|e| e.to_string_lossy().into_owned());
+    if format.is_null() {
+        return Err(refuse(match ext {
+            Some(e) => format!("no video container is known by the extension .{e}"),
+            None => "the output name has no extension to pick the container by".into(),
+        }));
+    }
+    // SAFETY: `format` is a valid, static output format.
+    let holds = unsafe {
+        ff::ffi::avformat_query_codec(format, ff::ffi::AVCodecID::AV_CODEC_ID_H264, ff::ffi::FF_COMPLIANCE_NORMAL)
+    };
+    // 0: it cannot; a negative answer is "not known" (MPEG-TS has no list, and holds H.264): tried.
+    if holds == 0 {
+        // SAFETY: as above; `name` of an output format is a static C string.
+        let short = unsafe { std::ffi::CStr::from_ptr((*format).name) }.to_string_lossy().into_owned();
+        return Err(refuse(format!("the {short} format cannot hold the H.264 video faceveil writes")));
+    }
+    Ok(())
+}
+
 /// What the stages need besides the input: the open encoder and what was decided about the picture.
 pub(crate) struct Engine {
     pub(crate) encoder: encoder::Video,
@@ -258,9 +292,14 @@ impl Layout {
         let mut options = ff::Dictionary::new();
         options.set("fflags", "+bitexact");
         // What the muxer did not take comes back (the flag is the only option given).
+        let name = octx.format().name().to_string();
         let refused = octx
             .write_header_with(options)
-            .map_err(|e| werr(format!("cannot write container header: {e}")))?
+            .map_err(|e| {
+                werr(format!(
+                    "cannot write container header: {e} (the {name} format may not hold the streams; use {VIDEO_EXTENSIONS})"
+                ))
+            })?
             .iter()
             .next()
             .is_some();
