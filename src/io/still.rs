@@ -1,7 +1,8 @@
 //! Still images (JPEG, PNG, WebP, TIFF, BMP) through the `image` crate: format by content, decoding with EXIF
 //! orientation applied (and baked into the output, whose metadata is not carried), encoding.
 //!
-//! A TIFF may hold several pictures: pages of a scan, or reduced-resolution copies (thumbnails) of the first.
+//! An animated WebP is refused (only its first frame would be read); an animated PNG
+//! goes to FFmpeg as video ([`probe`]). A TIFF may hold several pictures: pages of a scan, or reduced-resolution copies (thumbnails) of the first.
 //! Only the first picture is read and written, so a TIFF with more than one page is refused (its other pages
 //! would be lost); thumbnails are dropped, with a warning (they would show the faces unredacted).
 
@@ -11,7 +12,7 @@ use std::io::BufWriter;
 use std::path::Path;
 
 /// The still-image format of `path`, judged by content (magic bytes) alone, never by the file name, or
-/// `None` when it is not one.
+/// `None` when it is not one. An animated PNG is not a still: FFmpeg reads it as the video it is.
 pub(crate) fn probe(path: &Path) -> Result<Option<ImageFormat>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(64);
@@ -19,7 +20,16 @@ pub(crate) fn probe(path: &Path) -> Result<Option<ImageFormat>> {
     if head.is_empty() {
         return Err(Error::bad_input(path, "empty file (0 bytes)"));
     }
-    Ok(image::guess_format(&head).ok().filter(|f| STILL_FORMATS.contains(f) && f.reading_enabled()))
+    let format = image::guess_format(&head).ok().filter(|f| STILL_FORMATS.contains(f) && f.reading_enabled());
+    if format == Some(ImageFormat::Png) {
+        let img_err = |e: image::ImageError| Error::Image { path: path.to_path_buf(), source: e };
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let decoder = image::codecs::png::PngDecoder::new(std::io::BufReader::new(file)).map_err(img_err)?;
+        if decoder.is_apng().map_err(img_err)? {
+            return Ok(None);
+        }
+    }
+    Ok(format)
 }
 
 /// The still-image formats faceveil reads and writes.
@@ -84,6 +94,16 @@ pub(crate) fn format_of_extension(ext: &str) -> Option<ImageFormat> {
 pub(crate) fn read(input: &Path, format: ImageFormat) -> Result<(DynamicImage, Vec<String>)> {
     let img_err = |e: image::ImageError| Error::Image { path: input.to_path_buf(), source: e };
     let mut warnings = Vec::new();
+    if format == ImageFormat::WebP {
+        let file = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
+        if image::codecs::webp::WebPDecoder::new(std::io::BufReader::new(file)).map_err(img_err)?.has_animation() {
+            return Err(Error::bad_input(
+                input,
+                "an animated WebP, which faceveil does not read: only its first frame would be redacted and \
+                 the others lost; convert it to a video first",
+            ));
+        }
+    }
     if format == ImageFormat::Tiff {
         let (pages, thumbnails) = tiff_extra_pictures(input)?;
         if pages > 0 {

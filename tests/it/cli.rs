@@ -170,6 +170,37 @@ fn tiff_and_bmp_pictures_are_redacted_as_pictures_in_their_own_format() {
     assert!(detail_kept(orig.as_raw(), got.as_raw(), 512, (195, 75, 255, 160)).abs() < 0.3);
 }
 
+#[test]
+fn an_animated_picture_is_redacted_as_video_or_refused_never_cut_to_its_first_frame() {
+    // Before, the picture decoder read the first frame only and wrote a one-frame "success".
+    let dir = tempfile::tempdir().unwrap();
+    let clip = clip30(dir.path());
+    let apng = dir.path().join("anim.png");
+    ffmpeg(&["-i", clip.to_str().unwrap(), "-frames:v", "5", "-plays", "0", "-f", "apng", apng.to_str().unwrap()]);
+    let output = dir.path().join("anim.mkv");
+    let out = faceveil(os_args!["redact", &apng, "-o", &output, "--crf", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (decode_rgb(&apng, W, H), decode_rgb(&output, W, H));
+    assert_eq!((a.len(), b.len()), (5, 5), "frames lost");
+    for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
+        let kept = detail_kept(fa, fb, W, FACE_INNER);
+        assert!(kept.abs() < 0.3, "frame {i}: {kept:.2} of the face's detail kept");
+    }
+    let still = dir.path().join("anim-out.png");
+    let out = faceveil(os_args!["redact", &apng, "-o", &still]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a video cannot be written as a still image"));
+    // An animated WebP, which neither the picture decoder nor this FFmpeg reads whole: refused.
+    let webp = dir.path().join("anim.webp");
+    ffmpeg(&["-i", apng.to_str().unwrap(), "-c:v", "libwebp_anim", "-loop", "0", webp.to_str().unwrap()]);
+    let output = dir.path().join("anim-out.webp");
+    let out = faceveil(os_args!["redact", &webp, "-o", &output]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("anim.webp") && err.contains("animated WebP"), "{err}");
+    assert!(!output.exists() && !still.exists());
+}
+
 /// Writes `pages` to `path` as one TIFF, each marked with its `NewSubfileType` (1: a reduced-resolution copy).
 fn write_tiff(path: &Path, pages: &[(&image::RgbImage, u32)]) {
     use tiff::encoder::{colortype::RGB8, TiffEncoder};
