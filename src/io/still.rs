@@ -1,10 +1,11 @@
 //! Still images (JPEG, PNG, WebP, TIFF, BMP) through the `image` crate: format by content, decoding with EXIF
 //! orientation applied (and baked into the output, whose metadata is not carried), encoding.
 //!
-//! An animated WebP is refused (only its first frame would be read); an animated PNG
-//! goes to FFmpeg as video ([`probe`]). A TIFF may hold several pictures: pages of a scan, or reduced-resolution copies (thumbnails) of the first.
-//! Only the first picture is read and written, so a TIFF with more than one page is refused (its other pages
-//! would be lost); thumbnails are dropped, with a warning (they would show the faces unredacted).
+//! Only one picture is read from a file, so nothing that holds more is cut to its first silently:
+//! - an animated PNG goes to FFmpeg as the video it is ([`probe`]);
+//! - an animated WebP is refused;
+//! - a TIFF of several pages (a scan) is refused; its reduced-resolution copies (thumbnails, which show the
+//!   faces unredacted) are not written, with a warning.
 
 use crate::{Error, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
