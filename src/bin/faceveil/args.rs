@@ -99,7 +99,8 @@ pub(crate) enum OnErrorArg {
 pub(crate) struct RedactArgs {
     /// Input video (anything FFmpeg reads) or image (jpg, png, webp, tif, bmp).
     pub(crate) input: PathBuf,
-    /// Output file; its extension picks the container (mp4, mkv, mov, avi, ts) or image format (jpg, png, webp, tif, bmp).
+    /// Output file; its extension picks the container (mp4, mkv, mov, avi, ts) or image format (jpg, png, webp,
+    /// tif, bmp).
     #[arg(short, long)]
     pub(crate) output: PathBuf,
     /// Write a JSON report (counts, parameters, hashes; no face data) to this file.

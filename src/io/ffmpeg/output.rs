@@ -17,8 +17,8 @@ const IN_PLACE: &[Pixel] =
 /// The containers to suggest when an output's extension names none that can hold the video faceveil writes.
 pub(crate) const VIDEO_EXTENSIONS: &str = ".mp4, .mkv, .mov, .avi or .ts";
 
-/// Refuses, before any work, a video output whose name does not pick a container that can hold H.264 (an
-/// unknown extension, `.webm`, `.gif`, an image format FFmpeg writes as a picture sequence).
+/// Refuses, before any work, a video output whose name picks no container, or one that says it cannot hold
+/// H.264 (`.webm`). Containers that cannot say (`.gif`, `.mxf`) fail at their header, still before any frame.
 pub(crate) fn check_video_container(output: &Path) -> Result<()> {
     let refuse = |why: String| Error::UnsupportedOutput {
         path: output.to_path_buf(),
@@ -296,9 +296,8 @@ impl Layout {
         let refused = octx
             .write_header_with(options)
             .map_err(|e| {
-                werr(format!(
-                    "cannot write container header: {e} (the {name} format may not hold the streams; use {VIDEO_EXTENSIONS})"
-                ))
+                let hint = format!("the {name} format may not hold the streams; use {VIDEO_EXTENSIONS}");
+                werr(format!("cannot write container header: {e} ({hint})"))
             })?
             .iter()
             .next()
