@@ -51,6 +51,10 @@ pub(crate) struct DecodeStats {
     /// Clock restarts mended in a format that has them (see [`Clock`]).
     pub(crate) clock_restarts: u64,
     pub(crate) converted_from: Option<Pixel>,
+    /// Frames whose picture size differed from the stream's first (scaled to it), and the first of them: its
+    /// index and size.
+    pub(crate) resized_frames: u64,
+    pub(crate) first_resized: Option<(u64, u32, u32)>,
 }
 
 /// The decode stage's input and settings.
@@ -71,7 +75,8 @@ impl DecodeStage<'_> {
     pub(crate) fn run(self, frame_tx: Sender<Decoded>, pkt_tx: Sender<Packet>) -> Result<DecodeStats> {
         let DecodeStage { input, mut ictx, mut decoder, video_index, work_format, copied, watch } = self;
         let mut stats = DecodeStats::default();
-        let mut converter: Option<software::scaling::Context> = None;
+        // The scaler for frames not in the work format or not of the first size, with what it was made for.
+        let mut converter: Option<(software::scaling::Context, Pixel, u32, u32)> = None;
         let mut last_pts: Option<i64> = None;
         let mut last_duration: Option<i64> = None;
         let mut consecutive_errors = 0u64;
@@ -86,15 +91,15 @@ impl DecodeStage<'_> {
         let mut drain = |decoder: &mut decoder::Video, stats: &mut DecodeStats, read_at: Instant| -> Result<()> {
             let mut decoded = frame::Video::empty();
             while decoder.receive_frame(&mut decoded).is_ok() {
-                if decoded.width() != width || decoded.height() != height {
-                    return Err(Error::bad_input(
-                        input,
-                        format!(
-                            "picture size changes mid-stream ({width}x{height} to {}x{}), which faceveil does not support",
-                            decoded.width(),
-                            decoded.height()
-                        ),
-                    ));
+                // A picture size that changes mid-stream (recordings of two sizes joined, a camera switching its
+                // resolution): the frame is scaled to the first size, as FFmpeg's command line does.
+                let (dw, dh) = (decoded.width(), decoded.height());
+                let resized = (dw, dh) != (width, height);
+                if resized {
+                    crate::config::check_picture_size(dw, dh)
+                        .map_err(|reason| Error::bad_input(input, format!("mid-stream, {reason}")))?;
+                    stats.resized_frames += 1;
+                    stats.first_resized.get_or_insert((stats.frames, dw, dh));
                 }
                 // SAFETY: `decoded` holds a valid frame just returned by the decoder; plain fields are read.
                 // (The flag constant's integer type differs between FFmpeg versions, hence the cast.)
@@ -124,24 +129,28 @@ impl DecodeStage<'_> {
                 last_pts = Some(pts);
                 stats.first_read.get_or_insert(read_at);
                 stats.media_span = pts.saturating_sub(*stats.first_pts.get_or_insert(pts));
-                let mut frame = if decoded.format() == work_format {
+                let mut frame = if decoded.format() == work_format && !resized {
                     std::mem::replace(&mut decoded, frame::Video::empty())
                 } else {
-                    stats.converted_from.get_or_insert(decoded.format());
-                    let conv = match converter.as_mut() {
-                        Some(c) => c,
-                        None => converter.insert(
-                            software::scaling::Context::get(
-                                decoded.format(),
-                                width,
-                                height,
+                    if decoded.format() != work_format {
+                        stats.converted_from.get_or_insert(decoded.format());
+                    }
+                    let key = (decoded.format(), dw, dh);
+                    let conv = match &mut converter {
+                        Some((c, f, w, h)) if (*f, *w, *h) == key => c,
+                        slot => {
+                            let c = software::scaling::Context::get(
+                                key.0,
+                                dw,
+                                dh,
                                 work_format,
                                 width,
                                 height,
                                 software::scaling::Flags::BICUBIC,
                             )
-                            .map_err(|e| Error::bad_input(input, format!("pixel format conversion: {e}")))?,
-                        ),
+                            .map_err(|e| Error::bad_input(input, format!("pixel format conversion: {e}")))?;
+                            &mut slot.insert((c, key.0, key.1, key.2)).0
+                        }
                     };
                     let mut converted = frame::Video::empty();
                     conv.run(&decoded, &mut converted)

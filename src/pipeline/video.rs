@@ -254,6 +254,13 @@ fn stage_warnings(dec: &DecodeStats, core: &Stats, work_format: ff::format::Pixe
             core.frames_degraded, core.frames_covered
         ));
     }
+    if let Some((first, w, h)) = dec.first_resized {
+        out.push(format!(
+            "the picture size changed mid-stream ({} frame(s), the first of them frame {first} at {w}x{h}); they \
+             were scaled to the stream's first size, as FFmpeg does",
+            dec.resized_frames
+        ));
+    }
     if let Some(f) = dec.converted_from {
         out.push(format!("pixel format {f:?} converted to {work_format:?} for redaction and encoding").to_lowercase());
     }

@@ -72,6 +72,48 @@ fn damage_middle(path: &Path, len: usize) {
 }
 
 #[test]
+fn a_picture_size_that_changes_mid_stream_is_scaled_to_the_first_and_every_frame_is_redacted() {
+    // Recordings of two sizes joined byte for byte (a DVR that switched its resolution): before, the whole file
+    // was refused ("picture size changes mid-stream").
+    let dir = tempfile::tempdir().unwrap();
+    let ts = ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-f", "mpegts"];
+    let (big, small) = (dir.path().join("big.ts"), dir.path().join("small.ts"));
+    make_clip(&big, 25, &ts, &[], "");
+    make_clip(&small, 25, &ts, &[], ",scale=480:270");
+    let joined = dir.path().join("joined.ts");
+    std::fs::write(&joined, [std::fs::read(&big).unwrap(), std::fs::read(&small).unwrap()].concat()).unwrap();
+    let output = dir.path().join("out.mkv");
+    let out = faceveil(os_args!["redact", &joined, "-o", &output, "--crf", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The join breaks the transport stream's packet counters, which is reported as damage (exit 5).
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{err}");
+    assert!(
+        err.contains("picture size changed mid-stream (25 frame(s), the first of them frame 25 at 480x270)"),
+        "{err}"
+    );
+    // The second recording as the first size shows it: the reference its frames are judged against.
+    let small_up = dir.path().join("small-up.mkv");
+    ffmpeg(&[
+        "-i",
+        small.to_str().unwrap(),
+        "-vf",
+        "scale=640:360",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        small_up.to_str().unwrap(),
+    ]);
+    let reference: Vec<Vec<u8>> = [decode_rgb(&big, W, H), decode_rgb(&small_up, W, H)].concat();
+    let got = decode_rgb(&output, W, H);
+    assert_eq!(got.len(), 50, "frames lost");
+    for (i, (r, f)) in reference.iter().zip(&got).enumerate() {
+        let kept = detail_kept(r, f, W, FACE_INNER);
+        assert!(kept.abs() < 0.3, "frame {i} keeps {kept:.2} of the face's detail");
+    }
+}
+
+#[test]
 fn transport_streams_joined_end_to_end_keep_every_frame_spaced_and_their_sound() {
     // Three copies of one recording joined byte for byte, as archived chunks are, or as a camera that restarts
     // its encoder sends them: the clock starts again at each join.

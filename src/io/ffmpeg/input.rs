@@ -166,9 +166,10 @@ impl FrameReader {
         Ok(Self {
             clock: Clock::of(&ictx),
             path: path.to_path_buf(),
+            // Every frame at the stream's first size, as a run scales them (a size that changes mid-stream).
+            rgb: UprightRgb::scaled(rotation, decoder.width(), decoder.height()),
             ictx,
             decoder,
-            rgb: UprightRgb::new(rotation),
             index,
             time_base: (tb.numerator(), tb.denominator()),
             eof: false,
