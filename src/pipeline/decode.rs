@@ -3,6 +3,7 @@
 
 use super::pace::Watch;
 use crate::io::ffmpeg::clock::{increasing, Clock};
+use crate::io::ffmpeg::picture::FrameScaler;
 use crate::{Error, Result};
 use crossbeam_channel::Sender;
 use ff::format::Pixel;
@@ -75,8 +76,8 @@ impl DecodeStage<'_> {
     pub(crate) fn run(self, frame_tx: Sender<Decoded>, pkt_tx: Sender<Packet>) -> Result<DecodeStats> {
         let DecodeStage { input, mut ictx, mut decoder, video_index, work_format, copied, watch } = self;
         let mut stats = DecodeStats::default();
-        // The scaler for frames not in the work format or not of the first size, with what it was made for.
-        let mut converter: Option<(software::scaling::Context, Pixel, u32, u32)> = None;
+        // For frames not in the work format or not of the first size.
+        let mut converter = FrameScaler::default();
         let mut last_pts: Option<i64> = None;
         let mut last_duration: Option<i64> = None;
         let mut consecutive_errors = 0u64;
@@ -135,23 +136,9 @@ impl DecodeStage<'_> {
                     if decoded.format() != work_format {
                         stats.converted_from.get_or_insert(decoded.format());
                     }
-                    let key = (decoded.format(), dw, dh);
-                    let conv = match &mut converter {
-                        Some((c, f, w, h)) if (*f, *w, *h) == key => c,
-                        slot => {
-                            let c = software::scaling::Context::get(
-                                key.0,
-                                dw,
-                                dh,
-                                work_format,
-                                width,
-                                height,
-                                software::scaling::Flags::BICUBIC,
-                            )
-                            .map_err(|e| Error::bad_input(input, format!("pixel format conversion: {e}")))?;
-                            &mut slot.insert((c, key.0, key.1, key.2)).0
-                        }
-                    };
+                    let conv = converter
+                        .for_frame(&decoded, work_format, (width, height), software::scaling::Flags::BICUBIC)
+                        .map_err(|e| Error::bad_input(input, format!("pixel format conversion: {e}")))?;
                     let mut converted = frame::Video::empty();
                     conv.run(&decoded, &mut converted)
                         .map_err(|e| Error::bad_input(input, format!("pixel format conversion: {e}")))?;

@@ -18,7 +18,32 @@ pub(crate) struct UprightRgb {
     rotation: Rotation,
     /// Output size in stored orientation, or `None` for the frame's own size.
     size: Option<(u32, u32)>,
-    scaler: Option<(software::scaling::Context, Pixel, u32, u32)>,
+    scaler: FrameScaler,
+}
+
+/// A scaler kept from frame to frame and made again only when a frame's format or size differs from the one
+/// it was made for (a stream's picture size may change mid-stream).
+#[derive(Default)]
+pub(crate) struct FrameScaler(Option<(software::scaling::Context, Pixel, u32, u32)>);
+
+impl FrameScaler {
+    /// The scaler from `frame`'s format and size to `out` at `width × height`. The output side must be the same
+    /// on every call (it is not part of the key).
+    pub(crate) fn for_frame(
+        &mut self,
+        frame: &frame::Video,
+        out: Pixel,
+        (width, height): (u32, u32),
+        flags: software::scaling::Flags,
+    ) -> std::result::Result<&mut software::scaling::Context, ff::Error> {
+        let key = (frame.format(), frame.width(), frame.height());
+        if !self.0.as_ref().is_some_and(|(_, f, w, h)| (*f, *w, *h) == key) {
+            let ctx = software::scaling::Context::get(key.0, key.1, key.2, out, width, height, flags)?;
+            self.0 = Some((ctx, key.0, key.1, key.2));
+        }
+        // The scaler was made just above if it was not there.
+        self.0.as_mut().map(|(ctx, ..)| ctx).ok_or(ff::Error::Bug)
+    }
 }
 
 /// Alignment of the scaler's output rows (bytes), as FFmpeg aligns the rows of its own pictures: its SIMD
@@ -28,7 +53,7 @@ const ROW_ALIGN: usize = 64;
 impl UprightRgb {
     /// Full resolution.
     pub(crate) fn new(rotation: Rotation) -> Self {
-        Self { rotation, size: None, scaler: None }
+        Self { rotation, size: None, scaler: FrameScaler::default() }
     }
 
     /// Scaled to `width × height` (stored orientation) before turning upright.
@@ -45,23 +70,10 @@ impl UprightRgb {
     pub(crate) fn convert_into(&mut self, frame: &frame::Video, reuse: Option<RgbImage>) -> Result<RgbImage> {
         let (w, h) = (frame.width(), frame.height());
         let (sw, sh) = self.size.unwrap_or((w, h));
-        let key = (frame.format(), w, h);
-        let scaler = match &mut self.scaler {
-            Some((ctx, f, a, b)) if (*f, *a, *b) == key => ctx,
-            slot => {
-                let ctx = software::scaling::Context::get(
-                    frame.format(),
-                    w,
-                    h,
-                    Pixel::RGB24,
-                    sw,
-                    sh,
-                    software::scaling::Flags::AREA,
-                )
-                .map_err(|e| Error::Internal(format!("scaler: {e}")))?;
-                &mut slot.insert((ctx, key.0, key.1, key.2)).0
-            }
-        };
+        let scaler = self
+            .scaler
+            .for_frame(frame, Pixel::RGB24, (sw, sh), software::scaling::Flags::AREA)
+            .map_err(|e| Error::Internal(format!("scaler: {e}")))?;
         let buf = reuse.map(RgbImage::into_raw).unwrap_or_default();
         Ok(rotate_upright(scale_packed(scaler, frame, sw, sh, buf)?, self.rotation))
     }
