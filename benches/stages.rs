@@ -1,14 +1,15 @@
 //! Hot stages: preprocessing (a 1080p I420 frame to RGB for the detector, in pure Rust for the frame API and
 //! at the detector's size through swscale as the video pipeline does), redaction at 1080p (1/10/50 faces,
 //! each style) and of a 720p frame's bridged boxes (20 faces, 7 overlapping boxes each), CenterFace output
-//! decoding, NMS, temporal fill, and (when ONNX Runtime is set up) one CenterFace inference at 640×384 and
-//! 1280×736.
+//! decoding, NMS, temporal fill, the camera's shift between two 720p frames, and (when ONNX Runtime is set
+//! up) one CenterFace inference at 640×384 and 1280×736.
 //!
 //! `cargo bench --bench stages`; criterion writes reports to target/criterion.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use faceveil::detect::{decode_centerface, nms, CenterFace, CenterFaceOutputs, SessionOptions};
 use faceveil::redact::{redact_channel, ChannelLayout};
+use faceveil::track::motion::CameraMotion;
 use faceveil::track::TrackFill;
 use faceveil::{BBox, DetectSettings, Detection, Detector, RedactSettings, Style};
 use image::{Rgb, RgbImage};
@@ -158,6 +159,24 @@ fn temporal(c: &mut Criterion) {
     c.bench_function("tracker_10_faces_window_3", |b| {
         let mut fill = TrackFill::new(3, 6);
         b.iter(|| black_box(fill.push(0u8, boxes.clone())))
+    });
+    // The camera's shift between two 720p pictures of a textured scene, 6 px apart (the tracker's input on
+    // every video frame).
+    let view = |ox: u32| {
+        RgbImage::from_fn(1280, 720, |x, y| {
+            let (x, y) = (x + ox, y);
+            let v = ((x / 7 * 37 + y / 5 * 61) % 97 + (x / 31 * 13 + y / 23 * 29) % 113) as u8;
+            Rgb([v, v / 2 + 40, 255 - v])
+        })
+    };
+    let (a, b) = (view(0), view(6));
+    c.bench_function("camera_motion_720p", |bench| {
+        let mut motion = CameraMotion::new();
+        let mut flip = false;
+        bench.iter(|| {
+            flip = !flip;
+            black_box(motion.next(if flip { &a } else { &b }))
+        })
     });
 }
 

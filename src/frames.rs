@@ -377,6 +377,7 @@ fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
         frames_degraded: a.frames_degraded + b.frames_degraded,
         frames_covered: a.frames_covered + b.frames_covered,
         tracks: a.tracks + b.tracks,
+        frames_camera_moved: a.frames_camera_moved + b.frames_camera_moved,
         passes_run: a.passes_run + b.passes_run,
         passes_reused: a.passes_reused + b.passes_reused,
         passes_focus: a.passes_focus + b.passes_focus,

@@ -68,6 +68,10 @@ pub struct Report {
     pub tracks: u64,
     /// Largest number of faces detected in one frame.
     pub max_faces_in_frame: u64,
+    /// Frames on which the camera's own shift was measured: tracks follow the scene, so bridged boxes move
+    /// with the picture when the camera shakes or pans.
+    #[serde(default)]
+    pub frames_camera_moved: u64,
     /// Frames blanked entirely because the detector could not analyse them (`--on-detector-error redact-frame`).
     pub frames_blanked: u64,
     /// Frames with regions covered whole because no small-face search reached them in time: for a file, the
@@ -125,6 +129,7 @@ impl Report {
         self.redacted_area_fraction = s.redacted_area_fraction();
         self.detections = s.detections;
         self.tracks = s.tracks;
+        self.frames_camera_moved = s.frames_camera_moved;
         self.max_faces_in_frame = s.max_faces_in_frame;
         self.frames_blanked = s.frames_blanked;
         self.frames_covered = s.frames_covered;

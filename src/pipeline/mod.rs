@@ -134,6 +134,7 @@ pub fn redact_file_with(
         detections: 0,
         tracks: 0,
         max_faces_in_frame: 0,
+        frames_camera_moved: 0,
         frames_blanked: 0,
         frames_covered: 0,
         decode_errors: 0,

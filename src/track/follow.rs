@@ -76,7 +76,7 @@ impl Patch {
 
 impl Grey {
     /// Block means of `factor × factor` pixels (edge rows and columns that do not fill a block are dropped).
-    fn reduced(&self, factor: u32) -> Grey {
+    pub(crate) fn reduced(&self, factor: u32) -> Grey {
         let f = factor.max(1);
         let (w, h) = (self.width / f, self.height / f);
         let mut data = Vec::with_capacity((w * h) as usize);

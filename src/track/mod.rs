@@ -3,17 +3,26 @@
 //! [`Tracker`] links each frame's detections to tracks: greedy matching on the overlap with each track's
 //! predicted box, or on centre distance relative to face size for heads that move more than their own
 //! width between frames. [`TrackFill`] delays frames by a bounded look-ahead (`window`) and then gives every
-//! frame, besides its own detections, one box per track alive around it:
+//! frame, besides its own detections, boxes for each track alive around it:
 //! - between two detections of a track (a detector miss), the box is interpolated, so it follows the head
 //!   instead of lagging;
-//! - up to `coast` frames after a track's last detection, the box is extrapolated with the track's velocity
-//!   and grows with every frame of uncertainty;
+//! - up to `coast` frames after a track's last detection, two boxes: one extrapolated with the track's
+//!   velocity, one where the head stood (a velocity measured on flickering detections of small faces is often
+//!   wrong, and heads stop); one box where the two nearly agree. Both grow with every frame of uncertainty;
 //! - up to `window` frames before a track's first detection (back-fill), likewise backwards.
+//!
+//! Tracks live in scene coordinates when the caller measures the camera's motion ([`motion::CameraMotion`],
+//! given to [`TrackFill::push_moved`]): a detection is placed in the scene by the camera's shift since the
+//! track's last one, velocities are the head's own, and every box goes back into the picture by the camera's
+//! measured shift up to its frame. A shaking camera then moves coasting, back-filled and interpolated boxes
+//! with the picture instead of flinging them along its last shake. Without a measure (shift zero) the tracker
+//! works in picture coordinates, as it always did.
 //!
 //! Memory is bounded: `window` frames held, and for each track only the detections the emitted frames can
 //! still use.
 
 pub mod follow;
+pub mod motion;
 
 use crate::geom::BBox;
 use std::collections::VecDeque;
@@ -41,36 +50,58 @@ impl Track {
         *self.hits.back().expect("a track has at least one detection")
     }
 
-    fn predict(&self, frame: u64) -> BBox {
+    fn predict(&self, frame: u64, camera: &Camera) -> BBox {
         let (f, b) = self.last();
-        shift(&b, self.vx * (frame as f32 - f as f32), self.vy * (frame as f32 - f as f32))
+        let (cx, cy) = camera.moved(f, frame);
+        let d = frame as f32 - f as f32;
+        shift(&b, self.vx * d + cx, self.vy * d + cy)
     }
 
-    /// The box this track contributes to `frame`, if any.
-    fn box_at(&self, frame: u64, window: u64, coast: u64) -> Option<BBox> {
+    /// The boxes this track contributes to `frame` (none where it was detected: the detection itself is used).
+    fn boxes_at(&self, frame: u64, window: u64, coast: u64, camera: &Camera, out: &mut Vec<BBox>) {
         let after = self.hits.iter().position(|(f, _)| *f >= frame);
-        match after {
-            Some(i) if self.hits[i].0 == frame => None, // detected there: the detection itself is used
+        let (f, b, d) = match after {
+            Some(i) if self.hits[i].0 == frame => return,
             Some(0) => {
-                // Before the first detection: back-fill with the velocity, backwards.
+                // Before the first detection: back-filled, backwards.
                 let (f, b) = self.hits[0];
                 let d = f - frame;
-                (d <= window).then(|| {
-                    shift(&b, -self.vx * d as f32, -self.vy * d as f32).scaled(1.0 + GROWTH_PER_FRAME * d as f32)
-                })
+                if d > window {
+                    return;
+                }
+                (f, b, -(d as f32))
             }
             Some(i) => {
                 let (f0, b0) = self.hits[i - 1];
                 let (f1, b1) = self.hits[i];
                 let t = (frame - f0) as f32 / (f1 - f0) as f32;
                 let near = (frame - f0).min(f1 - frame) as f32;
-                Some(lerp(&b0, &b1, t).scaled(1.0 + INTERP_GROWTH_PER_FRAME * near))
+                // Between the two detections in the scene, then into this frame's picture.
+                let (ax, ay) = camera.moved(f1, f0);
+                let (bx, by) = camera.moved(f0, frame);
+                let b = lerp(&b0, &shift(&b1, ax, ay), t);
+                out.push(shift(&b, bx, by).scaled(1.0 + INTERP_GROWTH_PER_FRAME * near));
+                return;
             }
             None => {
-                let (f, _) = self.last();
+                let (f, b) = self.last();
                 let d = frame - f;
-                (d <= coast).then(|| self.predict(frame).scaled(1.0 + GROWTH_PER_FRAME * d as f32))
+                if d > coast {
+                    return;
+                }
+                (f, b, d as f32)
             }
+        };
+        // Beyond the detections the head may have kept its velocity or stopped: both places are covered (in a
+        // still scene they are one; a velocity measured on flickering detections of small faces is often
+        // wrong). Each grows with every frame of uncertainty.
+        let grow = 1.0 + GROWTH_PER_FRAME * d.abs();
+        let (cx, cy) = camera.moved(f, frame);
+        let still = shift(&b, cx, cy).scaled(grow);
+        let moving = shift(&b, cx + self.vx * d, cy + self.vy * d).scaled(grow);
+        out.push(still);
+        if still.iou(&moving) < 0.9 {
+            out.push(moving);
         }
     }
 }
@@ -84,18 +115,61 @@ fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
     BBox::new(m(a.x0, b.x0), m(a.y0, b.y0), m(a.x1, b.x1), m(a.y1, b.y1))
 }
 
+/// The camera's position (the sum of its measured shifts) at each frame a track may still refer to.
+#[derive(Debug, Default)]
+struct Camera {
+    /// Frame of `at[0]`.
+    first: u64,
+    at: VecDeque<(f64, f64)>,
+}
+
+impl Camera {
+    fn position(&self, frame: u64) -> (f64, f64) {
+        let i = frame.saturating_sub(self.first) as usize;
+        self.at.get(i).or(self.at.back()).copied().unwrap_or_default()
+    }
+
+    /// How far the picture's content moved from frame `from` to frame `to`.
+    fn moved(&self, from: u64, to: u64) -> (f32, f32) {
+        let (a, b) = (self.position(from), self.position(to));
+        ((b.0 - a.0) as f32, (b.1 - a.1) as f32)
+    }
+
+    /// Records `frame`, whose content moved by `(dx, dy)` since the frame before (frames in increasing order;
+    /// frames skipped did not move).
+    fn record(&mut self, frame: u64, (dx, dy): (f32, f32)) {
+        if self.at.is_empty() {
+            self.first = frame;
+        }
+        let last = self.at.back().copied().unwrap_or_default();
+        while self.first + (self.at.len() as u64) < frame {
+            self.at.push_back(last);
+        }
+        self.at.push_back((last.0 + f64::from(dx), last.1 + f64::from(dy)));
+    }
+
+    /// Forgets frames before `oldest`.
+    fn trim(&mut self, oldest: u64) {
+        while self.first < oldest && self.at.len() > 1 {
+            self.at.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
 /// Links detections over frames by motion and overlap. Ids are per instance (no global state).
 #[derive(Debug, Default)]
 pub struct Tracker {
     tracks: Vec<Track>,
     coast: u64,
     created: u64,
+    camera: Camera,
 }
 
 impl Tracker {
     /// A tracker whose tracks end `coast` frames after their last detection.
     pub fn new(coast: u64) -> Self {
-        Self { tracks: Vec::new(), coast, created: 0 }
+        Self { tracks: Vec::new(), coast, created: 0, camera: Camera::default() }
     }
 
     /// Number of tracks started so far.
@@ -103,11 +177,18 @@ impl Tracker {
         self.created
     }
 
-    /// Adds the detections of `frame` (frames must come in increasing order).
+    /// Adds the detections of `frame` (frames must come in increasing order), a still camera.
     pub fn update(&mut self, frame: u64, dets: &[BBox]) {
+        self.update_moved(frame, dets, (0.0, 0.0));
+    }
+
+    /// Adds the detections of `frame`, whose content the camera moved by `camera` (pixels) since the frame
+    /// before.
+    pub fn update_moved(&mut self, frame: u64, dets: &[BBox], camera: (f32, f32)) {
+        self.camera.record(frame, camera);
         let mut pairs: Vec<(f32, f32, usize, usize)> = Vec::new(); // (iou, dist, track, det)
         for (ti, t) in self.tracks.iter().enumerate() {
-            let p = t.predict(frame);
+            let p = t.predict(frame, &self.camera);
             let size = p.width().max(p.height()).max(1.0);
             for (di, d) in dets.iter().enumerate() {
                 let iou = p.iou(d);
@@ -131,7 +212,9 @@ impl Tracker {
             let (f0, b0) = t.last();
             let dt = (frame - f0).max(1) as f32;
             let (c0, c1) = (b0.center(), dets[di].center());
-            let (vx, vy) = ((c1.0 - c0.0) / dt, (c1.1 - c0.1) / dt);
+            // The head's own velocity: the camera's part taken out.
+            let (cx, cy) = self.camera.moved(f0, frame);
+            let (vx, vy) = ((c1.0 - c0.0 - cx) / dt, (c1.1 - c0.1 - cy) / dt);
             // Smooth, but let a new track take its first measured velocity at once.
             let a = if t.hits.len() == 1 { 1.0 } else { 0.6 };
             t.vx = a * vx + (1.0 - a) * t.vx;
@@ -148,7 +231,11 @@ impl Tracker {
 
     /// Boxes the tracks contribute to `frame` (detections in that frame itself excluded).
     pub fn boxes_at(&self, frame: u64, window: u64) -> Vec<BBox> {
-        self.tracks.iter().filter_map(|t| t.box_at(frame, window, self.coast)).collect()
+        let mut out = Vec::new();
+        for t in &self.tracks {
+            t.boxes_at(frame, window, self.coast, &self.camera, &mut out);
+        }
+        out
     }
 
     /// Forgets what frames before `oldest` can no longer use: ended tracks and old detections.
@@ -160,6 +247,8 @@ impl Tracker {
                 t.hits.pop_front();
             }
         }
+        let first_hit = self.tracks.iter().filter_map(|t| t.hits.front()).map(|h| h.0).min();
+        self.camera.trim(first_hit.map_or(oldest, |f| f.min(oldest)));
     }
 
     pub fn live_tracks(&self) -> usize {
@@ -202,7 +291,13 @@ impl<T> TrackFill<T> {
     /// Adds the next frame and its detections; returns the frame that is now complete, if any, with the
     /// boxes to redact in it.
     pub fn push(&mut self, frame: T, faces: Vec<BBox>) -> Option<(T, Vec<BBox>)> {
-        self.tracker.update(self.pushed, &faces);
+        self.push_moved(frame, faces, (0.0, 0.0))
+    }
+
+    /// [`push`](Self::push) for a frame whose content the camera moved by `camera` (pixels, as
+    /// [`motion::CameraMotion`] measures it) since the frame before.
+    pub fn push_moved(&mut self, frame: T, faces: Vec<BBox>, camera: (f32, f32)) -> Option<(T, Vec<BBox>)> {
+        self.tracker.update_moved(self.pushed, &faces, camera);
         self.pushed += 1;
         self.pending.push_back((frame, faces));
         if self.pending.len() as u64 > self.window {
