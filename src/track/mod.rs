@@ -16,7 +16,10 @@
 //! track's last one, velocities are the head's own, and every box goes back into the picture by the camera's
 //! measured shift up to its frame. A shaking camera then moves coasting, back-filled and interpolated boxes
 //! with the picture instead of flinging them along its last shake. Without a measure (shift zero) the tracker
-//! works in picture coordinates, as it always did.
+//! works in picture coordinates, as it always did. A measure that is wrong by the same amount every frame (a
+//! crowd walking one way taken for the camera) goes into each track's velocity, so the moving box stays
+//! right, and cancels out of interpolation; only a measure that jumps wrongly for a frame could move a box,
+//! which is why [`motion::CameraMotion`] answers zero whenever one shift does not clearly explain the picture.
 //!
 //! Memory is bounded: `window` frames held, and for each track only the detections the emitted frames can
 //! still use.

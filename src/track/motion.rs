@@ -9,15 +9,17 @@
 //!
 //! Only a shift that explains the picture clearly is reported: the best shift must leave far less difference
 //! than no shift at all and than any shift well away from it (a repeating pattern matches at several),
-//! inside the search's reach; a change of exposure is taken out first. Otherwise (a still camera, a flat or dark picture, a cut,
-//! a crowd moving every way) the answer is no motion, which is how the tracker worked before it had one.
+//! inside the search's reach; a change of exposure is taken out first. Otherwise (a still camera, a flat or
+//! dark picture, a cut, a crowd moving every way) the answer is no motion, which is how the tracker worked
+//! before it had one. A crowd walking one way can be measured as the camera's motion: the tracker stays
+//! right under any steady error (see [`super::Tracker`]).
 //! Pixels are compared between two consecutive frames only and dropped with the older one: nothing is kept
 //! about anyone.
 
 use super::follow::Grey;
 use image::RgbImage;
 
-/// Width of the fine grey level, in samples (the picture is reduced by a whole factor to about this).
+/// Longer side of the fine grey level, in samples (the picture is reduced by a whole factor to about this).
 const FINE_WIDTH: u32 = 640;
 /// The middle level is the fine one reduced this many times each way, the coarse one the middle one.
 const MID_FACTOR: u32 = 2;
@@ -54,7 +56,7 @@ impl CameraMotion {
     /// moved right has a positive `dx`), or `(0, 0)` for the first picture, a picture of another size, and
     /// when no single shift explains the picture clearly.
     pub fn next(&mut self, picture: &RgbImage) -> (f32, f32) {
-        let step = (picture.width() / FINE_WIDTH).max(1);
+        let step = (picture.width().max(picture.height()) / FINE_WIDTH).max(1);
         let levels = Levels::new(grey(picture, step));
         let shift = match &self.prev {
             Some((prev, s))
@@ -321,7 +323,7 @@ mod tests {
             let mut m = CameraMotion::new();
             m.next(&view(50.0, 50.0, w, h));
             let (sx, sy) = m.next(&view(59.0, 46.0, w, h));
-            let tolerance = (w / FINE_WIDTH).max(1) as f32;
+            let tolerance = (w.max(h) / FINE_WIDTH).max(1) as f32;
             assert!((sx + 9.0).abs() <= tolerance && (sy - 4.0).abs() <= tolerance, "{w}x{h}: ({sx}, {sy})");
         }
     }
