@@ -280,8 +280,9 @@ pub struct Core<T> {
     rotation: Rotation,
     analyser: Analyser,
     fill: TrackFill<Held<T>>,
-    /// The camera's shift from frame to frame, for the tracker (video only: a still has nothing to bridge).
-    motion: CameraMotion,
+    /// The camera's shift from frame to frame, for the tracker, when the options ask to follow the camera
+    /// (video only: a still has nothing to bridge).
+    motion: Option<CameraMotion>,
     stats: Stats,
     /// Passes run outside the analyser (reduced effort), and their detector input pixels.
     extra_passes: u64,
@@ -338,8 +339,8 @@ impl<T> Core<T> {
             rotation,
             analyser,
             // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
-            fill: TrackFill::new(window, 2 * window),
-            motion: CameraMotion::new(),
+            fill: TrackFill::new(window, 2 * window).in_scene(options.follow_camera),
+            motion: options.follow_camera.then(CameraMotion::new),
             stats: Stats::default(),
             extra_passes: 0,
             extra_pixels: 0,
@@ -379,7 +380,7 @@ impl<T> Core<T> {
         let scheduled = self.analyser.stats();
         Stats {
             tracks: self.fill.tracks_started(),
-            frames_camera_moved: self.motion.frames_moved(),
+            frames_camera_moved: self.motion.as_ref().map_or(0, CameraMotion::frames_moved),
             passes_run: scheduled.passes_run + self.extra_passes,
             passes_reused: scheduled.passes_reused,
             passes_focus: scheduled.passes_focus,
@@ -496,7 +497,7 @@ impl<T> Core<T> {
         let degraded = effort != Effort::Full;
         let boxes = self.to_stored(&found, degraded);
         self.stats.frames_degraded += u64::from(degraded);
-        let camera = if self.bridging { self.camera_shift(&upright) } else { (0.0, 0.0) };
+        let camera = self.camera_shift(&upright);
         // The newest frame waits here, its pixels kept, until the next one comes: if none does, the tiles its
         // schedule would have searched later are searched in it (see `finish`).
         if self.analyser.tile_count() > 0 {
@@ -516,7 +517,8 @@ impl<T> Core<T> {
 
     /// The camera's shift since the frame before, measured on the upright picture, in stored pixels.
     fn camera_shift(&mut self, upright: &RgbImage) -> (f32, f32) {
-        let (dx, dy) = self.motion.next(upright);
+        let Some(motion) = self.motion.as_mut().filter(|_| self.bridging) else { return (0.0, 0.0) };
+        let (dx, dy) = motion.next(upright);
         if (dx, dy) == (0.0, 0.0) {
             return (0.0, 0.0);
         }
@@ -597,7 +599,9 @@ impl<T> Core<T> {
             let camera = last.camera;
             out.extend(self.fill.push_moved(last, boxes, camera).and_then(|(held, boxes)| self.pass_on(held, boxes)));
         }
-        self.motion.reset();
+        if let Some(motion) = self.motion.as_mut() {
+            motion.reset();
+        }
         let held = self.fill.finish();
         out.extend(held.into_iter().filter_map(|(held, boxes)| self.pass_on(held, boxes)));
         out.extend(self.last_of_fields());
@@ -796,6 +800,7 @@ mod tests {
         let (uw, uh) = (640, 360);
         let (iw, _) = options().detect.input_size(uw, uh);
         let s = iw as f32 / uw as f32;
+        let options = || Options { follow_camera: true, ..options() };
         let camera = |i: u32| (100.0 + 3.0 * i as f32 + if i % 2 == 0 { 14.0 } else { -14.0 }, 80.0 + 2.0 * i as f32);
         let head = |i: u32| {
             let (ox, oy) = camera(i);

@@ -135,6 +135,13 @@ pub struct Options {
     /// Video: the small-face tiles are spread over this many consecutive frames (1: every tile every frame).
     /// Temporal bridging covers the frames in between, so keep it at most `bridge_frames`.
     pub tile_period: u32,
+    /// Video: measure the camera's shift between frames and bridge in scene coordinates, covering both where a
+    /// lost head stood and where its velocity takes it ([`crate::track::motion`]). For hand-held and body-worn
+    /// cameras: fewer faces left visible and smaller files on the hand-held benches, but off by default because
+    /// the judge's FaceNet links more of the (tighter) masked faces at 50 fps (docs/performance.md, 2026-12-05
+    /// thirteenth stop).
+    #[serde(default)]
+    pub follow_camera: bool,
     pub audio: AudioMode,
     /// Fail closed: stop, or blank the frame the detector could not analyse. Never write it unredacted.
     pub on_detector_error: OnDetectorError,
@@ -153,6 +160,7 @@ impl Default for Options {
             // cost.
             bridge_frames: 5,
             tile_period: 6,
+            follow_camera: false,
             audio: AudioMode::Copy,
             on_detector_error: OnDetectorError::Fail,
             keep_metadata: false,

@@ -6,9 +6,10 @@
 //! frame, besides its own detections, boxes for each track alive around it:
 //! - between two detections of a track (a detector miss), the box is interpolated, so it follows the head
 //!   instead of lagging;
-//! - up to `coast` frames after a track's last detection, two boxes: one extrapolated with the track's
-//!   velocity, one where the head stood (a velocity measured on flickering detections of small faces is often
-//!   wrong, and heads stop); one box where the two nearly agree. Both grow with every frame of uncertainty;
+//! - up to `coast` frames after a track's last detection, the box is extrapolated with the track's velocity
+//!   and grows with every frame of uncertainty; tracks in the scene ([`TrackFill::in_scene`]) add a box
+//!   where the head stood (a velocity measured on flickering detections of small faces is often wrong, and
+//!   heads stop), unless the two nearly agree;
 //! - up to `window` frames before a track's first detection (back-fill), likewise backwards.
 //!
 //! Tracks live in scene coordinates when the caller measures the camera's motion ([`motion::CameraMotion`],
@@ -61,7 +62,7 @@ impl Track {
     }
 
     /// The boxes this track contributes to `frame` (none where it was detected: the detection itself is used).
-    fn boxes_at(&self, frame: u64, window: u64, coast: u64, camera: &Camera, out: &mut Vec<BBox>) {
+    fn boxes_at(&self, frame: u64, window: u64, coast: u64, camera: &Camera, both: bool, out: &mut Vec<BBox>) {
         let after = self.hits.iter().position(|(f, _)| *f >= frame);
         let (f, b, d) = match after {
             Some(i) if self.hits[i].0 == frame => return,
@@ -95,17 +96,19 @@ impl Track {
                 (f, b, d as f32)
             }
         };
-        // Beyond the detections the head may have kept its velocity or stopped: both places are covered (in a
-        // still scene they are one; a velocity measured on flickering detections of small faces is often
-        // wrong). Each grows with every frame of uncertainty.
+        // Beyond the detections the head may have kept its velocity or, in the scene, stopped: with `both`, both
+        // places are covered (one box where they nearly agree). Each grows with every frame of uncertainty.
         let grow = 1.0 + GROWTH_PER_FRAME * d.abs();
         let (cx, cy) = camera.moved(f, frame);
-        let still = shift(&b, cx, cy).scaled(grow);
         let moving = shift(&b, cx + self.vx * d, cy + self.vy * d).scaled(grow);
-        out.push(still);
-        if still.iou(&moving) < 0.9 {
-            out.push(moving);
+        if both {
+            let still = shift(&b, cx, cy).scaled(grow);
+            out.push(still);
+            if still.iou(&moving) >= 0.9 {
+                return;
+            }
         }
+        out.push(moving);
     }
 }
 
@@ -167,12 +170,14 @@ pub struct Tracker {
     coast: u64,
     created: u64,
     camera: Camera,
+    /// Beyond a track's detections, cover where the head stood as well as where its velocity takes it.
+    both: bool,
 }
 
 impl Tracker {
     /// A tracker whose tracks end `coast` frames after their last detection.
     pub fn new(coast: u64) -> Self {
-        Self { tracks: Vec::new(), coast, created: 0, camera: Camera::default() }
+        Self { tracks: Vec::new(), coast, created: 0, camera: Camera::default(), both: false }
     }
 
     /// Number of tracks started so far.
@@ -236,7 +241,7 @@ impl Tracker {
     pub fn boxes_at(&self, frame: u64, window: u64) -> Vec<BBox> {
         let mut out = Vec::new();
         for t in &self.tracks {
-            t.boxes_at(frame, window, self.coast, &self.camera, &mut out);
+            t.boxes_at(frame, window, self.coast, &self.camera, self.both, &mut out);
         }
         out
     }
@@ -280,6 +285,15 @@ impl<T> TrackFill<T> {
             next_emit: 0,
             pushed: 0,
         }
+    }
+
+    /// Tracks in the scene ([`push_moved`](Self::push_moved) gives the camera's shift): beyond a track's
+    /// detections, where the head stood is covered as well as where its velocity takes it (a velocity measured
+    /// on flickering detections of small faces is often wrong, and a steady error in the camera's measure goes
+    /// into it). Off: one box, moved by the velocity, as without a camera measure.
+    pub fn in_scene(mut self, on: bool) -> Self {
+        self.tracker.both = on;
+        self
     }
 
     /// Frames held back at most.

@@ -122,7 +122,7 @@ fn under_a_shaking_camera_coasting_and_bridging_boxes_stay_on_the_head() {
     // Detected on frames 0..=5 and 9..=11, missed on 6..=8 (bridged) and from 12 (coasting to 17).
     let detected = |i: usize| !(6..=8).contains(&i) && i < 12;
     let (window, coast) = (3, 6);
-    let mut f = TrackFill::new(window, coast);
+    let mut f = TrackFill::new(window, coast).in_scene(true);
     let mut out = Vec::new();
     for i in 0..18 {
         let (truth, moved) = shaken(i);

@@ -524,3 +524,43 @@ fn openvino_runtime_runs_where_installed_and_is_named_where_not_issue_14() {
         assert!(!output.exists());
     }
 }
+
+#[test]
+fn follow_camera_measures_a_shaking_camera_and_every_frame_is_redacted() {
+    // A hand-held camera: a 640×360 window shaking up to ±8 px (x) and ±6 px (y) over a still scene, the
+    // astronaut in front of a textured background (the test pattern's first frame, held).
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("shake.mkv");
+    let portrait = astronaut();
+    let filter = "[1:v]trim=end_frame=1,loop=loop=-1:size=1:start=0,scale=700:400,setpts=N/25/TB[bg];\
+                  [0:v]scale=360:360[face];[bg][face]overlay=170:20:shortest=1,\
+                  crop=640:360:x='30+8*sin(2*PI*3.1*t)':y='20+6*sin(2*PI*2.3*t+1)',format=yuv420p[v]";
+    let mut args = vec!["-loop", "1", "-framerate", "25", "-i", portrait.to_str().unwrap()];
+    args.extend(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-filter_complex", filter]);
+    args.extend(["-map", "[v]", "-frames:v", "30"]);
+    args.extend(lossless_h264());
+    args.push(input.to_str().unwrap());
+    ffmpeg(&args);
+    let frames = decode_rgb(&input, W, H);
+    assert_eq!(frames.len(), 30);
+    for (flag, moved) in [(None, 0..=0), (Some("--follow-camera"), 15..=29)] {
+        let output = dir.path().join("out.mkv");
+        let report = dir.path().join("out.json");
+        let mut args =
+            os_args!["redact", &input, "-o", &output, "--crf", "0", "--report", &report, "--overwrite"].to_vec();
+        args.extend(flag.map(std::ffi::OsStr::new));
+        let out = faceveil(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let measured = r["frames_camera_moved"].as_u64().unwrap();
+        assert!(moved.contains(&measured), "{flag:?}: the camera's shift measured on {measured} frames");
+        assert_eq!(r["parameters"]["follow_camera"], flag.is_some());
+        let redacted = decode_rgb(&output, W, H);
+        assert_eq!(redacted.len(), 30, "frame count changed");
+        // Inside the face wherever the shake puts it (`FACE_INNER` less the shake).
+        for (i, (a, b)) in frames.iter().zip(&redacted).enumerate() {
+            let kept = detail_kept(a, b, W, (292, 70, 310, 100));
+            assert!(kept.abs() < 0.3, "{flag:?} frame {i}: {kept:.2} of the face's detail kept");
+        }
+    }
+}

@@ -272,6 +272,10 @@ pub(crate) struct SettingsArgs {
     /// Keep container and stream metadata (stripped by default: it can hold locations and device names).
     #[arg(long)]
     pub(crate) keep_metadata: bool,
+    /// Video from a moving camera (hand-held, body-worn): measure the camera's shift between frames so that
+    /// bridged boxes move with the scene, not along the last shake (smaller files; see the README before use).
+    #[arg(long)]
+    pub(crate) follow_camera: bool,
     /// x264 constant rate factor (0..51); 18 is visually lossless.
     #[arg(long, default_value_t = EncodeSettings::default().crf)]
     pub(crate) crf: u8,
@@ -372,6 +376,7 @@ impl SettingsArgs {
             },
             bridge_frames: self.bridge_frames,
             tile_period: self.tile_period,
+            follow_camera: self.follow_camera,
             audio: match self.audio {
                 AudioArg::Copy => AudioMode::Copy,
                 AudioArg::Drop => AudioMode::Drop,
