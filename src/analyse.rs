@@ -221,7 +221,8 @@ pub struct Stats {
     pub frames_covered: u64,
     /// Tracks started by the bridging tracker.
     pub tracks: u64,
-    /// Frames on which the camera's own shift was measured and the tracker followed it.
+    /// Frames on which the camera's own shift was measured and the tracker followed it ([`Options::follow_camera`]
+    /// only).
     pub frames_camera_moved: u64,
     /// Detector passes run, and passes answered from an unchanged region.
     pub passes_run: u64,

@@ -68,8 +68,8 @@ pub struct Report {
     pub tracks: u64,
     /// Largest number of faces detected in one frame.
     pub max_faces_in_frame: u64,
-    /// Frames on which the camera's own shift was measured: tracks follow the scene, so bridged boxes move
-    /// with the picture when the camera shakes or pans.
+    /// Frames on which the camera's own shift was measured (`--follow-camera`; 0 without it): tracks follow the
+    /// scene, so bridged boxes move with the picture when the camera shakes or pans.
     #[serde(default)]
     pub frames_camera_moved: u64,
     /// Frames blanked entirely because the detector could not analyse them (`--on-detector-error redact-frame`).
