@@ -22,22 +22,27 @@ pub struct Grey {
 }
 
 impl Grey {
-    /// Luma of a packed RGB picture, scaled down by an integer `step` (every step-th pixel of a box mean).
+    /// Luma of a packed RGB picture, scaled down by an integer `step` (box means of `step × step` pixels; edge
+    /// rows and columns that do not fill a block are dropped), read straight from the packed rows.
     pub fn from_rgb(rgb: &image::RgbImage, step: u32) -> Self {
         let step = step.max(1);
         let (w, h) = (rgb.width() / step, rgb.height() / step);
+        let (s, stride) = (step as usize, rgb.width() as usize * 3);
+        let raw = rgb.as_raw();
+        let mut sums = vec![0u32; w as usize];
         let mut data = Vec::with_capacity((w * h) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                let mut sum = 0u32;
-                for dy in 0..step {
-                    for dx in 0..step {
-                        let p = rgb.get_pixel(x * step + dx, y * step + dy);
-                        sum += (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8;
-                    }
+        for y in 0..h as usize {
+            sums.fill(0);
+            for dy in 0..s {
+                let row = &raw[(y * s + dy) * stride..][..w as usize * s * 3];
+                for (sum, block) in sums.iter_mut().zip(row.chunks_exact(s * 3)) {
+                    *sum += block
+                        .chunks_exact(3)
+                        .map(|p| (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8)
+                        .sum::<u32>();
                 }
-                data.push((sum / (step * step)) as u8);
             }
+            data.extend(sums.iter().map(|&v| (v / (step * step)) as u8));
         }
         Self { width: w, height: h, data }
     }

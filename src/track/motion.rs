@@ -57,7 +57,7 @@ impl CameraMotion {
     /// when no single shift explains the picture clearly.
     pub fn next(&mut self, picture: &RgbImage) -> (f32, f32) {
         let step = (picture.width().max(picture.height()) / FINE_WIDTH).max(1);
-        let levels = Levels::new(grey(picture, step));
+        let levels = Levels::new(Grey::from_rgb(picture, step));
         let shift = match &self.prev {
             Some((prev, s))
                 if *s == step && prev.fine.width == levels.fine.width && prev.fine.height == levels.fine.height =>
@@ -99,29 +99,6 @@ impl Levels {
         let mean = coarse.data.iter().map(|&v| u64::from(v)).sum::<u64>() as f32 / coarse.data.len().max(1) as f32;
         Self { fine, mid, coarse, mean }
     }
-}
-
-/// Luma reduced by `step` each way (box means), read straight from the packed rows.
-fn grey(rgb: &RgbImage, step: u32) -> Grey {
-    let (w, h) = (rgb.width() / step, rgb.height() / step);
-    let stride = rgb.width() as usize * 3;
-    let raw = rgb.as_raw();
-    let mut sums = vec![0u32; w as usize];
-    let mut data = Vec::with_capacity((w * h) as usize);
-    for y in 0..h as usize {
-        sums.fill(0);
-        for dy in 0..step as usize {
-            let row = &raw[(y * step as usize + dy) * stride..][..w as usize * step as usize * 3];
-            for (x, block) in row.chunks_exact(step as usize * 3).enumerate() {
-                sums[x] += block
-                    .chunks_exact(3)
-                    .map(|p| (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8)
-                    .sum::<u32>();
-            }
-        }
-        data.extend(sums.iter().map(|&s| (s / (step * step)) as u8));
-    }
-    Grey { width: w, height: h, data }
 }
 
 /// Mean clipped difference between `cur` and `prev` moved by `(dx, dy)` and brightened by `gain` grey levels
