@@ -35,6 +35,9 @@ pub const COVER_LEVEL_STEP: f32 = 8.0;
 pub(super) struct Mask {
     pub(super) area: BBox,
     pub(super) size: f32,
+    /// The level the mask's samples are pulled toward (blur, mosaic) or set to (fill) where masks share one
+    /// (see `share_levels`); `None`: the mean of the mask's own samples.
+    pub(super) level: Option<f32>,
 }
 
 pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &Mask, settings: &RedactSettings) {
@@ -44,8 +47,8 @@ pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &Mask, setting
     }
     match settings.style {
         Style::Blur => blur(buf, layout, std::slice::from_ref(mask), settings),
-        Style::Pixelate => pixelate(buf, layout, &mask.area, pixel_cell(mask.size), false, settings),
-        Style::Fill => fill(buf, layout, &mask.area, settings),
+        Style::Pixelate => pixelate(buf, layout, mask, pixel_cell(mask.size), false, settings),
+        Style::Fill => fill(buf, layout, mask, settings),
         Style::Outline => outline(buf, layout, &mask.area, if layout.intensity { 255 } else { 0 }),
     }
 }
@@ -54,7 +57,7 @@ pub(super) fn apply(buf: &mut [u8], layout: &ChannelLayout, mask: &Mask, setting
 /// side by side), as one region: one blur of the samples around them all with the radius of the largest, so a
 /// region under many masks is not blurred again for each (a bridged face on the hand-held clip has about seven
 /// boxes a frame). Every sample is blurred at least as strongly as its own mask alone would blur it, and pulled
-/// toward the mean of its own mask.
+/// toward its mask's level: the one it shares with the masks it overlaps, or the mean of its own samples.
 pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &RedactSettings) {
     let Some(first) = masks.first() else { return };
     let radius = masks.iter().map(|m| blur_radius(m.size)).max().unwrap_or(2);
@@ -91,11 +94,12 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], s: &Redact
                 (y, x0, x1)
             })
             .collect();
-        // Pulled toward the mean of the mask's own samples (where masks overlap, of the last one), as when
-        // blurred alone.
-        let sum: u64 = rows.iter().flat_map(|&(y, x0, x1)| blurred(y, x0, x1)).map(|&v| u64::from(v)).sum();
+        // Pulled toward the level the mask shares, or toward the mean of its own samples, as when blurred alone.
         let n: u32 = rows.iter().map(|&(_, x0, x1)| x1 - x0).sum();
-        let mean = sum as f32 / n.max(1) as f32;
+        let mean = mask.level.unwrap_or_else(|| {
+            let sum: u64 = rows.iter().flat_map(|&(y, x0, x1)| blurred(y, x0, x1)).map(|&v| u64::from(v)).sum();
+            sum as f32 / n.max(1) as f32
+        });
         let pulled = |b: u16| round_sample(mean + (f32::from(b) - mean) * SHADING_KEEP);
         // A blurred sample is a mean of 8-bit samples, so a mask of more samples than there are values looks
         // each value up (computed as above: the same bytes) instead of computing it per sample.
@@ -207,7 +211,7 @@ fn box_columns(src: &[u16], dst: &mut [u16], w: usize, r: usize, sums: &mut Vec<
 /// is one macroblock, which the encoder codes as one flat block) and no cell is narrower than a cell.
 pub(super) fn pixelate_on_grid(buf: &mut [u8], layout: &ChannelLayout, mask: &Mask, settings: &RedactSettings) {
     if !mask.area.to_pixel_rect(layout.width, layout.height).is_empty() {
-        pixelate(buf, layout, &mask.area, pixel_cell(mask.size), true, settings);
+        pixelate(buf, layout, mask, pixel_cell(mask.size), true, settings);
     }
 }
 
@@ -228,10 +232,12 @@ fn cell_edges(a: u32, b: u32, cell: u32, on_grid: bool) -> Vec<u32> {
     edges
 }
 
-fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, cell: u32, on_grid: bool, s: &RedactSettings) {
+fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &Mask, cell: u32, on_grid: bool, s: &RedactSettings) {
+    let (level, mask) = (mask.level, &mask.area);
     let m = mask.to_pixel_rect(l.width, l.height);
     let keep = MOSAIC_SHADING_KEEP;
-    // The cells' means first, then each cell pulled toward the mean of them all.
+    // The cells' means first, then each cell pulled toward the mask's level: the one it shares, or the mean of
+    // its cells.
     let mut cells: Vec<(u32, u32, u32, u32, f32)> = Vec::new();
     let (cols, rows) = (cell_edges(m.x0, m.x1, cell, on_grid), cell_edges(m.y0, m.y1, cell, on_grid));
     for ys in rows.windows(2) {
@@ -248,7 +254,7 @@ fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, cell: u32, on_grid: 
             cells.push((cx, cx1, cy, cy1, sum as f32 / n.max(1) as f32));
         }
     }
-    let all = cells.iter().map(|c| c.4).sum::<f32>() / cells.len().max(1) as f32;
+    let all = level.unwrap_or_else(|| cells.iter().map(|c| c.4).sum::<f32>() / cells.len().max(1) as f32);
     for (cx, cx1, cy, cy1, mean) in cells {
         let v = all + (mean - all) * keep;
         let v = if on_grid { (v / COVER_LEVEL_STEP).round() * COVER_LEVEL_STEP } else { v };
@@ -275,16 +281,22 @@ fn outline(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, value: u8) {
     }
 }
 
-fn fill(buf: &mut [u8], l: &ChannelLayout, mask: &BBox, s: &RedactSettings) {
+fn fill(buf: &mut [u8], l: &ChannelLayout, mask: &Mask, s: &RedactSettings) {
+    let (level, mask) = (mask.level, &mask.area);
     let m = mask.to_pixel_rect(l.width, l.height);
-    let (mut sum, mut n) = (0u64, 0u64);
-    for y in m.y0..m.y1 {
-        for x in m.x0..m.x1 {
-            sum += buf[l.index(x, y)] as u64;
-            n += 1;
+    let mean = match level {
+        Some(level) => round_sample(level),
+        None => {
+            let (mut sum, mut n) = (0u64, 0u64);
+            for y in m.y0..m.y1 {
+                for x in m.x0..m.x1 {
+                    sum += buf[l.index(x, y)] as u64;
+                    n += 1;
+                }
+            }
+            ((sum + n / 2) / n.max(1)) as u8
         }
-    }
-    let mean = ((sum + n / 2) / n.max(1)) as u8;
+    };
     for y in m.y0..m.y1 {
         let (x0, x1) = mask_span(s.shape, mask, y, m.x0, m.x1);
         for x in x0..x1 {
@@ -326,7 +338,7 @@ mod tests {
             for area in [BBox::new(5.0, 6.0, 17.0, 20.5), BBox::new(9.5, 4.0, 40.0, 37.0)] {
                 let mut buf: Vec<u8> = (0..layout.stride * h as usize).map(|_| (noise() % 256) as u8).collect();
                 let before = buf.clone();
-                let mask = Mask { area, size: area.width().max(area.height()) };
+                let mask = Mask { area, size: area.width().max(area.height()), level: None };
                 blur(&mut buf, &layout, &[mask], &settings);
 
                 let radius = blur_radius(mask.size) as usize;
