@@ -288,6 +288,54 @@ fn an_interlaced_stream_waits_a_frame_longer_and_every_frame_comes_out_redacted(
     }
 }
 
+/// Frame `i` of a hand-held camera: a W×H window, shaking by up to ±8 px across and ±6 px down, over a still
+/// scene (the portrait over a fixed, non-repeating pattern of 6-px blocks); and where the face's region lies in it.
+fn shaken(i: u32) -> (RgbImage, (u32, u32, u32, u32)) {
+    const SHAKE: [(i32, i32); 8] = [(0, 0), (8, -5), (-7, 6), (5, 3), (-8, -6), (2, 5), (7, -2), (-4, 4)];
+    let (dx, dy) = SHAKE[i as usize % SHAKE.len()];
+    let (ox, oy) = ((16 + dx) as u32, (16 + dy) as u32);
+    let portrait = image::open(repo().join("assets/astronaut.png")).expect("the portrait").to_rgb8();
+    let face = image::imageops::resize(&portrait, 360, 360, image::imageops::FilterType::Triangle);
+    let mut scene = RgbImage::from_fn(W + 32, H + 32, |x, y| {
+        let h = (x / 6).wrapping_mul(73_856_093) ^ (y / 6).wrapping_mul(19_349_663);
+        let v = (h.wrapping_mul(2_654_435_761) >> 24) as u8;
+        image::Rgb([v, v / 2 + 60, 255 - v])
+    });
+    image::imageops::overlay(&mut scene, &face, 156, 16);
+    let view = image::imageops::crop_imm(&scene, ox, oy, W, H).to_image();
+    let (x0, y0, x1, y1) = FACE;
+    (view, (x0 + 16 - ox, y0 + 16 - oy, x1 + 16 - ox, y1 + 16 - oy))
+}
+
+#[test]
+fn follow_camera_measures_a_shaking_camera_and_every_frame_comes_out_redacted() {
+    let info = info("RGB", W);
+    for follow in [false, true] {
+        let mut h = harness(&[("follow-camera", &follow)]);
+        h.set_src_caps(info.to_caps().unwrap());
+        let n = 16u32;
+        let frames: Vec<_> = (0..n).map(shaken).collect();
+        let mut out = Vec::new();
+        for (i, (img, _)) in frames.iter().enumerate() {
+            assert_eq!(h.push(buffer(img, &info, i as u64)), Ok(gst::FlowSuccess::Ok));
+            out.extend(pull_all(&mut h));
+        }
+        assert!(h.push_event(gst::event::Eos::new()));
+        out.extend(pull_all(&mut h));
+        assert_eq!(out.len(), n as usize);
+        for (i, (b, (orig, face))) in out.iter().zip(&frames).enumerate() {
+            let kept = detail_kept(orig, &rgb_of(b, &info), *face);
+            assert!(kept < 0.3, "follow-camera {follow}, frame {i}: the face keeps {kept:.2} of its detail");
+        }
+        let moved = stat(&h, "frames-camera-moved");
+        if follow {
+            assert!(moved >= u64::from(n) / 2, "the shake was measured on {moved} of {n} frames");
+        } else {
+            assert_eq!(moved, 0, "nothing is measured unless asked for");
+        }
+    }
+}
+
 #[test]
 fn a_property_changed_in_ready_takes_effect_on_the_way_to_paused() {
     init();

@@ -89,6 +89,7 @@ struct Settings {
     precision: Precision,
     runtime: Runtime,
     low_light: bool,
+    follow_camera: bool,
     model: Option<String>,
     small_model: Option<String>,
     on_error: OnError,
@@ -110,6 +111,7 @@ impl Default for Settings {
             precision: Precision::Fp32,
             runtime: Runtime::Cpu,
             low_light: o.detect.low_light,
+            follow_camera: o.follow_camera,
             model: None,
             small_model: None,
             on_error: OnError::Error,
@@ -140,6 +142,7 @@ impl Settings {
         };
         o.redact.mask_scale = self.mask_scale;
         o.bridge_frames = self.bridge_frames;
+        o.follow_camera = self.follow_camera;
         // Each tile is searched at least once per look-ahead.
         o.tile_period = o.tile_period.min(self.bridge_frames + 1);
         o.on_detector_error = match self.on_error {
@@ -263,6 +266,7 @@ impl Faceveil {
             frames_redacted: stats.frames_redacted,
             frames_degraded: stats.frames_degraded,
             frames_blanked: stats.frames_blanked,
+            frames_camera_moved: stats.frames_camera_moved,
             frames_dropped_by_flush: st.dropped_by_flush,
         }
     }
@@ -700,6 +704,12 @@ impl ObjectImpl for Faceveil {
                     .default_value(d.low_light)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("follow-camera")
+                    .nick("Follow the camera")
+                    .blurb("A moving camera (hand-held, body-worn): measure its shift between frames so that bridged boxes move with the scene")
+                    .default_value(d.follow_camera)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("model")
                     .nick("CenterFace model")
                     .blurb("Path of a shipped CenterFace model (checked by SHA-256); default: found as the CLI finds it")
@@ -755,6 +765,7 @@ impl ObjectImpl for Faceveil {
             "precision" => s.precision = value.get().unwrap_or(s.precision),
             "runtime" => s.runtime = value.get().unwrap_or(s.runtime),
             "low-light" => s.low_light = value.get().unwrap_or(s.low_light),
+            "follow-camera" => s.follow_camera = value.get().unwrap_or(s.follow_camera),
             "model" => s.model = value.get().unwrap_or(None),
             "small-model" => s.small_model = value.get().unwrap_or(None),
             "on-error" => s.on_error = value.get().unwrap_or(s.on_error),
@@ -780,6 +791,7 @@ impl ObjectImpl for Faceveil {
             "precision" => s.precision.to_value(),
             "runtime" => s.runtime.to_value(),
             "low-light" => s.low_light.to_value(),
+            "follow-camera" => s.follow_camera.to_value(),
             "model" => s.model.to_value(),
             "small-model" => s.small_model.to_value(),
             "on-error" => s.on_error.to_value(),

@@ -98,6 +98,8 @@ pub struct Counts {
     pub frames_degraded: u64,
     /// Frames pushed flat grey because they could not be analysed (`on-error=blank`).
     pub frames_blanked: u64,
+    /// Frames on which the camera's own shift was measured and followed (`follow-camera`).
+    pub frames_camera_moved: u64,
     /// Frames held when a flush dropped them (never pushed).
     pub frames_dropped_by_flush: u64,
 }
@@ -112,6 +114,7 @@ impl Counts {
             .field("frames-redacted", self.frames_redacted)
             .field("frames-degraded", self.frames_degraded)
             .field("frames-blanked", self.frames_blanked)
+            .field("frames-camera-moved", self.frames_camera_moved)
             .field("frames-dropped-by-flush", self.frames_dropped_by_flush)
             .build()
     }
