@@ -212,9 +212,15 @@ fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], s
         }
         for y in rect.y0..rect.y1 {
             let (x0, x1) = mask_span(shape, &mask.area, y, rect.x0, rect.x1);
-            let row = buf[layout.index(x0, y)..].iter().step_by(layout.step).take((x1 - x0) as usize);
-            sums[r].0 += row.map(|&v| u64::from(v)).sum::<u64>();
-            sums[r].1 += u64::from(x1 - x0);
+            let (at, n) = (layout.index(x0, y), (x1 - x0) as usize);
+            // A row's sum fits 32 bits; planes (step 1) are summed as a plain slice, which vectorises.
+            let row: u32 = if layout.step == 1 {
+                buf[at..at + n].iter().map(|&v| u32::from(v)).sum()
+            } else {
+                buf[at..].iter().step_by(layout.step).take(n).map(|&v| u32::from(v)).sum()
+            };
+            sums[r].0 += u64::from(row);
+            sums[r].1 += n as u64;
         }
     }
     for (mask, &r) in masks.iter_mut().zip(&roots) {
