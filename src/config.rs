@@ -137,9 +137,9 @@ pub struct Options {
     pub tile_period: u32,
     /// Video: measure the camera's shift between frames and bridge in scene coordinates, covering both where a
     /// lost head stood and where its velocity takes it ([`crate::track::motion`]). For hand-held and body-worn
-    /// cameras: fewer faces left visible and smaller files on the hand-held benches, but off by default because
-    /// the judge's FaceNet links more of the (tighter) masked faces at 50 fps (docs/performance.md, 2026-12-05
-    /// thirteenth stop).
+    /// cameras: smaller files and about as many leaks on the hand-held benches, but off by default because the
+    /// judge finds one leaked face-frame more on two of the five clips (docs/performance.md, 2026-12-05
+    /// fourteenth stop).
     #[serde(default)]
     pub follow_camera: bool,
     pub audio: AudioMode,
