@@ -33,7 +33,7 @@
 //! Static cameras (CCTV, council chambers) mostly show unchanged regions; a moving camera changes every
 //! region and pays the full spread search.
 
-use super::multiscale::{input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass_as};
+use super::multiscale::{confirm_small, input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass_as};
 use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile};
 use crate::geom::BBox;
 use crate::Result;
@@ -288,6 +288,9 @@ pub struct Analyser {
     /// Of the last frame: the tiles searched on it, and what no small-face pass searched.
     searched: Vec<usize>,
     unsearched: Vec<Unsearched>,
+    /// A still picture ([`exhaustive`](Self::exhaustive)): every tile is searched with the whole frame, so weak
+    /// small whole-frame boxes need a tile's confirmation ([`confirm_small`](super::multiscale::confirm_small)).
+    confirm_small: bool,
 }
 
 impl Analyser {
@@ -318,6 +321,7 @@ impl Analyser {
             known: Vec::new(),
             searched: Vec::new(),
             unsearched: Vec::new(),
+            confirm_small: false,
         }
     }
 
@@ -325,7 +329,7 @@ impl Analyser {
     /// whole frame at the full detector size. Its first answer is [`detect_multiscale`](super::detect_multiscale)'s.
     pub fn exhaustive(settings: DetectSettings, w: u32, h: u32) -> Self {
         let whole_input = settings.input_size(w, h);
-        Self { whole_input, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
+        Self { whole_input, confirm_small: true, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
     }
 
     pub fn stats(&self) -> AnalyserStats {
@@ -366,6 +370,8 @@ impl Analyser {
         // left out in between, and however long an unchanged picture reused its answer: the next whole-frame
         // search is then a full one).
         let whole_full = self.whole_full_at.is_none_or(|f| index - f >= self.whole_period);
+        // The whole-frame pass's faces (first in `all`, after the tiles ran), and the tiles'.
+        let mut whole_found = Vec::new();
         let mut all = Vec::new();
         // Tiles whose answer holds for this frame (searched now, or unchanged since searched), and the small
         // faces the magnified passes give for it.
@@ -381,15 +387,18 @@ impl Analyser {
             // A repeat pass's result is not reused on a frame due for a full pass.
             let reusable = |c: &&mut Cached| (c.reused < MAX_REUSE || !due) && (c.full || !(due && whole_full));
             if let Some(c) = region.unchanged(&self.grid).filter(reusable) {
-                all.extend_from_slice(&c.found);
                 c.reused += 1;
                 self.stats.passes_reused += 1;
                 match tile {
                     Some(t) => {
+                        all.extend_from_slice(&c.found);
                         answered.push(t);
                         small.extend(c.found.iter().map(|d| d.bbox));
                     }
-                    None => whole.extend(c.found.iter().map(|d| d.bbox)),
+                    None => {
+                        whole_found.extend_from_slice(&c.found);
+                        whole.extend(c.found.iter().map(|d| d.bbox));
+                    }
                 }
                 continue;
             }
@@ -415,9 +424,9 @@ impl Analyser {
                 Some(t) => tile_pass(detector, frame, t, self.settings.tile_scale)?,
             };
             self.stats.passes_run += 1;
-            all.extend_from_slice(&found);
             match region.tile {
                 Some(t) => {
+                    all.extend_from_slice(&found);
                     self.stats.pixels.tiles += tile_pixels(&t, self.settings.tile_scale);
                     self.searched.push(i - 1);
                     answered.push(t);
@@ -428,11 +437,17 @@ impl Analyser {
                         self.whole_full_at = Some(index);
                     }
                     self.stats.pixels.whole += input_pixels(self.whole_input.0 as f32, self.whole_input.1 as f32, 1.0);
+                    whole_found.extend_from_slice(&found);
                     whole.extend(found.iter().map(|d| d.bbox));
                 }
             }
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0, full });
         }
+        if self.confirm_small {
+            whole_found = confirm_small(whole_found, &small, &answered, frame, self.settings.nms_iou);
+        }
+        whole_found.extend(all);
+        let mut all = whole_found;
         // Faces the tiles found that neither a tile nor the whole-frame pass answers for on this frame are
         // searched again where they were, in small magnified crops: a known small face is looked for on every
         // frame, not only on its tile's turn (new faces still wait for their tile's turn, and are back-filled
