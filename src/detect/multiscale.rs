@@ -187,8 +187,9 @@ pub const WEAK_SMALL_HEIGHT: f32 = 20.0;
 /// this is kept only where a magnified pass that held it whole found a face there too: a small, weak box
 /// of the 1× pass that both models at 2× pass over is, in daylight, texture (a glove, a flag, foliage), not
 /// a face. In the dark, faces score low everywhere and such boxes stay.
-/// Measured (2026-12-06) on the dev stills: every annotated face under 20 px of the bright sets also scores
-/// at least 0.2 on a tile, while these boxes were most of the unexplained over-redaction of `wider_dev`.
+/// Measured (2026-12-06) on the dev stills: every annotated face under 20 px of the bright sets that any pass
+/// finds also scores at least 0.2 on a tile (one 8 px face no pass finds lies under a neighbour's mask), while
+/// these boxes were most of the unexplained over-redaction of `wider_dev`.
 pub const WEAK_SMALL_SCORE: f32 = 0.15;
 
 /// The whole-frame boxes `whole` of `frame` less the small, weak ones ([`WEAK_SMALL_HEIGHT`],
