@@ -298,8 +298,8 @@ pub(crate) fn in_frame(found: Vec<Detection>, (w, h): (u32, u32), t: &Tile, scal
 }
 
 /// The regions to redact in an upright full-resolution frame ([`face_regions`](super::face_regions) of
-/// [`faces_multiscale`]), in frame pixels.
-/// Weak small whole-frame boxes the tiles did not confirm are left out ([`confirm_small`]).
+/// [`faces_multiscale`], less the weak small whole-frame boxes no tile confirmed: [`confirm_small`]), in frame
+/// pixels.
 pub fn detect_multiscale<D: Detector + ?Sized>(
     detector: &mut D,
     frame: &RgbImage,

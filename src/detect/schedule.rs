@@ -370,14 +370,13 @@ impl Analyser {
         // left out in between, and however long an unchanged picture reused its answer: the next whole-frame
         // search is then a full one).
         let whole_full = self.whole_full_at.is_none_or(|f| index - f >= self.whole_period);
-        // The whole-frame pass's faces (first in `all`, after the tiles ran), and the tiles'.
+        // The whole-frame pass's faces (put first in `all` once the tiles ran), and the tiles'.
         let mut whole_found = Vec::new();
         let mut all = Vec::new();
         // Tiles whose answer holds for this frame (searched now, or unchanged since searched), and the small
         // faces the magnified passes give for it.
         let mut answered: Vec<Tile> = Vec::new();
         let mut small: Vec<BBox> = Vec::new();
-        let mut whole: Vec<BBox> = Vec::new();
         for (i, region) in self.regions.iter_mut().enumerate() {
             // The whole-frame pass is due on every frame; tile k on frames where k ≡ frame (mod period).
             let due = if i == 0 { plan.whole } else { ((i - 1) as u64) % period == phase };
@@ -395,10 +394,7 @@ impl Analyser {
                         answered.push(t);
                         small.extend(c.found.iter().map(|d| d.bbox));
                     }
-                    None => {
-                        whole_found.extend_from_slice(&c.found);
-                        whole.extend(c.found.iter().map(|d| d.bbox));
-                    }
+                    None => whole_found.extend_from_slice(&c.found),
                 }
                 continue;
             }
@@ -438,7 +434,6 @@ impl Analyser {
                     }
                     self.stats.pixels.whole += input_pixels(self.whole_input.0 as f32, self.whole_input.1 as f32, 1.0);
                     whole_found.extend_from_slice(&found);
-                    whole.extend(found.iter().map(|d| d.bbox));
                 }
             }
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0, full });
@@ -446,21 +441,21 @@ impl Analyser {
         if self.confirm_small {
             whole_found = confirm_small(whole_found, &small, &answered, frame, self.settings.nms_iou);
         }
-        whole_found.extend(all);
-        let mut all = whole_found;
         // Faces the tiles found that neither a tile nor the whole-frame pass answers for on this frame are
         // searched again where they were, in small magnified crops: a known small face is looked for on every
         // frame, not only on its tile's turn (new faces still wait for their tile's turn, and are back-filled
         // by the tracker).
         // A tile answers for a known face only if it holds the whole reach the face may have moved within: a
         // face that crossed the tile's border since is cut there, and a tile drops cut faces.
-        let seen_whole = |b: &BBox| whole.iter().any(|w| w.iou(b) > FOCUS_SAME_FACE_IOU);
+        let seen_whole = |b: &BBox| whole_found.iter().any(|w| w.bbox.iou(b) > FOCUS_SAME_FACE_IOU);
         let targets: Vec<BBox> = self
             .known
             .iter()
             .filter(|b| !answered.iter().any(|t| t.holds(&reach(b))) && !seen_whole(b))
             .copied()
             .collect();
+        whole_found.extend(all);
+        let mut all = whole_found;
         if !plan.focus {
             // Not searched again: they stay known (until a tile answers for them) and are covered where they were.
             let (w, h) = self.size;
