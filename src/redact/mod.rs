@@ -154,7 +154,10 @@ pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], se
         })
         .filter(|m| !m.area.to_pixel_rect(layout.width, layout.height).is_empty())
         .collect();
-    share_levels(buf, layout, &mut masks, settings.shape);
+    // An outline (review copies) draws the masks' borders and reads no level.
+    if settings.style != Style::Outline {
+        share_levels(buf, layout, &mut masks, settings.shape);
+    }
     if settings.style == Style::Blur {
         for group in overlapping(&masks, layout) {
             style::blur(buf, layout, &group, settings);
