@@ -1,6 +1,6 @@
 //! Frame-level redaction of raw RGB frames, without FFmpeg.
 
-use crate::detect::{detect_multiscale, DetectSettings, Detection, Detector};
+use crate::detect::{Analyser, DetectSettings, Detection, Detector};
 use crate::geom::BBox;
 use crate::redact::{redact_rgb, RedactSettings};
 use crate::Result;
@@ -26,11 +26,13 @@ impl<D: Detector> Redactor<D> {
         Ok(Self { detector, detect, redact })
     }
 
-    /// Finds the faces in an upright frame: a whole-frame pass plus upscaled tiles for small faces. Returns the
-    /// regions to redact in frame pixels, before mask enlargement: each face's box, grown to its head for a
-    /// confident face ([`face_regions`](crate::detect::face_regions)).
+    /// Finds the faces in an upright frame as a photo is searched ([`Analyser::exhaustive`]): a whole-frame
+    /// pass plus upscaled tiles for small faces. Returns the regions to redact in frame pixels, before mask
+    /// enlargement: each face's box, grown to its head for a confident face
+    /// ([`face_regions`](crate::detect::face_regions)).
     pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<Detection>> {
-        detect_multiscale(&mut self.detector, frame, &self.detect, |_| true)
+        let (w, h) = frame.dimensions();
+        Analyser::exhaustive(self.detect.clone(), w, h).analyse(&mut self.detector, frame)
     }
 
     /// Detects faces in `frame` and redacts them in place. Returns what was found.

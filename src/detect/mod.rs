@@ -19,8 +19,8 @@ pub use centerface::{
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
 pub use multiscale::{
-    detect_multiscale, faces_multiscale, merge, min_score_for_area, plausible, tile_pass, tiles, video_tiles,
-    whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT, TILE_INPUT_PIXELS,
+    faces_multiscale, merge, min_score_for_area, plausible, tile_pass, tiles, video_tiles, whole_input_size_with_tiles,
+    whole_pass, Tile, TILE_INPUT, TILE_INPUT_PIXELS,
 };
 pub(crate) use multiscale::{input_pixels, whole_pass_as};
 pub use nms::nms;

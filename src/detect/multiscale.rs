@@ -297,55 +297,24 @@ pub(crate) fn in_frame(found: Vec<Detection>, (w, h): (u32, u32), t: &Tile, scal
     out
 }
 
-/// The regions to redact in an upright full-resolution frame ([`face_regions`](super::face_regions) of
-/// [`faces_multiscale`], less the weak small whole-frame boxes no tile confirmed: [`confirm_small`]), in frame
-/// pixels.
-pub fn detect_multiscale<D: Detector + ?Sized>(
-    detector: &mut D,
-    frame: &RgbImage,
-    settings: &DetectSettings,
-    select: impl Fn(usize) -> bool,
-) -> Result<Vec<Detection>> {
-    Ok(super::face_regions(search_multiscale(detector, frame, settings, select, true)?))
-}
-
 /// Detects faces in an upright full-resolution frame: the whole-frame pass at the detector's size, then the
 /// tiles `select` accepts (by index into [`tiles`]). Boxes are the faces as found, in frame pixels (`verify`
 /// measures surviving detail over them, as the judge does over face boxes); every box the detector gives
-/// above the run's thresholds is kept.
+/// above the run's thresholds is kept. The regions a still picture is redacted over come from
+/// [`Analyser::exhaustive`](super::Analyser::exhaustive) instead.
 pub fn faces_multiscale<D: Detector + ?Sized>(
     detector: &mut D,
     frame: &RgbImage,
     settings: &DetectSettings,
     select: impl Fn(usize) -> bool,
 ) -> Result<Vec<Detection>> {
-    search_multiscale(detector, frame, settings, select, false)
-}
-
-/// [`faces_multiscale`], with [`confirm_small`] on the whole-frame boxes when `confirm` is set.
-fn search_multiscale<D: Detector + ?Sized>(
-    detector: &mut D,
-    frame: &RgbImage,
-    settings: &DetectSettings,
-    select: impl Fn(usize) -> bool,
-    confirm: bool,
-) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
-    let whole = plausible(whole_pass(detector, frame, settings.input_size(w, h))?, w, h, settings.threshold);
-    let (mut tiled, mut searched) = (Vec::new(), Vec::new());
+    let mut all = plausible(whole_pass(detector, frame, settings.input_size(w, h))?, w, h, settings.threshold);
     for (i, t) in tiles(w, h, settings).iter().enumerate() {
         if select(i) {
-            tiled.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
-            searched.push(*t);
+            all.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
         }
     }
-    let mut all = if confirm {
-        let small: Vec<BBox> = tiled.iter().map(|d| d.bbox).collect();
-        confirm_small(whole, &small, &searched, frame, settings.nms_iou)
-    } else {
-        whole
-    };
-    all.extend(tiled);
     Ok(merge(all, settings.nms_iou))
 }
 
@@ -522,7 +491,13 @@ mod tests {
         for (light, dark) in [(150u8, false), (25, true)] {
             let picture = RgbImage::from_pixel(w, h, image::Rgb([light; 3]));
             for (what, found) in [
-                ("detect_multiscale", detect_multiscale(&mut script(&whole), &picture, &settings, |_| true).unwrap()),
+                (
+                    "the library's Redactor",
+                    crate::Redactor::new(script(&whole), settings.clone(), crate::RedactSettings::default())
+                        .unwrap()
+                        .detect(&picture)
+                        .unwrap(),
+                ),
                 (
                     "a still's analyser",
                     super::super::Analyser::exhaustive(settings.clone(), w, h)
@@ -543,7 +518,8 @@ mod tests {
         let small_picture = RgbImage::from_pixel(320, 240, image::Rgb([150; 3]));
         assert!(tiles(320, 240, &settings).is_empty());
         let input = d(100.0, 100.0, 20.0, 0.1); // 10 px in the picture, the whole-frame pass at 2×
-        let found = detect_multiscale(&mut ScriptedDetector::new([vec![input]]), &small_picture, &settings, |_| true);
+        let found = super::super::Analyser::exhaustive(settings.clone(), 320, 240)
+            .analyse(&mut ScriptedDetector::new([vec![input]]), &small_picture);
         assert_eq!(found.unwrap().len(), 1);
     }
 
@@ -566,13 +542,15 @@ mod tests {
 
     #[test]
     fn faces_are_reported_as_found_and_redacted_as_heads() {
-        // `faces_multiscale` (verify) gives the face box; `detect_multiscale` (redaction) its head region.
+        // `faces_multiscale` (verify) gives the face box; a still's analyser (redaction) its head region.
         let s = settings(0.0);
         let face = || vec![Detection { bbox: BBox::new(100.0, 100.0, 140.0, 150.0), score: 0.9 }];
         let frame = RgbImage::new(640, 480);
         let raw = faces_multiscale(&mut ScriptedDetector::new([face()]), &frame, &s, |_| true).unwrap();
         assert_eq!(raw[0].bbox, BBox::new(100.0, 100.0, 140.0, 150.0));
-        let region = detect_multiscale(&mut ScriptedDetector::new([face()]), &frame, &s, |_| true).unwrap();
+        let region = super::super::Analyser::exhaustive(s, 640, 480)
+            .analyse(&mut ScriptedDetector::new([face()]), &frame)
+            .unwrap();
         assert_eq!(region[0].bbox, BBox::new(96.0, 90.0, 144.0, 150.0));
     }
 
@@ -582,13 +560,12 @@ mod tests {
         // reports a 24x28 box at (200,200) in its upscaled picture, i.e. 12x14 at (100,100) in the tile.
         let s = settings(2.0);
         let n = tiles(1000, 700, &s).len();
-        // (A score under HEAD_SCORE: the region is the box as found, not grown to a head.)
         let found = vec![Detection { bbox: BBox::new(200.0, 200.0, 224.0, 228.0), score: 0.25 }];
         let mut script = vec![vec![]];
         script.extend(std::iter::repeat_n(found, n));
         let mut det = ScriptedDetector::new(script);
         let frame = RgbImage::new(1000, 700);
-        let out = detect_multiscale(&mut det, &frame, &s, |i| i == 0).unwrap();
+        let out = faces_multiscale(&mut det, &frame, &s, |i| i == 0).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bbox, BBox::new(100.0, 100.0, 112.0, 114.0));
     }

@@ -1,7 +1,7 @@
 //! Which detection passes run on which video frame.
 //!
 //! A frame is searched by a whole-frame pass and, for small faces, by overlapping magnified tiles (see
-//! [`detect_multiscale`](super::detect_multiscale)). On video, [`Analyser`] cuts that cost in three ways,
+//! [`faces_multiscale`](super::faces_multiscale)). On video, [`Analyser`] cuts that cost in three ways,
 //! none of which leaves a frame without a box for a face the full search would find:
 //! - **Tiles are spread** over `period` frames (each tile every `period`-th frame); the tracker's look-ahead
 //!   interpolates the frames in between, so the period must not exceed the bridging window.
@@ -326,7 +326,9 @@ impl Analyser {
     }
 
     /// An analyser for one still `w × h` picture: every pass on its first frame (no tile spreading), the
-    /// whole frame at the full detector size. Its first answer is [`detect_multiscale`](super::detect_multiscale)'s.
+    /// whole frame at the full detector size, and the weak small whole-frame boxes no tile confirmed dropped
+    /// (`confirm_small`). Its first answer is the regions a still is redacted over, by the CLI's photo path
+    /// and by the library's [`Redactor`](crate::Redactor) alike.
     pub fn exhaustive(settings: DetectSettings, w: u32, h: u32) -> Self {
         let whole_input = settings.input_size(w, h);
         Self { whole_input, confirm_small: true, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }

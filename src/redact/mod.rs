@@ -140,7 +140,7 @@ impl ChannelLayout {
 }
 
 /// Redacts every face in `faces` (boxes as detected, in frame pixels) in one channel. Masks that overlap by much
-/// share one level ([`share_levels`]); with the blur style, masks that overlap are blurred together (see
+/// share one level (`share_levels`); with the blur style, masks that overlap are blurred together (see
 /// `style::blur`).
 pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], settings: &RedactSettings) -> Result<()> {
     layout.check(buf.len())?;
