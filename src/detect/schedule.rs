@@ -246,6 +246,9 @@ impl BlockGrid {
         let (cols, rows) = (w.div_ceil(b), h.div_ceil(b));
         self.cols = cols;
         self.means.clear();
+        if cols == 0 || rows == 0 {
+            return; // an empty picture has no blocks
+        }
         self.means.reserve(cols * rows);
         for (br, band) in img.as_raw().chunks(w * 3 * b).enumerate() {
             self.sums.clear();
@@ -681,6 +684,21 @@ mod tests {
         // No tiles for a small frame: the whole pass keeps its usual size.
         let small = Analyser::new(s, 3, 176, 144);
         assert_eq!((small.tile_count(), small.whole_input_size()), (0, (640, 524)));
+    }
+
+    #[test]
+    fn an_empty_picture_is_answered_not_a_panic() {
+        // The library's Redactor hands any picture to a still's analyser; a frame API may see 0-pixel sides.
+        for (w, h) in [(0, 0), (0, 10), (10, 0)] {
+            let frame = RgbImage::new(w, h);
+            let found = Analyser::exhaustive(DetectSettings::default(), w, h).analyse(&mut Probe::default(), &frame);
+            assert_eq!(found.unwrap(), vec![], "{w}x{h}, still");
+            let mut video = Analyser::new(DetectSettings::default(), 3, w, h);
+            for _ in 0..2 {
+                assert_eq!(video.analyse(&mut Probe::default(), &frame).unwrap(), vec![], "{w}x{h}, video");
+            }
+            assert!(video.changed_since_previous().iter().all(|b| !b.is_valid()));
+        }
     }
 
     #[test]
