@@ -34,6 +34,7 @@
 //! region and pays the full spread search.
 
 use super::multiscale::{confirm_small, input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass_as};
+use super::multiscale::{tiny_face_tiles, TINY_FACE_HEIGHT, TINY_FACE_SCALE};
 use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile};
 use crate::geom::BBox;
 use crate::Result;
@@ -292,8 +293,10 @@ pub struct Analyser {
     searched: Vec<usize>,
     unsearched: Vec<Unsearched>,
     /// A still picture ([`exhaustive`](Self::exhaustive)): every tile is searched with the whole frame, so weak
-    /// small whole-frame boxes need a tile's confirmation ([`confirm_small`](super::multiscale::confirm_small)).
+    /// small whole-frame boxes need a tile's confirmation (`confirm_small`).
     confirm_small: bool,
+    /// A still picture's tiny-face tiles ([`tiny_face_tiles`]), searched when the picture is dark; none on video.
+    tiny: Vec<Tile>,
 }
 
 impl Analyser {
@@ -325,16 +328,19 @@ impl Analyser {
             searched: Vec::new(),
             unsearched: Vec::new(),
             confirm_small: false,
+            tiny: Vec::new(),
         }
     }
 
     /// An analyser for one still `w × h` picture: every pass on its first frame (no tile spreading), the
-    /// whole frame at the full detector size, and the weak small whole-frame boxes no tile confirmed dropped
-    /// (`confirm_small`). Its first answer is the regions a still is redacted over, by the CLI's photo path
-    /// and by the library's [`Redactor`](crate::Redactor) alike.
+    /// whole frame at the full detector size, the weak small whole-frame boxes no tile confirmed dropped
+    /// (`confirm_small`), and, in a dark picture, the tiny faces searched at [`TINY_FACE_SCALE`]
+    /// ([`tiny_face_tiles`]). Its first answer is the regions a still is redacted over, by the CLI's photo
+    /// path and by the library's [`Redactor`](crate::Redactor) alike.
     pub fn exhaustive(settings: DetectSettings, w: u32, h: u32) -> Self {
         let whole_input = settings.input_size(w, h);
-        Self { whole_input, confirm_small: true, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
+        let tiny = tiny_face_tiles(w, h, &settings);
+        Self { whole_input, confirm_small: true, tiny, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
     }
 
     pub fn stats(&self) -> AnalyserStats {
@@ -445,6 +451,16 @@ impl Analyser {
         }
         if self.confirm_small {
             whole_found = confirm_small(whole_found, &small, &answered, frame, self.settings.nms_iou);
+        }
+        // A dark still: faces under 10 px, which both models miss at the tiles' 2× in the dark far more often
+        // than in daylight, are searched again at twice that.
+        if !self.tiny.is_empty() && super::lowlight::is_dark(frame) {
+            for t in &self.tiny {
+                let found = tile_pass(detector, frame, t, TINY_FACE_SCALE)?;
+                self.stats.passes_run += 1;
+                self.stats.pixels.tiles += tile_pixels(t, TINY_FACE_SCALE);
+                all.extend(found.into_iter().filter(|d| d.bbox.height() < TINY_FACE_HEIGHT));
+            }
         }
         // Faces the tiles found that neither a tile nor the whole-frame pass answers for on this frame are
         // searched again where they were, in small magnified crops: a known small face is looked for on every
@@ -752,6 +768,50 @@ mod tests {
         assert_eq!(change_limit(64, 60), CHANGE_LEVELS);
         assert_eq!(change_limit(40, 36), 5);
         assert_eq!(change_limit(10, 14), DARK_CHANGE_LEVELS);
+    }
+
+    #[test]
+    fn a_dark_stills_tiny_faces_are_searched_at_four_times_issue_34() {
+        // A 5 px face: 10 px in the small-face tiles (at 2×), 20 px in the tiny-face pass (at 4×); the probe
+        // sees only spots of 16 px and more.
+        let (w, h) = (1024, 768);
+        let with_face = |level: u8| {
+            let mut img = RgbImage::from_pixel(w, h, image::Rgb([level; 3]));
+            for y in 400..405 {
+                for x in 500..505 {
+                    img.put_pixel(x, y, image::Rgb([250; 3]));
+                }
+            }
+            img
+        };
+        let (dark, light) = (with_face(40), with_face(150));
+        let s = DetectSettings::default();
+        let at_face = |found: &[Detection]| found.iter().any(|d| d.bbox.x0 < 505.0 && d.bbox.x1 > 500.0);
+        let still = |settings: &DetectSettings, img: &RgbImage| {
+            let mut a = Analyser::exhaustive(settings.clone(), w, h);
+            let found = a.analyse(&mut Probe { min_spot: 16, ..Default::default() }, img).unwrap();
+            (found, a.stats().pixels.tiles)
+        };
+        let (found, dark_pixels) = still(&s, &dark);
+        assert!(at_face(&found), "a dark still: the tiny face is found at 4×: {found:?}");
+        assert!(found.iter().all(|d| d.bbox.height() < TINY_FACE_HEIGHT), "{found:?}");
+        // In daylight, on video, and where the user turned the small-face tiles off, there is no such pass.
+        let (found, light_pixels) = still(&s, &light);
+        assert!(!at_face(&found) && light_pixels < dark_pixels / 2, "{found:?}, {light_pixels} of {dark_pixels}");
+        let mut video = Analyser::new(s.clone(), 1, w, h);
+        assert!(!at_face(&video.analyse(&mut Probe { min_spot: 16, ..Default::default() }, &dark).unwrap()));
+        let off = DetectSettings { tile_scale: 0.0, ..s.clone() };
+        assert!(tiny_face_tiles(w, h, &off).is_empty());
+        assert!(!at_face(&still(&off, &dark).0));
+        // The tiles overlap by at least twice the largest box kept: a tiny face is whole in one of them.
+        let tiles = tiny_face_tiles(w, h, &s);
+        assert!(tiles.len() > 1);
+        for y in (0..h - 16).step_by(7) {
+            for x in (0..w - 16).step_by(7) {
+                let b = BBox::new(x as f32, y as f32, x as f32 + TINY_FACE_HEIGHT, y as f32 + TINY_FACE_HEIGHT);
+                assert!(tiles.iter().any(|t| t.holds(&b)), "{b:?} in no tile of {tiles:?}");
+            }
+        }
     }
 
     #[test]
