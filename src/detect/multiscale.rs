@@ -106,7 +106,7 @@ pub const TINY_FACE_HEIGHT: f32 = 16.0;
 /// Neighbouring tiles of the tiny-face pass overlap by this many frame pixels: at least twice
 /// [`TINY_FACE_HEIGHT`], so every box it keeps lies whole in one tile. More overlap searches faces near a
 /// border in more tiles, at more cost. Measured on the copies above (faces under 10 px covered; time for the
-/// four night photos of `wider_dev`, 3.4–3.5 s without the pass): 32 px 596 (13–13.4 s), 48 px 599
+/// four night photos of `wider_dev`, 3.4–3.5 s without the pass): 32 px 596 (12.8–13.4 s), 48 px 599
 /// (13.6–14.4 s), 96 px, the small-face tiles' overlap, 603 (18.5–22 s).
 pub const TINY_FACE_OVERLAP: u32 = 48;
 
