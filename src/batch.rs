@@ -436,7 +436,7 @@ pub fn review_sheet_path(output: &Path) -> PathBuf {
 }
 
 /// True when `output` and its report exist and match this input, these options, this model and this build's
-/// way of redacting ([`REDACTION_REVISION`](crate::report::REDACTION_REVISION)). An output whose edit file kept
+/// way of redacting that kind of media ([`redaction_revision`](crate::report::redaction_revision)). An output whose edit file kept
 /// regions unredacted is up to date only for a run that allows keep regions.
 fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>, allow_keep: bool) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
@@ -449,7 +449,7 @@ fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str
     report.parameters == *options
         && report.edits_sha256 == edits
         && (report.kept_regions.is_empty() || allow_keep)
-        && report.redaction_revision == crate::report::REDACTION_REVISION
+        && report.redaction_revision == crate::report::redaction_revision(report.kind)
         && report.model_sha256.as_deref() == model
         && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
         && sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str())

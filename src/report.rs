@@ -8,12 +8,25 @@ use std::path::PathBuf;
 
 pub use crate::media::MediaKind;
 
-/// Revision of how faceveil turns detections into redacted pixels (region geometry and styles), beyond what
-/// [`Options`] records. A batch redoes outputs made by an earlier revision even when their parameters match:
-/// an output redacted more weakly than today's default is not "up to date". 2: confident faces grown to
-/// their heads, blur flattened to 10 % of its shading without grain (issue 13). 3: mosaics of four cells at
-/// half contrast, huge weak whole-frame boxes dropped (issue 34). Reports without the field are revision 1.
-pub const REDACTION_REVISION: u32 = 3;
+/// Revision of how faceveil turns a video's detections into redacted pixels (region geometry and styles),
+/// beyond what [`Options`] records. A batch redoes outputs made by an earlier revision even when their
+/// parameters match: an output redacted more weakly than today's default is not "up to date". 2: confident
+/// faces grown to their heads, blur flattened to 10 % of its shading without grain (issue 13). 3: mosaics of
+/// four cells at half contrast, huge weak whole-frame boxes dropped (issue 34). Reports without the field are
+/// revision 1. See [`redaction_revision`].
+pub const VIDEO_REDACTION_REVISION: u32 = 3;
+/// [`VIDEO_REDACTION_REVISION`] for photos, which have changed once more: 4, a dark photo's faces under 10 px
+/// searched again at 4× (issue 34). A batch resumed by this build redoes its photos made before, not its videos.
+pub const PHOTO_REDACTION_REVISION: u32 = 4;
+
+/// The redaction revision of this build for `kind` of media ([`VIDEO_REDACTION_REVISION`],
+/// [`PHOTO_REDACTION_REVISION`]).
+pub const fn redaction_revision(kind: MediaKind) -> u32 {
+    match kind {
+        MediaKind::Image => PHOTO_REDACTION_REVISION,
+        MediaKind::Video => VIDEO_REDACTION_REVISION,
+    }
+}
 
 fn first_revision() -> u32 {
     1
@@ -23,7 +36,7 @@ fn first_revision() -> u32 {
 pub struct Report {
     pub tool: String,
     pub tool_version: String,
-    /// [`REDACTION_REVISION`] of the build that wrote the output.
+    /// [`redaction_revision`] of the build that wrote the output, for its kind of media.
     #[serde(default = "first_revision")]
     pub redaction_revision: u32,
     pub input: PathBuf,

@@ -99,7 +99,8 @@ pub fn redact_file_with(
     let edits = extras.edits.as_deref().map(EditSource::read).transpose()?;
     let image_format = still_io::probe(input)?;
     let out_image_format = still_io::output_format(output);
-    detector.prepare_for(if image_format.is_some() { MediaKind::Image } else { MediaKind::Video });
+    let kind = if image_format.is_some() { MediaKind::Image } else { MediaKind::Video };
+    detector.prepare_for(kind);
     let usage_before = detector.usage();
 
     let tmp = tempfile::Builder::new()
@@ -111,10 +112,10 @@ pub fn redact_file_with(
     let mut report = Report {
         tool: "faceveil".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        redaction_revision: crate::report::REDACTION_REVISION,
+        redaction_revision: crate::report::redaction_revision(kind),
         input: input.to_path_buf(),
         output: output.to_path_buf(),
-        kind: MediaKind::Image,
+        kind,
         input_sha256: String::new(),
         output_sha256: String::new(),
         model_sha256: detector.model_sha256(),
@@ -172,7 +173,6 @@ pub fn redact_file_with(
         report.warnings = o.warnings;
         report.record_edits(o.edits.as_ref());
     } else {
-        report.kind = MediaKind::Video;
         if out_image_format.is_some() {
             return Err(Error::UnsupportedOutput {
                 path: output.to_path_buf(),

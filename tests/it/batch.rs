@@ -106,12 +106,27 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     // `redaction_revision`, as written before issue 13) is redone although its parameters match.
     let old_report = format!("{}.faceveil.json", output.join(MEDIA[1]).display());
     let mut r: Value = serde_json::from_slice(&std::fs::read(&old_report).unwrap()).unwrap();
-    assert_eq!(r["redaction_revision"], faceveil::report::REDACTION_REVISION);
+    assert_eq!(r["redaction_revision"], faceveil::report::VIDEO_REDACTION_REVISION);
     r.as_object_mut().unwrap().remove("redaction_revision");
     std::fs::write(&old_report, serde_json::to_vec(&r).unwrap()).unwrap();
     let (_, _) = batch(&input, &output, &[]);
     let s = summary(&output.join("faceveil-summary.json"));
     assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
+
+    // Revisions are counted per kind of media: a photo made before the photos' last change (a dark photo's
+    // tiny faces, issue 34) is redone; a video of the same revision number is up to date.
+    let photo_report = format!("{}.faceveil.json", output.join(MEDIA[2]).display());
+    let mut r: Value = serde_json::from_slice(&std::fs::read(&photo_report).unwrap()).unwrap();
+    assert_eq!(r["redaction_revision"], faceveil::report::PHOTO_REDACTION_REVISION);
+    const { assert!(faceveil::report::PHOTO_REDACTION_REVISION > faceveil::report::VIDEO_REDACTION_REVISION) };
+    r["redaction_revision"] = faceveil::report::VIDEO_REDACTION_REVISION.into();
+    std::fs::write(&photo_report, serde_json::to_vec(&r).unwrap()).unwrap();
+    let (_, _) = batch(&input, &output, &[]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
+    let st = statuses(&s);
+    assert!(st.contains(&(MEDIA[2].into(), "done".into())), "{st:?}");
+    assert!(st.contains(&(MEDIA[1].into(), "up-to-date".into())), "{st:?}");
 
     // Changed parameters make every output stale.
     let (_, _) = batch(&input, &output, &["--style", "pixelate"]);
