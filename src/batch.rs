@@ -436,8 +436,8 @@ pub fn review_sheet_path(output: &Path) -> PathBuf {
 }
 
 /// True when `output` and its report exist and match this input, these options, this model and this build's
-/// way of redacting that kind of media ([`redaction_revision`](crate::report::redaction_revision)). An output whose edit file kept
-/// regions unredacted is up to date only for a run that allows keep regions.
+/// way of redacting that kind of media ([`redaction_revision`](crate::report::redaction_revision)). An output
+/// whose edit file kept regions unredacted is up to date only for a run that allows keep regions.
 fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>, allow_keep: bool) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
     let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
