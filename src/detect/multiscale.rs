@@ -229,23 +229,17 @@ pub const WEAK_SMALL_HEIGHT: f32 = 20.0;
 /// these boxes were most of the unexplained over-redaction of `wider_dev`.
 pub const WEAK_SMALL_SCORE: f32 = 0.15;
 
-/// The whole-frame boxes `whole` of `frame` less the small, weak ones ([`WEAK_SMALL_HEIGHT`],
+/// The whole-frame boxes `whole` of a picture less the small, weak ones ([`WEAK_SMALL_HEIGHT`],
 /// [`WEAK_SMALL_SCORE`]) that a magnified pass over a region holding them whole (`searched`) did not
-/// confirm with a box of its own (`small`, IoU above `iou`). A dark picture keeps them all.
-pub fn confirm_small(
-    whole: Vec<Detection>,
-    small: &[BBox],
-    searched: &[Tile],
-    frame: &RgbImage,
-    iou: f32,
-) -> Vec<Detection> {
+/// confirm with a box of its own (`small`, IoU above `iou`). A `dark` picture keeps them all.
+pub fn confirm_small(whole: Vec<Detection>, small: &[BBox], searched: &[Tile], dark: bool, iou: f32) -> Vec<Detection> {
     let unconfirmed = |d: &Detection| {
         d.bbox.height() < WEAK_SMALL_HEIGHT
             && d.score < WEAK_SMALL_SCORE
             && searched.iter().any(|t| t.holds(&d.bbox))
             && !small.iter().any(|b| b.iou(&d.bbox) > iou)
     };
-    if !whole.iter().any(unconfirmed) || super::lowlight::is_dark(frame) {
+    if dark {
         return whole;
     }
     whole.into_iter().filter(|d| !unconfirmed(d)).collect()

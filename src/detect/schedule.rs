@@ -293,10 +293,9 @@ pub struct Analyser {
     searched: Vec<usize>,
     unsearched: Vec<Unsearched>,
     /// A still picture ([`exhaustive`](Self::exhaustive)): every tile is searched with the whole frame, so weak
-    /// small whole-frame boxes need a tile's confirmation (`confirm_small`).
-    confirm_small: bool,
-    /// A still picture's tiny-face tiles ([`tiny_face_tiles`]), searched when the picture is dark; none on video.
-    tiny: Vec<Tile>,
+    /// small whole-frame boxes need a tile's confirmation (`confirm_small`), and a dark one's tiny faces are
+    /// searched again ([`tiny_face_tiles`]).
+    still: bool,
 }
 
 impl Analyser {
@@ -327,8 +326,7 @@ impl Analyser {
             known: Vec::new(),
             searched: Vec::new(),
             unsearched: Vec::new(),
-            confirm_small: false,
-            tiny: Vec::new(),
+            still: false,
         }
     }
 
@@ -339,8 +337,7 @@ impl Analyser {
     /// path and by the library's [`Redactor`](crate::Redactor) alike.
     pub fn exhaustive(settings: DetectSettings, w: u32, h: u32) -> Self {
         let whole_input = settings.input_size(w, h);
-        let tiny = tiny_face_tiles(w, h, &settings);
-        Self { whole_input, confirm_small: true, tiny, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
+        Self { whole_input, still: true, ..Self::with_tiles(tiles(w, h, &settings), settings, 1, w, h) }
     }
 
     pub fn stats(&self) -> AnalyserStats {
@@ -449,17 +446,19 @@ impl Analyser {
             }
             region.last = Some(Cached { blocks: region.blocks(&self.grid).collect(), found, reused: 0, full });
         }
-        if self.confirm_small {
-            whole_found = confirm_small(whole_found, &small, &answered, frame, self.settings.nms_iou);
-        }
-        // A dark still: faces under 10 px, which both models miss at the tiles' 2× in the dark far more often
-        // than in daylight, are searched again at twice that.
-        if !self.tiny.is_empty() && super::lowlight::is_dark(frame) {
-            for t in &self.tiny {
-                let found = tile_pass(detector, frame, t, TINY_FACE_SCALE)?;
-                self.stats.passes_run += 1;
-                self.stats.pixels.tiles += tile_pixels(t, TINY_FACE_SCALE);
-                all.extend(found.into_iter().filter(|d| d.bbox.height() < TINY_FACE_HEIGHT));
+        if self.still {
+            let dark = super::lowlight::is_dark(frame);
+            whole_found = confirm_small(whole_found, &small, &answered, dark, self.settings.nms_iou);
+            // A dark still: faces under 10 px, which both models miss at the tiles' 2× in the dark far more
+            // often than in daylight, are searched again at twice that.
+            if dark {
+                let (w, h) = self.size;
+                for t in tiny_face_tiles(w, h, &self.settings) {
+                    let found = tile_pass(detector, frame, &t, TINY_FACE_SCALE)?;
+                    self.stats.passes_run += 1;
+                    self.stats.pixels.tiles += tile_pixels(&t, TINY_FACE_SCALE);
+                    all.extend(found.into_iter().filter(|d| d.bbox.height() < TINY_FACE_HEIGHT));
+                }
             }
         }
         // Faces the tiles found that neither a tile nor the whole-frame pass answers for on this frame are
