@@ -242,16 +242,19 @@ fn the_same_clip_redacted_twice_gives_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.mkv");
     make_clip(&input, 40, &lossless_h264(), &["-c:a", "aac"], ",crop=618:352");
-    let run = |name: &str, heap: &[(&str, &str)]| {
+    let run_as = |name: &str, heap: &[(&str, &str)], preset: &[&str]| {
         let output = dir.path().join(name);
         let out = faceveil_command()
             .envs(heap.iter().copied())
-            .args(os_args!["redact", &input, "-o", &output, "--preset", "medium", "--crf", "18"])
+            .args(os_args!["redact", &input, "-o", &output, "--crf", "18"])
+            .args(preset)
             .output()
             .expect("faceveil runs");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         std::fs::read(&output).unwrap()
     };
+    // Preset medium, where the AVX-512 code was found.
+    let run = |name: &str, heap: &[(&str, &str)]| run_as(name, heap, &["--preset", "medium"]);
     let first = run("a.mp4", &[]);
     assert!(run("b.mp4", &[]) == first, "b.mp4 differs from the first run's output");
     assert!(run("c.mp4", &[("MALLOC_ARENA_MAX", "2")]) == first, "one heap for all threads: another output");
@@ -259,6 +262,9 @@ fn the_same_clip_redacted_twice_gives_the_same_bytes() {
     // Matroska too (it writes a random segment UID unless told to be bit-exact).
     let first = run("a.mkv", &[]);
     assert!(run("b.mkv", &[("MALLOC_ARENA_MAX", "2")]) == first, "b.mkv differs from the first run's output");
+    // And the default preset.
+    let first = run_as("e.mp4", &[], &[]);
+    assert!(run_as("f.mp4", &[("MALLOC_PERTURB_", "7")], &[]) == first, "the default preset: another output");
 }
 
 #[test]

@@ -279,7 +279,7 @@ pub(crate) struct SettingsArgs {
     /// x264 constant rate factor (0..51); 18 is visually lossless.
     #[arg(long, default_value_t = EncodeSettings::default().crf)]
     pub(crate) crf: u8,
-    /// x264 preset [default: medium; veryfast for `stream`].
+    /// x264 preset [default: faster; veryfast for `stream`].
     #[arg(long)]
     pub(crate) preset: Option<String>,
     /// x264 rate-control look-ahead in frames, at most (memory: about 5 MB per frame at 1080p).
