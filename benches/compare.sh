@@ -19,7 +19,8 @@
 #                                           # --runtime openvino (bf16; where scripts/setup.sh installed it),
 #                                           # --precision int8
 #
-# Configurations (libx264 preset medium, crf 18, audio copied in all of them):
+# Configurations (libx264 at faceveil's default preset, faster, and crf 18, audio copied, in all of them;
+# PRESET=medium for the preset faceveil used before 2026-12-06):
 #   faceveil-default   faceveil with its default settings: CenterFace (fp32) on the whole frame at half
 #                      resolution, YuNet on the small-face tiles and focus crops (with CenterFace on dark tiles),
 #                      x264 look-ahead capped at 10 frames, one decoder and one encoder thread per four cores
@@ -28,7 +29,7 @@
 #                      FFmpeg's own thread counts (3 decoder, 3 x264 threads here, the fastest): what any
 #                      redactor has to pay; faceveil-default's "x floor" is against this one
 #   faceveil-640       faceveil at deface's detection resolution and encoder settings: 640 px long side, no
-#                      tiles, the fp32 model, x264's own look-ahead (40 frames at medium) and FFmpeg's thread
+#                      tiles, the fp32 model, x264's own look-ahead (20 frames at faster) and FFmpeg's thread
 #                      count on 2 cores (3)
 #   deface             deface 1.5.0 from PyPI with onnxruntime at its defaults (CenterFace at the frame's own
 #                      size), --ep CPUExecutionProvider: the reference of issue 14's targets ("x deface")
@@ -81,7 +82,8 @@ make_clip() { # size name: the background is the animated test pattern, or for *
     -map "[v]" -map 2:a -t "$SECS" -c:v libx264 -preset veryfast -crf 16 -c:a aac "$OUT/$name.mp4"
 }
 
-ENC=(--crf 18 --preset medium)
+PRESET=${PRESET:-faster}
+ENC=(--crf 18 --preset "$PRESET")
 run() { # label clip command...
   local label=$1 clip=$2; shift 2
   local out="$OUT/out-$label-$clip.mp4" t
@@ -105,9 +107,9 @@ for spec in $SPECS; do
   in="$OUT/$clip-${SECS}s.mp4"
   FRAMES=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$in")
   for r in $(seq "$RUNS"); do
-    run ffmpeg-floor "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
+    run ffmpeg-floor "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset "$PRESET" -crf 18 \
       -x264-params rc-lookahead=10 -c:a copy "$OUT/out-ffmpeg-floor-$clip.mp4"
-    run ffmpeg-floor-x264 "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset medium -crf 18 \
+    run ffmpeg-floor-x264 "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset "$PRESET" -crf 18 \
       -c:a copy "$OUT/out-ffmpeg-floor-x264-$clip.mp4"
     [ "$r" -le "$SLOW_RUNS" ] && run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite
     [ -n "${BEFORE:-}" ] && [ "$r" -le "$SLOW_RUNS" ] && run faceveil-centerface "$clip" "$BIN" redact "$in" \
@@ -121,7 +123,7 @@ for spec in $SPECS; do
     fi
     run faceveil-640 "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-640-$clip.mp4" "${ENC[@]}" --overwrite \
       --det-size 640 --tile-scale 0 --precision fp32 --lookahead 40 --codec-threads 3
-    DEFACE_ENC='{"codec": "libx264", "quality": null, "ffmpeg_params": ["-preset", "medium", "-crf", "18"]}'
+    DEFACE_ENC='{"codec": "libx264", "quality": null, "ffmpeg_params": ["-preset", "'"$PRESET"'", "-crf", "18"]}'
     run deface "$clip" "$VENV/bin/deface" "$in" -o "$OUT/out-deface-$clip.mp4" --keep-audio \
       --ep CPUExecutionProvider --ffmpeg-config "$DEFACE_ENC"
     if [ -z "${SKIP_DEFACE_640:-}" ]; then
