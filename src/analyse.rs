@@ -329,6 +329,9 @@ impl<T> Core<T> {
 
     fn with(options: &Options, analyser: Analyser, window: usize, w: u32, h: u32, rotation: Rotation) -> Self {
         let tiles = analyser.tile_count();
+        // Without bridging (a photo) there is no track to carry through the scene: the camera's motion is
+        // not measured, whatever the options say (a photo's output does not depend on it, Options::affecting).
+        let follow_camera = options.follow_camera && window > 0;
         Self {
             detect: options.detect.clone(),
             redact: options.redact.clone(),
@@ -340,8 +343,8 @@ impl<T> Core<T> {
             rotation,
             analyser,
             // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
-            fill: TrackFill::new(window, 2 * window).in_scene(options.follow_camera),
-            motion: options.follow_camera.then(CameraMotion::new),
+            fill: TrackFill::new(window, 2 * window).in_scene(follow_camera),
+            motion: follow_camera.then(CameraMotion::new),
             stats: Stats::default(),
             extra_passes: 0,
             extra_pixels: 0,

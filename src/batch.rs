@@ -435,9 +435,10 @@ pub fn review_sheet_path(output: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// True when `output` and its report exist and match this input, these options, this model and this build's
-/// way of redacting that kind of media ([`redaction_revision`](crate::report::redaction_revision)). An output
-/// whose edit file kept regions unredacted is up to date only for a run that allows keep regions.
+/// True when `output` and its report exist and match this input, the options its kind of media depends on
+/// ([`Options::affecting`]), this model and this build's way of redacting that kind of media
+/// ([`redaction_revision`](crate::report::redaction_revision)). An output whose edit file kept regions
+/// unredacted is up to date only for a run that allows keep regions.
 fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>, allow_keep: bool) -> bool {
     let Ok(text) = std::fs::read(report_path(output)) else { return false };
     let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
@@ -446,7 +447,7 @@ fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str
         Some(Ok(sha)) => Some(sha),
         Some(Err(_)) => return false,
     };
-    report.parameters == *options
+    report.parameters.affecting(report.kind) == options.affecting(report.kind)
         && report.edits_sha256 == edits
         && (report.kept_regions.is_empty() || allow_keep)
         && report.redaction_revision == crate::report::redaction_revision(report.kind)

@@ -1,6 +1,7 @@
 //! Settings of a whole run, validated up front.
 
 use crate::detect::DetectSettings;
+use crate::media::MediaKind;
 use crate::redact::RedactSettings;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -132,8 +133,8 @@ impl EncodeSettings {
 }
 
 /// Everything that decides what a run does to a file's content: detection, redaction, bridging, streams
-/// kept, encoding. Serialised into reports, and a batch's resume key (an output made with other options is
-/// redone). How a run goes (replacing outputs, progress, limits) is in [`Extras`](crate::Extras).
+/// kept, encoding. Serialised into reports, and a batch's resume key (an output made with options that differ
+/// in what its kind of media depends on, [`Options::affecting`], is redone). How a run goes (replacing outputs, progress, limits) is in [`Extras`](crate::Extras).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Options {
     pub detect: DetectSettings,
@@ -219,6 +220,32 @@ impl Options {
         )))
     }
 
+    /// These options with every setting that cannot change an output of `kind` at its default: a batch
+    /// compares what each output depends on, so a rerun with another encoder preset redoes the videos and
+    /// keeps the photos. A photo depends on the detector, the redaction and what a failed detector does; not
+    /// on bridging, tiles in time, the camera's motion, audio, metadata (never carried into a photo) or the
+    /// encoder. A video depends on all of them.
+    pub fn affecting(&self, kind: MediaKind) -> Options {
+        match kind {
+            MediaKind::Video => self.clone(),
+            MediaKind::Image => {
+                // Every field named: one added later must be placed on one side or the other.
+                let Options {
+                    detect,
+                    redact,
+                    on_detector_error,
+                    bridge_frames: _,
+                    tile_period: _,
+                    follow_camera: _,
+                    audio: _,
+                    keep_metadata: _,
+                    encode: _,
+                } = self.clone();
+                Options { detect, redact, on_detector_error, ..Options::default() }
+            }
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.detect.validate()?;
         self.redact.validate()?;
@@ -255,6 +282,32 @@ mod tests {
         assert_eq!(EncodeSettings { threads: 3, ..Default::default() }.codec_threads(), 3);
         let e = EncodeSettings { threads: 65, ..Default::default() }.validate().unwrap_err().to_string();
         assert!(e.contains("codec threads 65"), "{e}");
+    }
+
+    #[test]
+    fn a_photo_depends_on_detection_and_redaction_a_video_on_every_setting() {
+        let base = Options::default();
+        let video_only = Options {
+            bridge_frames: 9,
+            tile_period: 3,
+            follow_camera: true,
+            audio: AudioMode::Drop,
+            keep_metadata: true,
+            encode: EncodeSettings { crf: 23, preset: "medium".into(), lookahead: 20, threads: 2 },
+            ..Options::default()
+        };
+        assert_eq!(video_only.affecting(MediaKind::Image), base.affecting(MediaKind::Image));
+        assert_ne!(video_only.affecting(MediaKind::Video), base.affecting(MediaKind::Video));
+        let mut stricter = Options::default();
+        stricter.detect.threshold = 0.2;
+        let failing = Options { on_detector_error: OnDetectorError::RedactFrame, ..Default::default() };
+        let mut pixelated = Options::default();
+        pixelated.redact.style = crate::redact::Style::Pixelate;
+        for changed in [stricter, failing, pixelated] {
+            for kind in [MediaKind::Image, MediaKind::Video] {
+                assert_ne!(changed.affecting(kind), base.affecting(kind), "{kind:?}: {changed:?}");
+            }
+        }
     }
 
     #[test]

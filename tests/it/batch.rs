@@ -128,6 +128,13 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     assert!(st.contains(&(MEDIA[2].into(), "done".into())), "{st:?}");
     assert!(st.contains(&(MEDIA[1].into(), "up-to-date".into())), "{st:?}");
 
+    // An encoder setting changes the videos, not the photo: only the videos are redone (issue 34: the default
+    // preset changed, and a resumed archive redid its photos too).
+    let (_, _) = batch(&input, &output, &["--preset", "medium"]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(2), Some(1)));
+    assert!(statuses(&s).contains(&(MEDIA[2].into(), "up-to-date".into())), "{:?}", statuses(&s));
+
     // Changed parameters make every output stale.
     let (_, _) = batch(&input, &output, &["--style", "pixelate"]);
     assert_eq!(summary(&output.join("faceveil-summary.json"))["done"].as_u64(), Some(3));

@@ -341,3 +341,39 @@ fn an_interlaced_recording_keeps_its_fields_and_a_face_moving_fast_is_hidden_in_
         }
     }
 }
+
+#[test]
+fn a_photo_is_the_same_file_whatever_the_video_only_settings() {
+    // A resumed batch keeps photos when only settings for video changed (`Options::affecting`, issue 34): right
+    // only if a photo redacted with every one of them changed is the same file, byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, other) = (dir.path().join("plain.png"), dir.path().join("other.png"));
+    let run = faceveil(os_args!["redact", &astronaut(), "-o", &plain]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = faceveil(os_args![
+        "redact",
+        &astronaut(),
+        "-o",
+        &other,
+        "--preset",
+        "medium",
+        "--crf",
+        "30",
+        "--lookahead",
+        "20",
+        "--threads",
+        "2",
+        "--bridge-frames",
+        "9",
+        "--tile-period",
+        "3",
+        "--follow-camera",
+        "--audio",
+        "drop",
+        "--keep-metadata",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (a, b) = (std::fs::read(&plain).unwrap(), std::fs::read(&other).unwrap());
+    assert_ne!(a, std::fs::read(astronaut()).unwrap(), "the photo was redacted");
+    assert!(a == b, "a video-only setting changed the photo's redaction");
+}
