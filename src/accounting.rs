@@ -275,6 +275,7 @@ mod tests {
             frames_with_faces: 0,
             detections: 0,
             input_damaged: false,
+            redone: None,
             seconds: 0.1,
         }
     }

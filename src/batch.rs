@@ -114,6 +114,46 @@ pub enum Status {
     Interrupted,
 }
 
+/// Why an output that an earlier run left was made again: the first of these checks that failed (cheapest
+/// first; the input and the output are hashed last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Redone {
+    /// Its report is missing or cannot be read (a run killed between the two, a report deleted).
+    NoReport,
+    /// The parameters its kind of media depends on differ ([`Options::affecting`]).
+    Parameters,
+    /// Its edit file was added, changed or removed.
+    Edits,
+    /// It kept regions unredacted, and this run does not allow keep regions.
+    KeptRegions,
+    /// It was made by a build that redacted its kind of media more weakly
+    /// ([`redaction_revision`](crate::report::redaction_revision)).
+    Revision,
+    /// Another detector model.
+    Model,
+    /// The input is not the one its report names (its SHA-256 changed).
+    InputChanged,
+    /// The output is not the one its report vouches for: damaged, cut short or replaced.
+    OutputChanged,
+}
+
+impl Redone {
+    /// The reason in words, for a terminal.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Redone::NoReport => "its report was missing or unreadable",
+            Redone::Parameters => "the parameters differ",
+            Redone::Edits => "its edit file changed",
+            Redone::KeptRegions => "it kept regions and this run does not allow keep regions",
+            Redone::Revision => "an earlier build redacted it more weakly",
+            Redone::Model => "another detector model",
+            Redone::InputChanged => "the input changed",
+            Redone::OutputChanged => "the output was damaged or replaced",
+        }
+    }
+}
+
 /// What happened to one file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileResult {
@@ -128,6 +168,10 @@ pub struct FileResult {
     /// the output is not the whole recording.
     #[serde(default)]
     pub input_damaged: bool,
+    /// Done although an earlier run had left an output: why it was made again. `None` for a file done for
+    /// the first time, and for every status but done.
+    #[serde(default)]
+    pub redone: Option<Redone>,
     pub seconds: f64,
 }
 
@@ -194,11 +238,11 @@ impl Summary {
 
     /// The summary as CSV (one row per file).
     pub fn to_csv(&self) -> String {
-        let mut s = String::from("input,output,status,frames,frames_with_faces,detections,seconds,message\n");
+        let mut s = String::from("input,output,status,frames,frames_with_faces,detections,seconds,message,redone\n");
         for f in &self.files {
             let q = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
             s.push_str(&format!(
-                "{},{},{},{},{},{},{:.3},{}\n",
+                "{},{},{},{},{},{},{:.3},{},{}\n",
                 q(&f.input.to_string_lossy()),
                 q(&f.output.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
                 serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
@@ -206,7 +250,11 @@ impl Summary {
                 f.frames_with_faces,
                 f.detections,
                 f.seconds,
-                q(f.message.as_deref().unwrap_or(""))
+                q(f.message.as_deref().unwrap_or("")),
+                f.redone
+                    .and_then(|r| serde_json::to_value(r).ok())
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
             ));
         }
         s
@@ -435,25 +483,33 @@ pub fn review_sheet_path(output: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// True when `output` and its report exist and match this input, the options its kind of media depends on
+/// `Ok` when `output`'s report exists and matches this input, the options its kind of media depends on
 /// ([`Options::affecting`]), this model and this build's way of redacting that kind of media
-/// ([`redaction_revision`](crate::report::redaction_revision)). An output whose edit file kept regions
-/// unredacted is up to date only for a run that allows keep regions.
-fn up_to_date(input: &Path, output: &Path, options: &Options, model: Option<&str>, allow_keep: bool) -> bool {
-    let Ok(text) = std::fs::read(report_path(output)) else { return false };
-    let Ok(report) = serde_json::from_slice::<Report>(&text) else { return false };
+/// ([`redaction_revision`](crate::report::redaction_revision)), and the output is the one it vouches for;
+/// otherwise why the output must be made again. An output whose edit file kept regions unredacted is up to
+/// date only for a run that allows keep regions.
+fn check_output(
+    input: &Path,
+    output: &Path,
+    options: &Options,
+    model: Option<&str>,
+    allow_keep: bool,
+) -> std::result::Result<(), Redone> {
+    let text = std::fs::read(report_path(output)).map_err(|_| Redone::NoReport)?;
+    let report = serde_json::from_slice::<Report>(&text).map_err(|_| Redone::NoReport)?;
     let edits = match edits_path(input).map(|p| sha256_file(&p)) {
         None => None,
         Some(Ok(sha)) => Some(sha),
-        Some(Err(_)) => return false,
+        Some(Err(_)) => return Err(Redone::Edits),
     };
-    report.parameters.affecting(report.kind) == options.affecting(report.kind)
-        && report.edits_sha256 == edits
-        && (report.kept_regions.is_empty() || allow_keep)
-        && report.redaction_revision == crate::report::redaction_revision(report.kind)
-        && report.model_sha256.as_deref() == model
-        && sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str())
-        && sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str())
+    let failed = |ok: bool, why: Redone| if ok { Ok(()) } else { Err(why) };
+    failed(report.parameters.affecting(report.kind) == options.affecting(report.kind), Redone::Parameters)?;
+    failed(report.edits_sha256 == edits, Redone::Edits)?;
+    failed(report.kept_regions.is_empty() || allow_keep, Redone::KeptRegions)?;
+    failed(report.redaction_revision == crate::report::redaction_revision(report.kind), Redone::Revision)?;
+    failed(report.model_sha256.as_deref() == model, Redone::Model)?;
+    failed(sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str()), Redone::InputChanged)?;
+    failed(sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str()), Redone::OutputChanged)
 }
 
 /// Progress events, for a terminal or a scheduler's log.
@@ -578,6 +634,7 @@ fn process(
         frames_with_faces: 0,
         detections: 0,
         input_damaged: false,
+        redone: None,
         seconds: 0.0,
     };
     match &entry.kind {
@@ -614,7 +671,10 @@ fn process(
     r.message = note;
     detector.prepare_for(if matches!(entry.kind, EntryKind::Image) { MediaKind::Image } else { MediaKind::Video });
     let model = detector.model_sha256();
-    if output.exists() && up_to_date(&input, &output, options, model.as_deref(), settings.allow_keep_regions) {
+    // An output an earlier run left: up to date, or why it is made again.
+    let earlier =
+        output.exists().then(|| check_output(&input, &output, options, model.as_deref(), settings.allow_keep_regions));
+    if earlier == Some(Ok(())) {
         r.status = Status::UpToDate;
         if let Ok(Ok(rep)) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
@@ -644,6 +704,7 @@ fn process(
     match outcome {
         Ok(rep) => {
             r.status = Status::Done;
+            r.redone = earlier.and_then(std::result::Result::err);
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
             r.input_damaged = rep.input_damaged();
             if r.input_damaged {

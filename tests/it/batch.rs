@@ -53,6 +53,19 @@ fn statuses(s: &Value) -> Vec<(String, String)> {
     v
 }
 
+/// Each file done in this run and why it was made again (`null`: done for the first time).
+fn redone(s: &Value) -> Vec<(String, Value)> {
+    let mut v: Vec<(String, Value)> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "done")
+        .map(|f| (f["input"].as_str().unwrap().to_string(), f["redone"].clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 #[test]
 fn mirrors_tree_reports_every_file_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,6 +86,7 @@ fn mirrors_tree_reports_every_file_and_resumes() {
         ]
     );
     assert!(std::fs::read_to_string(output.join("faceveil-summary.csv")).unwrap().contains("cam2/corrupt.mp4"));
+    assert_eq!(redone(&s), MEDIA.iter().map(|m| (m.to_string(), Value::Null)).collect::<Vec<_>>(), "first run");
     for rel in MEDIA {
         let out = output.join(rel);
         let report: Value =
@@ -101,6 +115,11 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     let s = summary(&output.join("faceveil-summary.json"));
     assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
     assert_eq!(frame_times(&input.join(MEDIA[0])), frame_times(&damaged));
+    // The summary says why: the output was not the one its report vouched for.
+    assert_eq!(redone(&s), vec![(MEDIA[0].to_string(), "output-changed".into())]);
+    let csv = std::fs::read_to_string(output.join("faceveil-summary.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",redone"), "{csv}");
+    assert!(csv.lines().any(|l| l.contains(MEDIA[0]) && l.ends_with(",output-changed")), "{csv}");
 
     // An output redacted by an earlier revision of faceveil's masks and styles (a report without
     // `redaction_revision`, as written before issue 13) is redone although its parameters match.
@@ -112,6 +131,7 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     let (_, _) = batch(&input, &output, &[]);
     let s = summary(&output.join("faceveil-summary.json"));
     assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(redone(&s), vec![(MEDIA[1].to_string(), "revision".into())]);
 
     // Revisions are counted per kind of media: a photo made before the photos' last change (a dark photo's
     // tiny faces, issue 34) is redone; a video of the same revision number is up to date.
@@ -127,6 +147,7 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     let st = statuses(&s);
     assert!(st.contains(&(MEDIA[2].into(), "done".into())), "{st:?}");
     assert!(st.contains(&(MEDIA[1].into(), "up-to-date".into())), "{st:?}");
+    assert_eq!(redone(&s), vec![(MEDIA[2].to_string(), "revision".into())]);
 
     // An encoder setting changes the videos, not the photo: only the videos are redone (issue 34: the default
     // preset changed, and a resumed archive redid its photos too).
@@ -134,10 +155,14 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     let s = summary(&output.join("faceveil-summary.json"));
     assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(2), Some(1)));
     assert!(statuses(&s).contains(&(MEDIA[2].into(), "up-to-date".into())), "{:?}", statuses(&s));
+    assert_eq!(redone(&s), MEDIA[..2].iter().map(|m| (m.to_string(), "parameters".into())).collect::<Vec<_>>());
 
     // Changed parameters make every output stale.
-    let (_, _) = batch(&input, &output, &["--style", "pixelate"]);
-    assert_eq!(summary(&output.join("faceveil-summary.json"))["done"].as_u64(), Some(3));
+    let (_, err) = batch(&input, &output, &["--style", "pixelate"]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!(s["done"].as_u64(), Some(3));
+    assert_eq!(redone(&s), MEDIA.iter().map(|m| (m.to_string(), "parameters".into())).collect::<Vec<_>>());
+    assert!(err.contains("(made again: the parameters differ)"), "{err}");
 }
 
 #[test]

@@ -166,8 +166,11 @@ fn batch(args: &BatchArgs) -> Result<(), Failure> {
                 }
                 let status = match result.status {
                     Status::Done => format!(
-                        "done, {} frame(s), faces in {}, {:.1} s",
-                        result.frames, result.frames_with_faces, result.seconds
+                        "done, {} frame(s), faces in {}, {:.1} s{}",
+                        result.frames,
+                        result.frames_with_faces,
+                        result.seconds,
+                        result.redone.map(|why| format!(" (made again: {})", why.describe())).unwrap_or_default()
                     ),
                     Status::UpToDate => "up to date".into(),
                     Status::Failed => "FAILED".into(),
