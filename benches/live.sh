@@ -28,7 +28,8 @@ summary() { # report.json label
   python3 - "$1" "$2" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]}: {r['frames_degraded']}/{r['frames']} reduced effort, {r['frames_covered']} covered, "
+levels = "/".join(str(n) for n in r.get('frames_by_effort', [])[1:])
+print(f"{sys.argv[2]}: {r['frames_degraded']}/{r['frames']} reduced effort (levels 1/2/3: {levels}), {r['frames_covered']} covered, "
       f"real-time factor {r['realtime_factor']:.2f}, latency p50/p95 {r['latency_ms_p50']}/{r['latency_ms_p95']} ms")
 PY
 }

@@ -95,6 +95,16 @@ impl Effort {
         }
     }
 
+    /// The pacer level of this effort (0 full … 3 alternate): the inverse of [`from_level`](Self::from_level).
+    pub fn level(self) -> u8 {
+        match self {
+            Effort::Full => 0,
+            Effort::FewerTiles => 1,
+            Effort::FewestTiles => 2,
+            Effort::Alternate => 3,
+        }
+    }
+
     /// The part of the schedule the analyser runs (at `Alternate` it leaves out the whole-frame pass, which
     /// the core runs itself at its own size).
     fn plan(self) -> Plan {
@@ -216,6 +226,8 @@ pub struct Stats {
     pub frames_blanked: u64,
     /// Frames analysed with reduced effort (their masks enlarged).
     pub frames_degraded: u64,
+    /// Frames analysed at each effort level, 0 (full) to 3 ([`Effort::level`]): how far a live run fell back.
+    pub frames_by_effort: [u64; 4],
     /// Frames released with regions covered whole because no small-face search reached them in time (see
     /// [`Verdict::cover`]).
     pub frames_covered: u64,
@@ -501,6 +513,7 @@ impl<T> Core<T> {
         let degraded = effort != Effort::Full;
         let boxes = self.to_stored(&found, degraded);
         self.stats.frames_degraded += u64::from(degraded);
+        self.stats.frames_by_effort[usize::from(effort.level())] += 1;
         let camera = self.camera_shift(&upright);
         // The newest frame waits here, its pixels kept, until the next one comes: if none does, the tiles its
         // schedule would have searched later are searched in it (see `finish`).
@@ -1086,6 +1099,10 @@ mod tests {
         }
         let s = core.stats();
         assert_eq!(s.frames_degraded, degraded);
+        let by_effort: Vec<u64> =
+            (0..4).map(|level| (0..90).filter(|&i| effort_at(i).level() == level).count() as u64).collect();
+        assert_eq!(s.frames_by_effort.to_vec(), by_effort);
+        assert_eq!(s.frames_by_effort[1..].iter().sum::<u64>(), degraded);
         assert!(s.frames_covered > 0 && s.frames_covered < degraded, "{s:?}");
     }
 

@@ -375,6 +375,7 @@ fn add_stats(a: FrameStats, b: FrameStats) -> FrameStats {
         frames_redacted: a.frames_redacted + b.frames_redacted,
         frames_blanked: a.frames_blanked + b.frames_blanked,
         frames_degraded: a.frames_degraded + b.frames_degraded,
+        frames_by_effort: std::array::from_fn(|k| a.frames_by_effort[k] + b.frames_by_effort[k]),
         frames_covered: a.frames_covered + b.frames_covered,
         tracks: a.tracks + b.tracks,
         frames_camera_moved: a.frames_camera_moved + b.frames_camera_moved,

@@ -113,6 +113,9 @@ pub struct StreamReport {
     pub detections: u64,
     /// Frames analysed with reduced effort (and enlarged masks) because the run fell behind real time.
     pub frames_degraded: u64,
+    /// Frames analysed at each effort level: full, tiles half as often, a quarter as often without focus
+    /// passes, every other frame ([`Effort`](crate::analyse::Effort)).
+    pub frames_by_effort: [u64; 4],
     /// Frames with regions covered whole because no small-face search reached them in time (see
     /// [`Verdict::cover`](crate::analyse::Verdict::cover)): most of the degraded frames, and the last frames.
     pub frames_covered: u64,
@@ -258,6 +261,7 @@ pub fn redact_stream(
     report.frames_with_faces = core.frames_with_faces;
     report.detections = core.detections;
     report.frames_degraded = core.frames_degraded;
+    report.frames_by_effort = core.frames_by_effort;
     report.frames_covered = core.frames_covered;
     report.frames_blanked = core.frames_blanked;
     report.media_ms = dec.media_span.rescale(enc_tb, Rational(1, 1000)).max(0) as u64;

@@ -537,6 +537,8 @@ fn a_held_effort_level_is_kept_on_every_frame_and_hides_the_face() {
     assert_eq!(check_segments(&segs, &reference), 50, "frames lost or added");
     let r = report(&rep);
     assert_eq!((r["frames"].as_u64(), r["frames_degraded"].as_u64()), (Some(50), Some(50)), "{r}");
+    assert_eq!(r["frames_by_effort"], serde_json::json!([0, 0, 0, 50]), "every frame at the level held: {r}");
+    assert!(err.contains("(effort levels 1/2/3: 0/0/50)"), "{err}");
 
     for args in [["--realtime", "off", "--hold-effort", "2"], ["--realtime", "on", "--hold-effort", "4"]] {
         let run = faceveil_command()

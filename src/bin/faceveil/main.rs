@@ -250,12 +250,15 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
         _ => String::new(),
     };
     eprintln!(
-        "faceveil stream: {}: {} frame(s), faces in {}, {} redacted, {} degraded, {} covered, {} segment(s); {:.1} s of media in {:.1} s (real-time factor {:.2}){lat}{}",
+        "faceveil stream: {}: {} frame(s), faces in {}, {} redacted, {} degraded (effort levels 1/2/3: {}/{}/{}), {} covered, {} segment(s); {:.1} s of media in {:.1} s (real-time factor {:.2}){lat}{}",
         if args.input == "-" { "standard input" } else { &args.input },
         report.frames,
         report.frames_with_faces,
         report.frames_redacted,
         report.frames_degraded,
+        report.frames_by_effort[1],
+        report.frames_by_effort[2],
+        report.frames_by_effort[3],
         report.frames_covered,
         report.segments.len(),
         report.media_ms as f64 / 1000.0,
