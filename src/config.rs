@@ -134,7 +134,8 @@ impl EncodeSettings {
 
 /// Everything that decides what a run does to a file's content: detection, redaction, bridging, streams
 /// kept, encoding. Serialised into reports, and a batch's resume key (an output made with options that differ
-/// in what its kind of media depends on, [`Options::affecting`], is redone). How a run goes (replacing outputs, progress, limits) is in [`Extras`](crate::Extras).
+/// in what its kind of media depends on, [`Options::affecting`], is redone). How a run goes (replacing
+/// outputs, progress, limits) is in [`Extras`](crate::Extras).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Options {
     pub detect: DetectSettings,
