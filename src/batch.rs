@@ -239,22 +239,21 @@ impl Summary {
     /// The summary as CSV (one row per file).
     pub fn to_csv(&self) -> String {
         let mut s = String::from("input,output,status,frames,frames_with_faces,detections,seconds,message,redone\n");
+        // An enum's name as serialised (kebab-case), or nothing.
+        let name = |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         for f in &self.files {
             let q = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
             s.push_str(&format!(
                 "{},{},{},{},{},{},{:.3},{},{}\n",
                 q(&f.input.to_string_lossy()),
                 q(&f.output.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
-                serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                name(serde_json::to_value(f.status).ok()),
                 f.frames,
                 f.frames_with_faces,
                 f.detections,
                 f.seconds,
                 q(f.message.as_deref().unwrap_or("")),
-                f.redone
-                    .and_then(|r| serde_json::to_value(r).ok())
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
+                name(f.redone.and_then(|r| serde_json::to_value(r).ok()))
             ));
         }
         s
@@ -483,7 +482,7 @@ pub fn review_sheet_path(output: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// `Ok` when `output`'s report exists and matches this input, the options its kind of media depends on
+/// Its report when `output`'s report exists and matches this input, the options its kind of media depends on
 /// ([`Options::affecting`]), this model and this build's way of redacting that kind of media
 /// ([`redaction_revision`](crate::report::redaction_revision)), and the output is the one it vouches for;
 /// otherwise why the output must be made again. An output whose edit file kept regions unredacted is up to
@@ -494,7 +493,7 @@ fn check_output(
     options: &Options,
     model: Option<&str>,
     allow_keep: bool,
-) -> std::result::Result<(), Redone> {
+) -> std::result::Result<Report, Redone> {
     let text = std::fs::read(report_path(output)).map_err(|_| Redone::NoReport)?;
     let report = serde_json::from_slice::<Report>(&text).map_err(|_| Redone::NoReport)?;
     let edits = match edits_path(input).map(|p| sha256_file(&p)) {
@@ -509,7 +508,8 @@ fn check_output(
     failed(report.redaction_revision == crate::report::redaction_revision(report.kind), Redone::Revision)?;
     failed(report.model_sha256.as_deref() == model, Redone::Model)?;
     failed(sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str()), Redone::InputChanged)?;
-    failed(sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str()), Redone::OutputChanged)
+    failed(sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str()), Redone::OutputChanged)?;
+    Ok(report)
 }
 
 /// Progress events, for a terminal or a scheduler's log.
@@ -674,15 +674,17 @@ fn process(
     // An output an earlier run left: up to date, or why it is made again.
     let earlier =
         output.exists().then(|| check_output(&input, &output, options, model.as_deref(), settings.allow_keep_regions));
-    if earlier == Some(Ok(())) {
-        r.status = Status::UpToDate;
-        if let Ok(Ok(rep)) = std::fs::read(report_path(&output)).map(|t| serde_json::from_slice::<Report>(&t)) {
+    let redone = match earlier {
+        Some(Ok(rep)) => {
+            r.status = Status::UpToDate;
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
             r.input_damaged = rep.input_damaged();
+            r.seconds = started.elapsed().as_secs_f64();
+            return r;
         }
-        r.seconds = started.elapsed().as_secs_f64();
-        return r;
-    }
+        Some(Err(why)) => Some(why),
+        None => None,
+    };
     let outcome = (|| -> Result<Report> {
         create_output_dirs(output_dir, &output)?;
         // A stale or partial output from an earlier run is replaced; its old report first, so a crash in
@@ -704,7 +706,7 @@ fn process(
     match outcome {
         Ok(rep) => {
             r.status = Status::Done;
-            r.redone = earlier.and_then(std::result::Result::err);
+            r.redone = redone;
             (r.frames, r.frames_with_faces, r.detections) = (rep.frames, rep.frames_with_faces, rep.detections);
             r.input_damaged = rep.input_damaged();
             if r.input_damaged {
