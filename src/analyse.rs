@@ -6,7 +6,7 @@
 //! apply the verdict to their own buffers with [`Verdict::apply`]. The core never sees anything but boxes
 //! and scores; it keeps no face pixels.
 
-use crate::config::{OnDetectorError, Options};
+use crate::config::{FrameRate, OnDetectorError, Options, Schedule};
 use crate::detect::fields::{first_field_upright, Scan};
 use crate::detect::{
     face_regions, merge, whole_pass_as, Analyser, DetectSettings, Detection, Detector, Pass, Plan, Unsearched,
@@ -325,22 +325,26 @@ impl<T> std::fmt::Debug for Core<T> {
 
 impl<T> Core<T> {
     /// A core for a stream of stored `width × height` frames shown turned by `rotation`, on the video
-    /// schedule of `options` (tiles spread over `tile_period` frames, bridging over `bridge_frames`).
-    pub fn new(options: &Options, width: u32, height: u32, rotation: Rotation) -> Self {
+    /// schedule of `options` at the stream's frame `rate` ([`Options::schedule`]: tiles spread over
+    /// `tile_period` frames, bridging over `bridge_frames`, tracks coasting `coast_frames`).
+    pub fn new(options: &Options, rate: Option<FrameRate>, width: u32, height: u32, rotation: Rotation) -> Self {
         let (uw, uh) = rotation.upright_size(width, height);
-        let analyser = Analyser::new(options.detect.clone(), options.tile_period, uw, uh);
-        Self::with(options, analyser, options.bridge_frames as usize, width, height, rotation)
+        let schedule = options.schedule(rate);
+        let analyser = Analyser::new(options.detect.clone(), schedule.tile_period, uw, uh);
+        Self::with(options, analyser, schedule, width, height, rotation)
     }
 
     /// A core for one still picture: every pass at once, the whole frame at the full detector size, no
     /// bridging (there is nothing to bridge from).
     pub fn still(options: &Options, width: u32, height: u32) -> Self {
         let analyser = Analyser::exhaustive(options.detect.clone(), width, height);
-        Self::with(options, analyser, 0, width, height, Rotation::None)
+        let still = Schedule { bridge_frames: 0, tile_period: 1, coast_frames: 0 };
+        Self::with(options, analyser, still, width, height, Rotation::None)
     }
 
-    fn with(options: &Options, analyser: Analyser, window: usize, w: u32, h: u32, rotation: Rotation) -> Self {
+    fn with(options: &Options, analyser: Analyser, schedule: Schedule, w: u32, h: u32, rotation: Rotation) -> Self {
         let tiles = analyser.tile_count();
+        let window = schedule.bridge_frames as usize;
         // Without bridging (a photo) there is no track to carry through the scene: the camera's motion is
         // not measured, whatever the options say (a photo's output does not depend on it, Options::affecting).
         let follow_camera = options.follow_camera && window > 0;
@@ -354,8 +358,7 @@ impl<T> Core<T> {
             size: (w, h),
             rotation,
             analyser,
-            // Tracks coast twice the look-ahead past their last detection: gaps up to three windows are covered.
-            fill: TrackFill::new(window, 2 * window).in_scene(follow_camera),
+            fill: TrackFill::new(window, schedule.coast_frames as usize).in_scene(follow_camera),
             motion: follow_camera.then(CameraMotion::new),
             stats: Stats::default(),
             extra_passes: 0,
@@ -733,7 +736,7 @@ mod tests {
     #[test]
     fn misses_are_bridged_and_every_frame_comes_back_in_order() {
         let mut det = ScriptedDetector::new([face(10.0), vec![], face(14.0)]);
-        let mut core = Core::new(&options(), 64, 48, Rotation::None);
+        let mut core = Core::new(&options(), None, 64, 48, Rotation::None);
         let mut out = Vec::new();
         for i in 0..5u32 {
             // A different picture every frame: nothing is reused from an unchanged region.
@@ -749,6 +752,29 @@ mod tests {
     }
 
     #[test]
+    fn a_50_fps_core_bridges_a_gap_of_twice_its_window_that_the_25_fps_schedule_leaves_open() {
+        // A face seen at frames 0 and 22 only: at 50 fps tracks coast 10 frames and new ones are back-filled 11,
+        // so every frame between is covered; on the 25 fps schedule (coast 10, back-fill 5) frames 11-16 are not.
+        let run = |rate| {
+            let mut script = vec![face(10.0)];
+            script.extend((1..22).map(|_| vec![]));
+            script.push(face(10.0));
+            let mut det = ScriptedDetector::new(script);
+            let mut core = Core::new(&options(), rate, 64, 48, Rotation::None);
+            let mut out = Vec::new();
+            for i in 0..23u32 {
+                let pic = RgbImage::from_pixel(64, 48, image::Rgb([(i * 10) as u8; 3]));
+                out.extend(core.push(&mut det, &pic, Effort::Full, i).unwrap());
+            }
+            out.extend(core.finish(&mut det));
+            (core.delay(), out.iter().filter(|(_, v)| v.boxes.is_empty()).map(|(i, _)| *i).collect::<Vec<_>>())
+        };
+        assert_eq!(run(FrameRate::new(50, 1)), (12, vec![]));
+        assert_eq!(run(FrameRate::new(25, 1)), (6, (11..17).collect::<Vec<_>>()));
+        assert_eq!(run(None), (6, (11..17).collect::<Vec<_>>()));
+    }
+
+    #[test]
     fn an_interlaced_frames_second_field_is_covered_on_the_way_to_the_next_frames_faces() {
         // A face moving right 20 px a frame: the second field has it halfway, outside both frames' boxes. (The
         // scripted boxes are in the detector's input pixels, scaled to the frame's by `s`.)
@@ -756,7 +782,7 @@ mod tests {
         let s = 96.0 / iw as f32;
         let b = |x: f32| BBox::new(x * s, 10.0 * s, (x + 12.0) * s, 24.0 * s);
         let mut det = ScriptedDetector::new([10.0, 30.0, 50.0].map(face));
-        let mut core = Core::new(&options(), 96, 48, Rotation::None);
+        let mut core = Core::new(&options(), None, 96, 48, Rotation::None);
         let mut out = Vec::new();
         for i in 0..3u32 {
             let pic = RgbImage::from_pixel(96, 48, image::Rgb([(i * 50) as u8; 3]));
@@ -783,7 +809,7 @@ mod tests {
         assert!(out[2].1.boxes.iter().all(|k| k.width() > 12.0 * s), "{:?}", out[2].1.boxes);
         // A progressive frame's regions are its own.
         let mut det = ScriptedDetector::new([10.0, 30.0].map(face));
-        let mut core = Core::new(&options(), 96, 48, Rotation::None);
+        let mut core = Core::new(&options(), None, 96, 48, Rotation::None);
         let mut out = Vec::new();
         for i in 0..2u32 {
             let pic = RgbImage::from_pixel(96, 48, image::Rgb([(i * 50) as u8; 3]));
@@ -839,7 +865,7 @@ mod tests {
                 }
             });
             let mut det = ScriptedDetector::new(script);
-            let mut core = Core::new(&options(), w, h, rotation);
+            let mut core = Core::new(&options(), None, w, h, rotation);
             let mut out = Vec::new();
             for i in 0..20u32 {
                 let (ox, oy) = camera(i);
@@ -864,13 +890,13 @@ mod tests {
     fn a_detector_error_fails_or_blanks_by_policy() {
         let pic = RgbImage::new(32, 32);
         let mut det = ScriptedDetector::default().fail_at(0);
-        let mut core = Core::<u8>::new(&options(), 32, 32, Rotation::None);
+        let mut core = Core::<u8>::new(&options(), None, 32, 32, Rotation::None);
         assert!(core.push(&mut det, &pic, Effort::Full, 0).is_err());
         assert_eq!(core.stats().frames, 0, "the failed frame is not counted as analysed");
 
         let blanking = Options { on_detector_error: OnDetectorError::RedactFrame, ..options() };
         let mut det = ScriptedDetector::default().fail_at(0);
-        let mut core = Core::<u8>::new(&blanking, 32, 32, Rotation::None);
+        let mut core = Core::<u8>::new(&blanking, None, 32, 32, Rotation::None);
         core.push(&mut det, &pic, Effort::Full, 0).unwrap();
         let out = core.finish(&mut det);
         assert!(out[0].1.blank);
@@ -882,11 +908,11 @@ mod tests {
     fn reduced_effort_grows_masks_and_alternate_skips_only_with_bridging() {
         let pic = RgbImage::new(640, 480);
         let mut det = ScriptedDetector::new([face(100.0), face(100.0)]);
-        let mut core = Core::new(&options(), 640, 480, Rotation::None);
+        let mut core = Core::new(&options(), None, 640, 480, Rotation::None);
         core.push(&mut det, &pic, Effort::FewestTiles, 0).unwrap();
         let full = {
             let mut det = ScriptedDetector::new([face(100.0)]);
-            let mut c = Core::new(&options(), 640, 480, Rotation::None);
+            let mut c = Core::new(&options(), None, 640, 480, Rotation::None);
             c.push(&mut det, &pic, Effort::Full, 0).unwrap();
             c.finish(&mut det).remove(0).1.boxes[0]
         };
@@ -896,7 +922,8 @@ mod tests {
 
         // Alternate: frame 1 is skipped with bridging, searched without.
         let mut det = ScriptedDetector::new([face(1.0), face(2.0)]);
-        let mut core = Core::new(&Options { bridge_frames: 0, tile_period: 1, ..options() }, 640, 480, Rotation::None);
+        let unbridged = Options { bridge_frames: Some(0), tile_period: Some(1), ..options() };
+        let mut core = Core::new(&unbridged, None, 640, 480, Rotation::None);
         core.push(&mut det, &pic, Effort::Alternate, 0).unwrap();
         core.push(&mut det, &pic, Effort::Alternate, 1).unwrap();
         let second = core.finish(&mut det).pop().unwrap();
@@ -924,7 +951,7 @@ mod tests {
         // between full passes, the default bridging window.
         let pic = RgbImage::new(640, 480);
         let mut det = PassLog(Vec::new());
-        let mut core = Core::new(&options(), 640, 480, Rotation::None);
+        let mut core = Core::new(&options(), None, 640, 480, Rotation::None);
         for i in 0..13u32 {
             core.push(&mut det, &pic, Effort::Alternate, i).unwrap();
         }
@@ -934,7 +961,7 @@ mod tests {
 
         // A narrower window keeps full passes closer: with two frames bridged, every third frame.
         let mut det = PassLog(Vec::new());
-        let mut core = Core::new(&Options { bridge_frames: 2, ..options() }, 640, 480, Rotation::None);
+        let mut core = Core::new(&Options { bridge_frames: Some(2), ..options() }, None, 640, 480, Rotation::None);
         for i in 0..7u32 {
             core.push(&mut det, &pic, Effort::Alternate, i).unwrap();
         }
@@ -946,9 +973,9 @@ mod tests {
     fn rotated_frames_are_analysed_upright_and_answered_in_stored_pixels() {
         // Stored 200x100, shown turned 90°: the detector sees 100x200.
         let mut det = ScriptedDetector::new([vec![Detection { bbox: BBox::new(20.0, 40.0, 30.0, 50.0), score: 0.2 }]]);
-        let mut opts = Options { bridge_frames: 0, tile_period: 1, ..options() };
+        let mut opts = Options { bridge_frames: Some(0), tile_period: Some(1), ..options() };
         opts.detect.min_side = 32; // the detector sees the upright frame at its own size
-        let mut core = Core::new(&opts, 200, 100, Rotation::Cw90);
+        let mut core = Core::new(&opts, None, 200, 100, Rotation::Cw90);
         assert_eq!(core.upright_size(), (100, 200));
         assert!(core.push(&mut det, &RgbImage::new(200, 100), Effort::Full, ()).is_err(), "wrong size refused");
         assert!(core.push(&mut det, &RgbImage::new(100, 200), Effort::Full, ()).unwrap().is_none());
@@ -987,7 +1014,7 @@ mod tests {
         // A small face (only the magnified passes see it) appears in the last three frames, in tile 8's part of
         // the picture (searched on frame 14; its next turn, frame 20, is after the end).
         let mut det = Spotter { min: 16 };
-        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut core = Core::new(&Options::default(), None, 1280, 720, Rotation::None);
         assert_eq!((core.analyser.tile_count(), core.delay()), (9, 6));
         let spot_at = |i: u8| (i >= 17).then_some((1180, 640));
         let mut out = Vec::new();
@@ -1009,7 +1036,7 @@ mod tests {
 
         // The same frames given to the core as the video pipeline gives them: each picture written into the
         // memory of the one before (taken back from the core) and kept without a copy. The same verdicts.
-        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut core = Core::new(&Options::default(), None, 1280, 720, Rotation::None);
         let mut owned = Vec::new();
         for i in 0..20u8 {
             let mut picture = core.spare_picture().unwrap_or_default();
@@ -1023,7 +1050,7 @@ mod tests {
 
         // The newest picture taken back with no frame following: the end cannot search the tiles still due in
         // it, and what changed there is covered instead (never left unsearched and uncovered).
-        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut core = Core::new(&Options::default(), None, 1280, 720, Rotation::None);
         let mut taken = Vec::new();
         for i in 0..20u8 {
             taken.extend(
@@ -1074,7 +1101,7 @@ mod tests {
             45..75 => Effort::Alternate,
             _ => Effort::Full,
         };
-        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut core = Core::new(&Options::default(), None, 1280, 720, Rotation::None);
         let mut det = Spotter { min: 16 };
         // It walks in at reduced effort.
         let spot_at = |i: u32| (i >= 30).then(|| (100 + 9 * i, 100 + 4 * i));
@@ -1125,7 +1152,7 @@ mod tests {
                 img
             };
             let mut det = Spotter { min: 8 };
-            let mut core = Core::new(&Options::default(), w, h, Rotation::None);
+            let mut core = Core::new(&Options::default(), None, w, h, Rotation::None);
             assert_eq!(core.analyser.tile_count() > 0, w > 320, "{w}x{h}");
             let mut out = Vec::new();
             for i in 0..8u32 {
@@ -1149,7 +1176,7 @@ mod tests {
     fn a_frame_never_searched_for_small_faces_is_covered_whole() {
         // Far behind from the first frame: tile 0 is searched, no other tile ever was.
         let mut det = ScriptedDetector::default();
-        let mut core = Core::new(&Options::default(), 1280, 720, Rotation::None);
+        let mut core = Core::new(&Options::default(), None, 1280, 720, Rotation::None);
         core.push(&mut det, &scene(60, None), Effort::Alternate, ()).unwrap();
         let (_, v) = core.finish(&mut det).remove(0);
         let held = |x: f32, y: f32| v.cover.iter().any(|c| x >= c.x0 && x < c.x1 && y >= c.y0 && y < c.y1);

@@ -502,7 +502,9 @@ fn check_output(
         Some(Err(_)) => return Err(Redone::Edits),
     };
     let failed = |ok: bool, why: Redone| if ok { Ok(()) } else { Err(why) };
-    failed(report.parameters.affecting(report.kind) == options.affecting(report.kind), Redone::Parameters)?;
+    // A video's report holds the schedule its frame rate gave: these options are compared at that rate.
+    let wanted = options.at_rate(report.frame_rate).affecting(report.kind);
+    failed(report.parameters.affecting(report.kind) == wanted, Redone::Parameters)?;
     failed(report.edits_sha256 == edits, Redone::Edits)?;
     failed(report.kept_regions.is_empty() || allow_keep, Redone::KeptRegions)?;
     failed(report.redaction_revision == crate::report::redaction_revision(report.kind), Redone::Revision)?;

@@ -140,11 +140,17 @@ impl EncodeSettings {
 pub struct Options {
     pub detect: DetectSettings,
     pub redact: RedactSettings,
-    /// Frames before and after each detection that are also redacted (bridges detector misses).
-    pub bridge_frames: u32,
+    /// Frames before and after each detection that are also redacted (bridges detector misses). `None`: from
+    /// the stream's frame rate ([`Options::schedule`]): 5 up to 37 frames a second, 11 above.
+    pub bridge_frames: Option<u32>,
     /// Video: the small-face tiles are spread over this many consecutive frames (1: every tile every frame).
-    /// Temporal bridging covers the frames in between, so keep it at most `bridge_frames`.
-    pub tile_period: u32,
+    /// Temporal bridging covers the frames in between, so it is at most `bridge_frames` + 1. `None`: from the
+    /// frame rate (6 up to 37 frames a second, 12 above), and never past the bridging window.
+    pub tile_period: Option<u32>,
+    /// Video: frames a track is carried past its last detection. `None`: twice `bridge_frames` where that is
+    /// given, else 10 (twice the base rate's window: [`Options::schedule`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coast_frames: Option<u32>,
     /// Video: measure the camera's shift between frames and bridge in scene coordinates, covering both where a
     /// lost head stood and where its velocity takes it ([`crate::track::motion`]). For hand-held and body-worn
     /// cameras: smaller files and about as many leaks on the hand-held benches, but off by default because the
@@ -165,11 +171,10 @@ impl Default for Options {
         Self {
             detect: DetectSettings::default(),
             redact: RedactSettings::default(),
-            // Measured on hand-held clips of small faces (benches/handheld.sh, issue 14): tiles every 6th frame
-            // with focus passes on known faces leak fewer face-frames than every 3rd without them, at 0.6× the
-            // cost.
-            bridge_frames: 5,
-            tile_period: 6,
+            // From the frame rate (Options::schedule).
+            bridge_frames: None,
+            tile_period: None,
+            coast_frames: None,
             follow_camera: false,
             audio: AudioMode::Copy,
             on_detector_error: OnDetectorError::Fail,
@@ -177,6 +182,60 @@ impl Default for Options {
             encode: EncodeSettings::default(),
         }
     }
+}
+
+/// A video stream's frame rate: `num` frames every `den` seconds (FFmpeg's and GStreamer's fraction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl FrameRate {
+    pub fn new(num: u32, den: u32) -> Option<Self> {
+        (num > 0 && den > 0).then_some(Self { num, den })
+    }
+
+    /// How many times [`BASE_RATE`] this rate is, rounded (29.97 is 1, 50 and 59.94 are 2), at least 1 and at
+    /// most [`MAX_RATE_FACTOR`].
+    pub fn factor(self) -> u32 {
+        let (num, den) = (u64::from(self.num), u64::from(self.den));
+        let base = u64::from(BASE_RATE) * den;
+        ((2 * num + base) / (2 * base)).clamp(1, u64::from(MAX_RATE_FACTOR)) as u32
+    }
+}
+
+impl std::fmt::Display for FrameRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.den {
+            1 => write!(f, "{}", self.num),
+            d => write!(f, "{}/{d}", self.num),
+        }
+    }
+}
+
+/// The frame rate the default schedule was measured at (25 fps, PAL cameras and most CCTV): streams up to
+/// 37 frames a second run on it as they are.
+pub const BASE_RATE: u32 = 25;
+/// The schedule is stretched at most this many times: it was judged at 50 fps (docs/performance.md,
+/// 2026-12-06 nineteenth stop); a faster camera gets the 50 fps schedule, which searches it more often for
+/// its time.
+pub const MAX_RATE_FACTOR: u32 = 2;
+/// At the base rate, measured on hand-held clips of small faces (benches/handheld.sh, issue 14): tiles every
+/// 6th frame with focus passes on known faces leak fewer face-frames than every 3rd without them, at 0.6× the
+/// cost; bridging 5 frames each side.
+const BASE_TILE_PERIOD: u32 = 6;
+const BASE_BRIDGE_FRAMES: u32 = 5;
+
+/// How a video stream is searched and bridged in frames, at its frame rate ([`Options::schedule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Frames before and after each detection that are also redacted; the core holds this many + 1.
+    pub bridge_frames: u32,
+    /// The small-face tiles are spread over this many consecutive frames.
+    pub tile_period: u32,
+    /// A track is carried this many frames past its last detection.
+    pub coast_frames: u32,
 }
 
 /// Memory the frames of one run may hold at once (the look-ahead, the stage queues, x264's look-ahead), in
@@ -190,12 +249,45 @@ const X264_TENTHS_PER_PIXEL: u64 = 32;
 const CORE_RGB_BYTES_PER_PIXEL: u64 = 6;
 
 impl Options {
+    /// The schedule of a video stream of `rate` (`None`: unknown, taken as the base rate). The bridging window
+    /// and the tile period not given are stretched with the rate: a 50 fps camera is searched and bridged over
+    /// the same time as a 25 fps one (tiles every 12th frame, 11 frames bridged), so each frame costs about
+    /// half as much. Tracks then coast twice the base rate's window (10 frames), not the same time: a
+    /// coasting box grows and drifts by a share per frame, and twice the window at 50 fps covered a quarter
+    /// more of the picture for no fewer leaks (docs/performance.md, 2026-12-06). A window given is coasted
+    /// twice, as always: given values run as they did before the rate counted. A tile period not given never
+    /// passes the window; a window not given always covers a tile period that was.
+    pub fn schedule(&self, rate: Option<FrameRate>) -> Schedule {
+        let k = rate.map_or(1, FrameRate::factor);
+        let bridge_frames = self.bridge_frames.unwrap_or_else(|| {
+            ((BASE_BRIDGE_FRAMES + 1) * k - 1).max(self.tile_period.map_or(0, |p| p.saturating_sub(1)))
+        });
+        let tile_period = self.tile_period.unwrap_or_else(|| (BASE_TILE_PERIOD * k).min(bridge_frames + 1));
+        // Twice the window (gaps of up to three windows are covered): the window given, or the base rate's.
+        let coast_frames = self.coast_frames.unwrap_or_else(|| 2 * self.bridge_frames.unwrap_or(BASE_BRIDGE_FRAMES));
+        Schedule { bridge_frames, tile_period, coast_frames }
+    }
+
+    /// These options with the bridging window and tile period of a stream of `rate` filled in: what a report
+    /// records, and what a batch compares (a report made at another rate's schedule differs).
+    pub fn at_rate(&self, rate: Option<FrameRate>) -> Options {
+        let Schedule { bridge_frames, tile_period, coast_frames } = self.schedule(rate);
+        Options {
+            bridge_frames: Some(bridge_frames),
+            tile_period: Some(tile_period),
+            // Recorded only where it departs from twice the window (a report of 25 fps reads as before).
+            coast_frames: (coast_frames != 2 * bridge_frames).then_some(coast_frames),
+            ..self.clone()
+        }
+    }
+
     /// Bytes the frames of a run hold at once for `w × h` frames of `frame_bytes` bytes each: the core's
     /// look-ahead (`bridge_frames` + 2 frames) and `queued` frames in stage queues, the core's RGB copies,
     /// and, when `encoding`, x264's rate-control look-ahead.
     pub fn window_bytes(&self, w: u32, h: u32, frame_bytes: u64, queued: u64, encoding: bool) -> u64 {
         let pixels = u64::from(w) * u64::from(h);
-        let held = (u64::from(self.bridge_frames) + 2 + queued).saturating_mul(frame_bytes);
+        let bridge = self.schedule(None).bridge_frames;
+        let held = (u64::from(bridge) + 2 + queued).saturating_mul(frame_bytes);
         let x264 =
             if encoding { u64::from(self.encode.rc_lookahead()) * pixels * X264_TENTHS_PER_PIXEL / 10 } else { 0 };
         held.saturating_add(x264).saturating_add(pixels * CORE_RGB_BYTES_PER_PIXEL)
@@ -214,7 +306,7 @@ impl Options {
         Err(Error::Config(format!(
             "bridge frames {}{lookahead} at {w}x{h} would hold about {:.1} GB of frames at once, more than the {:.1} GB \
              a run may take: lower --bridge-frames{}",
-            self.bridge_frames,
+            self.schedule(None).bridge_frames,
             gb(need),
             gb(WINDOW_BUDGET),
             if encoding { " or --lookahead" } else { "" }
@@ -237,6 +329,7 @@ impl Options {
                     on_detector_error,
                     bridge_frames: _,
                     tile_period: _,
+                    coast_frames: _,
                     follow_camera: _,
                     audio: _,
                     keep_metadata: _,
@@ -251,22 +344,26 @@ impl Options {
         self.detect.validate()?;
         self.redact.validate()?;
         self.encode.validate()?;
-        if self.tile_period == 0 || self.tile_period > 64 {
-            return Err(Error::Config(format!("invalid tile period {} (expected >= 1, <= 64)", self.tile_period)));
+        if let Some(p) = self.tile_period.filter(|&p| p == 0 || p > 64) {
+            return Err(Error::Config(format!("invalid tile period {p} (expected >= 1, <= 64)")));
         }
-        if self.bridge_frames > 250 {
-            return Err(Error::Config(format!("invalid bridge frames {} (expected <= 250)", self.bridge_frames)));
+        if let Some(b) = self.bridge_frames.filter(|&b| b > 250) {
+            return Err(Error::Config(format!("invalid bridge frames {b} (expected <= 250)")));
+        }
+        if let Some(c) = self.coast_frames.filter(|&c| c > 500) {
+            return Err(Error::Config(format!("invalid coast frames {c} (expected <= 500)")));
         }
         // A tile is searched every `tile_period` frames; the frames between its turns are covered only by
-        // bridging, so they must lie within the bridging window of a searched frame.
-        if self.detect.tile_scale > 0.0 && self.tile_period > self.bridge_frames + 1 {
-            return Err(Error::Config(format!(
-                "invalid tile period {} with {} bridge frames (expected <= bridge frames + 1 = {}: the frames \
-                 between a tile's turns are covered only by bridging)",
-                self.tile_period,
-                self.bridge_frames,
-                self.bridge_frames + 1
-            )));
+        // bridging, so they must lie within the bridging window of a searched frame. Only both given can
+        // disagree: the one not given follows the other (Options::schedule).
+        if let (Some(period), Some(bridge)) = (self.tile_period, self.bridge_frames) {
+            if self.detect.tile_scale > 0.0 && period > bridge + 1 {
+                return Err(Error::Config(format!(
+                    "invalid tile period {period} with {bridge} bridge frames (expected <= bridge frames + 1 = {}: \
+                     the frames between a tile's turns are covered only by bridging)",
+                    bridge + 1
+                )));
+            }
         }
         Ok(())
     }
@@ -289,8 +386,8 @@ mod tests {
     fn a_photo_depends_on_detection_and_redaction_a_video_on_every_setting() {
         let base = Options::default();
         let video_only = Options {
-            bridge_frames: 9,
-            tile_period: 3,
+            bridge_frames: Some(9),
+            tile_period: Some(3),
             follow_camera: true,
             audio: AudioMode::Drop,
             keep_metadata: true,
@@ -313,17 +410,62 @@ mod tests {
 
     #[test]
     fn tile_period_must_stay_within_the_bridging_window_issue_15() {
-        let o = Options { bridge_frames: 0, ..Default::default() };
-        let e = o.validate().unwrap_err().to_string();
+        let both =
+            |bridge, period| Options { bridge_frames: Some(bridge), tile_period: Some(period), ..Default::default() };
+        let e = both(0, 6).validate().unwrap_err().to_string();
         assert!(e.contains("invalid tile period 6 with 0 bridge frames"), "{e}");
-        let e = Options { bridge_frames: 4, ..Default::default() }.validate().unwrap_err().to_string();
+        let e = both(4, 6).validate().unwrap_err().to_string();
         assert!(e.contains("invalid tile period 6 with 4 bridge frames"), "{e}");
         Options::default().validate().unwrap();
-        Options { bridge_frames: 0, tile_period: 1, ..Default::default() }.validate().unwrap();
-        Options { bridge_frames: 2, tile_period: 3, ..Default::default() }.validate().unwrap();
-        let mut no_tiles = Options { bridge_frames: 0, ..Default::default() };
+        both(0, 1).validate().unwrap();
+        both(2, 3).validate().unwrap();
+        let mut no_tiles = both(0, 6);
         no_tiles.detect.tile_scale = 0.0;
         no_tiles.validate().unwrap();
+        // Only one given: the other follows it, at every rate.
+        for rate in [None, FrameRate::new(25, 1), FrameRate::new(50, 1)] {
+            let s = Options { bridge_frames: Some(2), ..Default::default() }.schedule(rate);
+            assert_eq!((s.bridge_frames, s.tile_period), (2, 3), "{rate:?}");
+            let s = Options { tile_period: Some(20), ..Default::default() }.schedule(rate);
+            assert_eq!((s.bridge_frames, s.tile_period), (19, 20), "{rate:?}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_keeps_its_time_at_twice_the_base_rate_and_25_fps_is_unchanged() {
+        let o = Options::default();
+        let at = |num, den| o.schedule(FrameRate::new(num, den));
+        let base = Schedule { bridge_frames: 5, tile_period: 6, coast_frames: 10 };
+        for (num, den) in [(25, 1), (24, 1), (30, 1), (30000, 1001), (37, 1), (1, 1)] {
+            assert_eq!(at(num, den), base, "{num}/{den}");
+        }
+        assert_eq!(o.schedule(None), base);
+        let fast = Schedule { bridge_frames: 11, tile_period: 12, coast_frames: 10 };
+        for (num, den) in [(38, 1), (50, 1), (60000, 1001), (60, 1), (120, 1), (1000, 1)] {
+            assert_eq!(at(num, den), fast, "{num}/{den}");
+        }
+        // Given values run as before the rate counted, at every rate: coasting twice the window given.
+        let given = Options { bridge_frames: Some(3), tile_period: Some(2), ..Default::default() };
+        for rate in [None, FrameRate::new(25, 1), FrameRate::new(50, 1)] {
+            assert_eq!(given.schedule(rate), Schedule { bridge_frames: 3, tile_period: 2, coast_frames: 6 });
+        }
+        let old_defaults = Options { bridge_frames: Some(5), tile_period: Some(6), ..Default::default() };
+        assert_eq!(old_defaults.schedule(FrameRate::new(50, 1)), base);
+        let old_at_50 = Options { bridge_frames: Some(11), tile_period: Some(12), ..Default::default() };
+        assert_eq!(old_at_50.schedule(FrameRate::new(50, 1)).coast_frames, 22);
+        // A report records the schedule it ran; options resolved once resolve the same again.
+        let resolved = o.at_rate(FrameRate::new(50, 1));
+        assert_eq!(
+            (resolved.bridge_frames, resolved.tile_period, resolved.coast_frames),
+            (Some(11), Some(12), Some(10))
+        );
+        assert_ne!(resolved, old_at_50.at_rate(FrameRate::new(50, 1)), "another schedule, another output");
+        let at_25 = o.at_rate(FrameRate::new(25, 1));
+        assert_eq!((at_25.bridge_frames, at_25.tile_period, at_25.coast_frames), (Some(5), Some(6), None));
+        assert_eq!(resolved.at_rate(FrameRate::new(50, 1)), resolved);
+        assert_eq!(resolved.schedule(FrameRate::new(50, 1)), fast);
+        assert_eq!(FrameRate::new(0, 1), None);
+        assert_eq!(FrameRate::new(30000, 1001).map(|r| r.to_string()).as_deref(), Some("30000/1001"));
     }
 
     #[test]
@@ -334,7 +476,7 @@ mod tests {
         let defaults = Options::default();
         defaults.check_window(w, h, frame, 8, true).unwrap();
         let greedy = Options {
-            bridge_frames: 250,
+            bridge_frames: Some(250),
             encode: EncodeSettings { lookahead: 250, preset: "veryslow".into(), ..Default::default() },
             ..Default::default()
         };

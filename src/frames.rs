@@ -55,7 +55,7 @@ use crate::analyse::{Core, Effort, Verdict};
 use crate::detect::Detector;
 use crate::geom::Rotation;
 use crate::redact::ChannelLayout;
-use crate::{Error, Options, Result};
+use crate::{Error, FrameRate, Options, Result, Schedule};
 use image::RgbImage;
 use std::collections::VecDeque;
 
@@ -218,6 +218,8 @@ pub struct FrameRedactor<D> {
     last_pts: Option<i64>,
     /// How frames are turned for display (a rotation flag): faces are searched in the upright picture.
     rotation: Rotation,
+    /// The stream's frame rate, where known: the schedule's bridging window and tile period follow it.
+    rate: Option<FrameRate>,
     /// Whether the next frames are interlaced, and whether an interlaced frame ever came (the delay is a frame
     /// longer from then on).
     scan: Scan,
@@ -246,6 +248,7 @@ impl<D: Detector> FrameRedactor<D> {
             ready: VecDeque::new(),
             last_pts: None,
             rotation: Rotation::None,
+            rate: None,
             scan: Scan::Progressive,
             fields_seen: false,
             done: FrameStats::default(),
@@ -275,10 +278,32 @@ impl<D: Detector> FrameRedactor<D> {
         Ok(())
     }
 
+    /// The stream's frame rate (GStreamer's caps `framerate`, a camera's setting): a fast camera's bridging
+    /// window and tile period are stretched to the same time as at 25 fps ([`Options::schedule`]), so a frame
+    /// at 50 fps costs about half as much. Unknown (the default), the stream is taken for 25 fps, which never
+    /// searches less often. Set it before a stream's first frame, or [`flush`](Self::flush) first: changing the
+    /// schedule while frames are held is an error.
+    pub fn set_frame_rate(&mut self, rate: Option<FrameRate>) -> Result<()> {
+        if self.core.is_some() && self.options.schedule(rate) != self.options.schedule(self.rate) {
+            return Err(Error::Config(format!(
+                "the frame rate changes from {} to {} while frames are held: flush first",
+                self.rate.map_or("unknown".into(), |r| r.to_string()),
+                rate.map_or("unknown".into(), |r| r.to_string())
+            )));
+        }
+        self.rate = rate;
+        Ok(())
+    }
+
+    /// The schedule frames are searched and bridged on, at the frame rate set.
+    pub fn schedule(&self) -> Schedule {
+        self.options.schedule(self.rate)
+    }
+
     /// Frames a pushed frame is held back for: the look-ahead, and the newest frame (whose tiles are searched
     /// at [`flush`](Self::flush) if their turn never comes).
     pub fn delay_frames(&self) -> usize {
-        self.options.bridge_frames as usize + 1 + usize::from(self.fields_seen)
+        self.schedule().bridge_frames as usize + 1 + usize::from(self.fields_seen)
     }
 
     pub fn stats(&self) -> FrameStats {
@@ -303,12 +328,18 @@ impl<D: Detector> FrameRedactor<D> {
             return Err(Error::Config(format!("frame timestamps must increase: {} after {last}", frame.pts)));
         }
         if self.core.is_none() {
-            self.options.check_window(frame.width, frame.height, frame.data.len() as u64, 0, false)?;
+            self.options.at_rate(self.rate).check_window(
+                frame.width,
+                frame.height,
+                frame.data.len() as u64,
+                0,
+                false,
+            )?;
         }
         let rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
-        let (options, rotation) = (&self.options, self.rotation);
+        let (options, rate, rotation) = (&self.options, self.rate, self.rotation);
         let (.., core) = self.core.get_or_insert_with(|| {
-            (frame.layout, frame.width, frame.height, Core::new(options, frame.width, frame.height, rotation))
+            (frame.layout, frame.width, frame.height, Core::new(options, rate, frame.width, frame.height, rotation))
         });
         let pts = frame.pts;
         let released = core.push_owned(&mut self.detector, rgb, Effort::Full, (0, self.scan), frame)?;
@@ -436,6 +467,26 @@ mod tests {
         r.push(textured(PixelLayout::Bgra, 32, 32, 10)).unwrap();
         r.flush().unwrap();
         assert_eq!(r.pull().map(|f| f.pts), Some(10));
+    }
+
+    #[test]
+    fn the_frame_rate_sets_the_look_ahead_and_cannot_change_it_while_frames_are_held() {
+        let mut r = FrameRedactor::new(ScriptedDetector::new([]), no_tiles()).unwrap();
+        assert_eq!(r.delay_frames(), 6, "unknown: the 25 fps schedule");
+        r.set_frame_rate(FrameRate::new(50, 1)).unwrap();
+        assert_eq!(r.delay_frames(), 12);
+        for pts in 0..12 {
+            r.push(textured(PixelLayout::Rgb24, 64, 48, pts)).unwrap();
+        }
+        assert!(r.pull().is_none(), "12 frames held at 50 fps");
+        let e = r.set_frame_rate(FrameRate::new(25, 1)).unwrap_err().to_string();
+        assert!(e.contains("from 50 to 25 while frames are held"), "{e}");
+        r.set_frame_rate(FrameRate::new(60, 1)).unwrap();
+        r.push(textured(PixelLayout::Rgb24, 64, 48, 12)).unwrap();
+        assert_eq!(r.pull().map(|f| f.pts), Some(0));
+        r.flush().unwrap();
+        r.set_frame_rate(FrameRate::new(25, 1)).unwrap();
+        assert_eq!(r.delay_frames(), 6);
     }
 
     #[test]

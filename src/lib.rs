@@ -52,7 +52,7 @@ pub mod track;
 #[cfg(feature = "ffmpeg")]
 pub mod verify;
 
-pub use config::{AudioMode, EncodeSettings, OnDetectorError, Options};
+pub use config::{AudioMode, EncodeSettings, FrameRate, OnDetectorError, Options, Schedule};
 pub use detect::{DetectSettings, Detection, Detector};
 pub use error::{Error, Result};
 pub use geom::BBox;

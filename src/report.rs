@@ -62,7 +62,13 @@ pub struct Report {
     /// The inference runtime, provider and precision that ran the model (e.g. "ONNX Runtime CPU fp32 (…)").
     #[serde(default)]
     pub runtime: Option<String>,
+    /// The options the run was made with; for a video, the bridging window and tile period its frame rate
+    /// gave ([`Options::at_rate`]).
     pub parameters: Options,
+    /// A video stream's frame rate, as the container states it (`null`: not stated, or a photo): the
+    /// schedule in `parameters` follows it.
+    #[serde(default)]
+    pub frame_rate: Option<crate::FrameRate>,
     pub width: u32,
     pub height: u32,
     /// Frames decoded from the input (1 for an image).

@@ -65,6 +65,10 @@ int main(int argc, char **argv) {
     if (faceveil_set_interlaced(r, 1, 1) != FACEVEIL_OK || faceveil_delay_frames(r) != progressive + 1)
         return fail(r, "interlaced");
     printf("interlaced look-ahead: %u frames\n", faceveil_delay_frames(r));
+    /* A 50 fps camera is held for the same time as 25 fps: twice the frames. */
+    if (faceveil_set_frame_rate(r, 50, 1) != FACEVEIL_OK)
+        return fail(r, "frame rate");
+    printf("50 fps interlaced look-ahead: %u frames\n", faceveil_delay_frames(r));
     fclose(fout);
     faceveil_redactor_free(r);
     free(in);

@@ -64,6 +64,12 @@ int faceveil_flush(faceveil_redactor *r);
  * frames are held back one frame longer. */
 int faceveil_set_interlaced(faceveil_redactor *r, int interlaced, int top_first);
 
+/* The stream's frame rate, `num` frames every `den` seconds (0, 0: unknown, taken as 25 fps). Above 37 fps the
+ * look-ahead and the small-face search are stretched to the same time as at 25 fps (12 frames held at 50 fps,
+ * each frame about half the work). Set it before the first frame or after faceveil_flush: FACEVEIL_ERROR
+ * while frames are held. */
+int faceveil_set_frame_rate(faceveil_redactor *r, uint32_t num, uint32_t den);
+
 /* Frames a pushed frame is held back. */
 uint32_t faceveil_delay_frames(const faceveil_redactor *r);
 

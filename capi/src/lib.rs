@@ -4,7 +4,7 @@
 
 use faceveil::detect::{load_detector, Detector, DetectorChoice};
 use faceveil::frames::{Frame, FrameRedactor, PixelLayout, Scan};
-use faceveil::Options;
+use faceveil::{FrameRate, Options};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -183,6 +183,20 @@ pub unsafe extern "C" fn faceveil_set_interlaced(r: *mut Redactor, interlaced: c
             _ => Scan::Interlaced { top_first: top_first != 0 },
         });
         OK
+    })
+}
+
+/// The stream's frame rate, `num` frames every `den` seconds (0/0: unknown, taken as 25 fps): above 37 fps the
+/// look-ahead and the small-face search are stretched to the same time as at 25 fps. Before the first frame,
+/// or after a flush.
+///
+/// # Safety
+/// `r` comes from `faceveil_redactor_new`.
+#[no_mangle]
+pub unsafe extern "C" fn faceveil_set_frame_rate(r: *mut Redactor, num: u32, den: u32) -> c_int {
+    with(r, |r| match r.inner.set_frame_rate(FrameRate::new(num, den)) {
+        Ok(()) => OK,
+        Err(e) => r.fail(ERROR, e),
     })
 }
 

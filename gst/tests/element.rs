@@ -249,13 +249,57 @@ fn an_image_orientation_tag_turns_the_search_upright() {
 
 #[test]
 fn the_latency_query_adds_the_look_ahead() {
-    for (bridge, frames) in [(5u32, 6u64), (2, 3)] {
+    for (bridge, frames) in [(5i32, 6u64), (2, 3)] {
         let mut h = harness(&[("bridge-frames", &bridge)]);
         h.set_src_caps(info("RGB", W).to_caps().unwrap());
         h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
         let latency = h.query_latency();
         assert_eq!(latency, Some(gst::ClockTime::from_nseconds(10_000_000 + frames * FRAME_NS)), "bridge {bridge}");
     }
+}
+
+#[test]
+fn a_50_fps_stream_is_held_for_the_same_time_as_25_fps_and_every_frame_comes_out_redacted() {
+    init();
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", W as i32)
+        .field("height", H as i32)
+        .field("framerate", gst::Fraction::new(50, 1))
+        .build();
+    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let half = FRAME_NS / 2;
+    let mut h = harness(&[]);
+    assert_eq!(h.element().unwrap().property::<i32>("bridge-frames"), -1, "the window follows the rate");
+    h.set_src_caps(caps);
+    h.set_upstream_latency(gst::ClockTime::ZERO);
+    // 11 frames bridged + the newest, 20 ms each: the 240 ms of 25 fps.
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_nseconds(12 * half)));
+    let n = 30u64;
+    let originals: Vec<RgbImage> = (0..n as u32).map(|i| picture(i, W)).collect();
+    let mut out = Vec::new();
+    for (i, img) in originals.iter().enumerate() {
+        let mut b = buffer(img, &info, 0);
+        let b_mut = b.make_mut();
+        b_mut.set_pts(gst::ClockTime::from_nseconds(i as u64 * half));
+        b_mut.set_duration(gst::ClockTime::from_nseconds(half));
+        assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok));
+        out.extend(pull_all(&mut h));
+        assert_eq!(out.len() as u64, (i as u64 + 1).saturating_sub(12), "after frame {i}");
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    out.extend(pull_all(&mut h));
+    assert_eq!(out.len() as u64, n);
+    for (i, (b, orig)) in out.iter().zip(&originals).enumerate() {
+        assert_eq!(b.pts(), Some(gst::ClockTime::from_nseconds(i as u64 * half)));
+        let kept = detail_kept(orig, &rgb_of(b, &info), FACE);
+        assert!(kept < 0.3, "frame {i}: the face keeps {kept:.2} of its detail");
+    }
+    // A given window is kept whatever the rate.
+    let mut h = harness(&[("bridge-frames", &2i32)]);
+    h.set_src_caps(info.to_caps().unwrap());
+    h.set_upstream_latency(gst::ClockTime::ZERO);
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_nseconds(3 * half)));
 }
 
 #[test]
@@ -342,7 +386,7 @@ fn a_property_changed_in_ready_takes_effect_on_the_way_to_paused() {
     let element = gst::ElementFactory::make("faceveil").build().unwrap();
     element.set_state(gst::State::Ready).unwrap();
     // The models loaded with 5 bridge frames; 2 are asked for before the stream starts.
-    element.set_property("bridge-frames", 2u32);
+    element.set_property("bridge-frames", 2i32);
     let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
     let info = info("RGB", W);
     h.set_src_caps(info.to_caps().unwrap());
@@ -358,7 +402,7 @@ fn a_property_changed_in_ready_takes_effect_on_the_way_to_paused() {
 #[test]
 fn serialized_events_keep_their_place_between_frames() {
     let info = info("RGB", W);
-    let mut h = harness(&[("bridge-frames", &1u32)]);
+    let mut h = harness(&[("bridge-frames", &1i32)]);
     h.set_src_caps(info.to_caps().unwrap());
     // Drop what the harness sent before the first frame.
     while h.try_pull_event().is_some() {}

@@ -107,6 +107,12 @@ impl Default for LiveSettings {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StreamReport {
     pub input: String,
+    /// The stream's frame rate as its container states it (`null`: not stated; taken as 25 fps).
+    pub frame_rate: Option<crate::FrameRate>,
+    /// Frames bridged before and after each detection, and the small-face tiles' period, at that rate: a
+    /// frame is held back `bridge_frames` + 1 frames (12 at 50 fps, 240 ms as 6 at 25 fps).
+    pub bridge_frames: u32,
+    pub tile_period: u32,
     pub frames: u64,
     pub frames_redacted: u64,
     pub frames_with_faces: u64,
@@ -257,6 +263,9 @@ pub fn redact_stream(
     let outcome = outcome.map_err(|e| (e, report.clone()))?;
     let (dec, core) = (&outcome.decode, &outcome.core);
     report.frames = dec.frames;
+    report.frame_rate = outcome.rate;
+    let schedule = options.schedule(outcome.rate);
+    (report.bridge_frames, report.tile_period) = (schedule.bridge_frames, schedule.tile_period);
     report.frames_redacted = core.frames_redacted;
     report.frames_with_faces = core.frames_with_faces;
     report.detections = core.detections;

@@ -125,6 +125,7 @@ pub fn redact_file_with(
         kept_regions: Vec::new(),
         follows: Vec::new(),
         parameters: options.clone(),
+        frame_rate: None,
         width: 0,
         height: 0,
         frames: 0,

@@ -8,7 +8,7 @@ use super::pace::{LiveEvent, Pacer, Watch};
 use super::thumbs::Thumbnails;
 use super::{EditSource, Extras};
 use crate::analyse::{Core, Stats};
-use crate::config::Options;
+use crate::config::{FrameRate, Options};
 use crate::detect::Detector;
 use crate::edits::Edits;
 use crate::geom::Rotation;
@@ -61,6 +61,8 @@ pub(crate) struct Outcome {
     pub(crate) finished_at: Instant,
     /// The edits as applied (kept regions' counts).
     pub(crate) edits: Option<Edits>,
+    /// The video stream's frame rate, where stated: the schedule the core ran on follows it.
+    pub(crate) rate: Option<FrameRate>,
 }
 
 impl Outcome {
@@ -79,6 +81,8 @@ impl Outcome {
         out.frames_missing = dec.frames_missing;
         out.warnings = self.warnings.clone();
         out.record_edits(self.edits.as_ref());
+        out.frame_rate = self.rate;
+        out.parameters = out.parameters.at_rate(self.rate);
     }
 }
 
@@ -149,13 +153,15 @@ pub(crate) fn run_stages(
     detector: &mut dyn Detector,
 ) -> Result<Outcome> {
     let OpenedVideo { ictx, index: video_index, decoder, .. } = opened;
-    let Engine { encoder, enc_tb, work_format, rotation, total_estimate, copied, mut warnings, width, height } = engine;
+    let Engine { encoder, enc_tb, work_format, rotation, total_estimate, rate, copied, mut warnings, width, height } =
+        engine;
     let (frame_tx, frame_rx) = bounded::<Decoded>(QUEUE);
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
     let (input, options) = (run.input, run.options);
-    options.check_window(width, height, frame_bytes(work_format, width, height), 2 * QUEUE as u64, true)?;
-    let mut core = Core::new(options, width, height, rotation);
+    let at_rate = options.at_rate(rate);
+    at_rate.check_window(width, height, frame_bytes(work_format, width, height), 2 * QUEUE as u64, true)?;
+    let mut core = Core::new(options, rate, width, height, rotation);
     if let Some((source, allow_keep)) = run.edits {
         let (uw, uh) = rotation.upright_size(width, height);
         let mut edits = source.parse(uw, uh, allow_keep)?;
@@ -227,6 +233,7 @@ pub(crate) fn run_stages(
         streams_copied: copied.iter().filter(|&&c| c).count() as u32,
         finished_at,
         edits,
+        rate,
     })
 }
 

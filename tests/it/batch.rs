@@ -149,6 +149,26 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     assert!(st.contains(&(MEDIA[1].into(), "up-to-date".into())), "{st:?}");
     assert_eq!(redone(&s), vec![(MEDIA[2].to_string(), "revision".into())]);
 
+    // A video's report holds the schedule its frame rate gave (25 fps: 5 frames bridged, tiles over 6). A report
+    // written before the rate was recorded (no `frame_rate`) is compared on the 25 fps schedule: up to date, not
+    // an archive redone after an upgrade. One made on another schedule is redone.
+    let video_report = format!("{}.faceveil.json", output.join(MEDIA[0]).display());
+    let mut r: Value = serde_json::from_slice(&std::fs::read(&video_report).unwrap()).unwrap();
+    assert_eq!(r["frame_rate"], serde_json::json!({"num": 25, "den": 1}));
+    let p = &r["parameters"];
+    assert_eq!((p["bridge_frames"].as_u64(), p["tile_period"].as_u64()), (Some(5), Some(6)));
+    r.as_object_mut().unwrap().remove("frame_rate");
+    std::fs::write(&video_report, serde_json::to_vec(&r).unwrap()).unwrap();
+    let (_, _) = batch(&input, &output, &[]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!((s["done"].as_u64(), s["up_to_date"].as_u64()), (Some(0), Some(3)));
+    r["parameters"]["bridge_frames"] = 11.into();
+    r["parameters"]["tile_period"] = 12.into();
+    std::fs::write(&video_report, serde_json::to_vec(&r).unwrap()).unwrap();
+    let (_, _) = batch(&input, &output, &[]);
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!(redone(&s), vec![(MEDIA[0].to_string(), "parameters".into())]);
+
     // An encoder setting changes the videos, not the photo: only the videos are redone (issue 34: the default
     // preset changed, and a resumed archive redid its photos too).
     let (_, _) = batch(&input, &output, &["--preset", "medium"]);

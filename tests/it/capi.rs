@@ -55,6 +55,7 @@ fn c_example_redacts_frames_through_the_c_abi() {
     assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("6 of 6 frames pulled"), "{stdout}");
     assert!(stdout.contains("interlaced look-ahead: 7 frames"), "{stdout}");
+    assert!(stdout.contains("50 fps interlaced look-ahead: 13 frames"), "{stdout}");
 
     let original = std::fs::read(&raw).unwrap();
     let frames = std::fs::read(&out).unwrap();

@@ -343,6 +343,53 @@ fn an_interlaced_recording_keeps_its_fields_and_a_face_moving_fast_is_hidden_in_
 }
 
 #[test]
+fn a_50_fps_recording_is_searched_on_its_own_schedule_and_the_small_face_is_hidden_in_every_frame() {
+    // The portrait at 90 px (a face about 17 px wide, found by the small-face tiles) walks 4 px a frame. At 50 fps
+    // the tiles are spread over 12 frames and 11 are bridged (the time of 25 fps's 6 and 5).
+    let dir = tempfile::tempdir().unwrap();
+    let portrait = astronaut();
+    for (rate, bridge, period) in [(50, 11, 12), (25, 5, 6)] {
+        let (input, output) = (dir.path().join(format!("{rate}.mp4")), dir.path().join(format!("{rate}-out.mp4")));
+        let report = dir.path().join(format!("{rate}.json"));
+        ffmpeg(&[
+            "-loop",
+            "1",
+            "-framerate",
+            &rate.to_string(),
+            "-i",
+            portrait.to_str().unwrap(),
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c=0x707070:size=640x360:rate={rate}"),
+            "-filter_complex",
+            "[0:v]scale=90:90[f];[1:v][f]overlay=x='40+4*n':y=140:shortest=1,format=yuv420p",
+            "-frames:v",
+            "40",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+            input.to_str().unwrap(),
+        ]);
+        let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0", "--report", &report]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(r["frame_rate"], serde_json::json!({"num": rate, "den": 1}));
+        let p = &r["parameters"];
+        assert_eq!((p["bridge_frames"].as_u64(), p["tile_period"].as_u64()), (Some(bridge), Some(period)), "{rate}");
+        let (a, b) = (decode_rgb(&input, 640, 360), decode_rgb(&output, 640, 360));
+        assert_eq!(b.len(), 40);
+        for (i, (fa, fb)) in a.iter().zip(&b).enumerate() {
+            // The face's inner box: portrait x 33-46, y 12-29 (the overlay counts from 1).
+            let x = 40 + 4 * (i as u32 + 1);
+            let kept = detail_kept(fa, fb, 640, (x + 33, 140 + 12, x + 46, 140 + 29));
+            assert!(kept.abs() < 0.3, "{rate} fps, frame {i}: the face keeps {kept:.2} of its detail");
+        }
+    }
+}
+
+#[test]
 fn a_photo_is_the_same_file_whatever_the_video_only_settings() {
     // A resumed batch keeps photos when only settings for video changed (`Options::affecting`, issue 34): right
     // only if a photo redacted with every one of them changed is the same file, byte for byte.

@@ -119,6 +119,9 @@ fn pipe_input_becomes_complete_segments_with_every_frame_redacted() {
     }
     let r = report(&rep);
     assert_eq!(r["frames"], 125);
+    // The pipe states its rate: the 25 fps schedule.
+    assert_eq!(r["frame_rate"], serde_json::json!({"num": 25, "den": 1}), "{r}");
+    assert_eq!((r["bridge_frames"].as_u64(), r["tile_period"].as_u64()), (Some(5), Some(6)), "{r}");
     assert_eq!(r["segments"].as_array().unwrap().len(), 3);
     assert!(r["latency_ms_p50"].as_u64().is_some(), "{r}");
     assert!(r["realtime_factor"].as_f64().unwrap() > 0.0);

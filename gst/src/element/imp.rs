@@ -3,7 +3,7 @@
 //! **Frames.** Each buffer is copied out of upstream's memory at once (so upstream's buffer pool is never held
 //! for the look-ahead), padded strides read through the negotiated `VideoInfo` and its video meta, and pushed
 //! into faceveil's per-frame core ([`FrameRedactor`]). A frame comes back redacted once the look-ahead has seen
-//! past it (`bridge-frames` + 1 frames later); it goes downstream in a new buffer with the original's
+//! past it (`bridge-frames` + 1 frames later: 6 up to 37 fps, 12 above, from the caps' frame rate); it goes downstream in a new buffer with the original's
 //! timestamps, duration, offsets and flags. No frame is pushed before its verdict, and none is dropped for QoS.
 //!
 //! **Events.** Serialized events (segment, tags, gap, stream-start, …) that arrive while frames are held wait
@@ -23,7 +23,7 @@ use super::{Counts, OnError, Precision, Runtime, Shape, SmallDetector, Style};
 use faceveil::detect::{load_detector, Detector, DetectorChoice, SessionOptions};
 use faceveil::frames::{Frame, FrameRedactor, PixelLayout, Scan};
 use faceveil::geom::Rotation;
-use faceveil::Options;
+use faceveil::{FrameRate, Options};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -60,6 +60,17 @@ fn rotation_of(orientation: &str) -> Option<Rotation> {
     })
 }
 
+/// The caps' frame rate, where they state one (0/1 is "variable": none).
+fn rate_of(info: &gst_video::VideoInfo) -> Option<FrameRate> {
+    let fps = info.fps();
+    FrameRate::new(u32::try_from(fps.numer()).ok()?, u32::try_from(fps.denom()).ok()?)
+}
+
+/// The `bridge-frames` property's value: -1 where the window follows the frame rate.
+fn bridge_property(bridge: Option<u32>) -> i32 {
+    bridge.and_then(|b| i32::try_from(b).ok()).unwrap_or(-1)
+}
+
 fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
     FORMATS.iter().find(|(f, _)| *f == format).map(|(_, l)| *l)
 }
@@ -84,7 +95,8 @@ struct Settings {
     style: Style,
     shape: Shape,
     mask_scale: f32,
-    bridge_frames: u32,
+    /// `None` (the property's -1): from the caps' frame rate.
+    bridge_frames: Option<u32>,
     tile_scale: f32,
     precision: Precision,
     runtime: Runtime,
@@ -141,10 +153,10 @@ impl Settings {
             Shape::Box => faceveil::redact::Shape::Box,
         };
         o.redact.mask_scale = self.mask_scale;
+        // The tile period follows the window at the caps' frame rate (Options::schedule): each tile is
+        // searched at least once per look-ahead.
         o.bridge_frames = self.bridge_frames;
         o.follow_camera = self.follow_camera;
-        // Each tile is searched at least once per look-ahead.
-        o.tile_period = o.tile_period.min(self.bridge_frames + 1);
         o.on_detector_error = match self.on_error {
             OnError::Error => faceveil::OnDetectorError::Fail,
             OnError::Blank => faceveil::OnDetectorError::RedactFrame,
@@ -275,7 +287,10 @@ impl Faceveil {
     fn own_latency(&self, st: &State) -> gst::ClockTime {
         let held = match &st.redactor {
             Some(r) => r.delay_frames() as u64,
-            None => u64::from(lock(&self.settings).bridge_frames) + 1,
+            None => {
+                let rate = st.format.as_ref().and_then(|(info, _)| rate_of(info));
+                u64::from(lock(&self.settings).options().schedule(rate).bridge_frames) + 1
+            }
         };
         let frame = st
             .format
@@ -461,6 +476,13 @@ impl Faceveil {
                         st.redactor.as_mut(),
                     ) {
                         r.set_scan(Scan::Interlaced { top_first: true });
+                    }
+                    // The held frames left above: the new rate's schedule starts with the next frame.
+                    let rate = rate_of(&info);
+                    if let Some(Err(e)) = st.redactor.as_mut().map(|r| r.set_frame_rate(rate)) {
+                        drop(st);
+                        let _ = self.fail("frame rate", &e.to_string());
+                        return false;
                     }
                     st.format = Some((info, layout));
                 }
@@ -673,11 +695,12 @@ impl ObjectImpl for Faceveil {
                     .default_value(d.mask_scale)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("bridge-frames")
+                glib::ParamSpecInt::builder("bridge-frames")
                     .nick("Bridge frames")
-                    .blurb("Frames before and after each detection also redacted (bridges misses); the element holds this many frames + 1")
+                    .blurb("Frames before and after each detection also redacted (bridges misses); the element holds this many frames + 1. -1: from the caps' frame rate (5 up to 37 fps, 11 above)")
+                    .minimum(-1)
                     .maximum(250)
-                    .default_value(d.bridge_frames)
+                    .default_value(bridge_property(d.bridge_frames))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("tile-scale")
@@ -760,7 +783,7 @@ impl ObjectImpl for Faceveil {
             "style" => s.style = value.get().unwrap_or(s.style),
             "shape" => s.shape = value.get().unwrap_or(s.shape),
             "mask-scale" => s.mask_scale = value.get().unwrap_or(s.mask_scale),
-            "bridge-frames" => s.bridge_frames = value.get().unwrap_or(s.bridge_frames),
+            "bridge-frames" => s.bridge_frames = value.get::<i32>().map_or(s.bridge_frames, |b| u32::try_from(b).ok()),
             "tile-scale" => s.tile_scale = value.get().unwrap_or(s.tile_scale),
             "precision" => s.precision = value.get().unwrap_or(s.precision),
             "runtime" => s.runtime = value.get().unwrap_or(s.runtime),
@@ -786,7 +809,7 @@ impl ObjectImpl for Faceveil {
             "style" => s.style.to_value(),
             "shape" => s.shape.to_value(),
             "mask-scale" => s.mask_scale.to_value(),
-            "bridge-frames" => s.bridge_frames.to_value(),
+            "bridge-frames" => bridge_property(s.bridge_frames).to_value(),
             "tile-scale" => s.tile_scale.to_value(),
             "precision" => s.precision.to_value(),
             "runtime" => s.runtime.to_value(),

@@ -289,15 +289,17 @@ pub(crate) struct SettingsArgs {
     /// every encoder thread holds pictures of its own: about 30 MB each at 1080p).
     #[arg(long, default_value_t = EncodeSettings::default().threads)]
     pub(crate) codec_threads: u32,
-    /// Frames before and after every detection that are redacted too (bridges detector misses).
-    #[arg(long, default_value_t = Options::default().bridge_frames)]
-    pub(crate) bridge_frames: u32,
+    /// Frames before and after every detection that are redacted too (bridges detector misses) [default: from
+    /// the frame rate: 5 up to 37 fps, 11 above; at least the tile period - 1].
+    #[arg(long)]
+    pub(crate) bridge_frames: Option<u32>,
     /// Small faces: also scan overlapping tiles of the frame scaled up by this factor (0: off).
     #[arg(long, default_value_t = DetectSettings::default().tile_scale)]
     pub(crate) tile_scale: f32,
-    /// Video: spread the small-face tiles over this many frames (1: all tiles every frame).
-    #[arg(long, default_value_t = Options::default().tile_period)]
-    pub(crate) tile_period: u32,
+    /// Video: spread the small-face tiles over this many frames (1: all tiles every frame) [default: from the
+    /// frame rate: 6 up to 37 fps, 12 above; at most the bridge frames + 1].
+    #[arg(long)]
+    pub(crate) tile_period: Option<u32>,
     /// Longest side of the picture given to the detector, in pixels.
     #[arg(long, default_value_t = DetectSettings::default().max_side)]
     pub(crate) det_size: u32,
@@ -376,6 +378,7 @@ impl SettingsArgs {
             },
             bridge_frames: self.bridge_frames,
             tile_period: self.tile_period,
+            coast_frames: None,
             follow_camera: self.follow_camera,
             audio: match self.audio {
                 AudioArg::Copy => AudioMode::Copy,

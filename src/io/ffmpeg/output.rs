@@ -2,7 +2,7 @@
 //! started, and where encoded packets go ([`Sink`]: one file here, segments in [`super::segments`]).
 
 use super::input::OpenedVideo;
-use crate::config::{AudioMode, Options};
+use crate::config::{AudioMode, FrameRate, Options};
 use crate::geom::Rotation;
 use crate::{Error, Result};
 use ff::format::Pixel;
@@ -58,6 +58,8 @@ pub(crate) struct Engine {
     pub(crate) height: u32,
     pub(crate) rotation: Rotation,
     pub(crate) total_estimate: Option<u64>,
+    /// The video stream's frame rate, where the container states one: the core's schedule follows it.
+    pub(crate) rate: Option<FrameRate>,
     /// Per input stream: copied to the output.
     pub(crate) copied: Vec<bool>,
 }
@@ -100,10 +102,9 @@ pub(crate) fn plan(
             n if n > 0 => Some(n as u64),
             _ => None,
         };
-        let frame_rate = [ist.avg_frame_rate(), ist.rate()]
-            .into_iter()
-            .find(|r| r.numerator() > 0 && r.denominator() > 0)
-            .unwrap_or(Rational(25, 1));
+        let found = [ist.avg_frame_rate(), ist.rate()].into_iter().find(|r| r.numerator() > 0 && r.denominator() > 0);
+        let frame_rate = found.unwrap_or(Rational(25, 1));
+        let rate = found.and_then(|r| FrameRate::new(r.numerator().try_into().ok()?, r.denominator().try_into().ok()?));
         let (width, height) = (decoder.width(), decoder.height());
         let work_format = work_format(decoder.format(), width, height);
         let global_header = container.format().flags().contains(format::Flags::GLOBAL_HEADER);
@@ -249,6 +250,7 @@ pub(crate) fn plan(
             height,
             rotation: *rotation,
             total_estimate,
+            rate,
             copied,
         };
         Ok((engine, layout))
