@@ -45,12 +45,16 @@ fn info(format: &str, w: u32) -> gst_video::VideoInfo {
 }
 
 fn info_sized(format: &str, w: u32, h: u32) -> gst_video::VideoInfo {
+    info_at(format, w, h, 25)
+}
+
+fn info_at(format: &str, w: u32, h: u32, fps: i32) -> gst_video::VideoInfo {
     init();
     let caps = gst::Caps::builder("video/x-raw")
         .field("format", format)
         .field("width", w as i32)
         .field("height", h as i32)
-        .field("framerate", gst::Fraction::new(25, 1))
+        .field("framerate", gst::Fraction::new(fps, 1))
         .build();
     gst_video::VideoInfo::from_caps(&caps).expect("valid caps")
 }
@@ -260,18 +264,11 @@ fn the_latency_query_adds_the_look_ahead() {
 
 #[test]
 fn a_50_fps_stream_is_held_for_the_same_time_as_25_fps_and_every_frame_comes_out_redacted() {
-    init();
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "RGB")
-        .field("width", W as i32)
-        .field("height", H as i32)
-        .field("framerate", gst::Fraction::new(50, 1))
-        .build();
-    let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
+    let info = info_at("RGB", W, H, 50);
     let half = FRAME_NS / 2;
     let mut h = harness(&[]);
     assert_eq!(h.element().unwrap().property::<i32>("bridge-frames"), -1, "the window follows the rate");
-    h.set_src_caps(caps);
+    h.set_src_caps(info.to_caps().unwrap());
     h.set_upstream_latency(gst::ClockTime::ZERO);
     // 11 frames bridged + the newest, 20 ms each: the 240 ms of 25 fps.
     assert_eq!(h.query_latency(), Some(gst::ClockTime::from_nseconds(12 * half)));
