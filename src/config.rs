@@ -192,6 +192,7 @@ pub struct FrameRate {
 }
 
 impl FrameRate {
+    /// `None` where either part is 0 (a rate not stated, or FFmpeg's and GStreamer's "variable").
     pub fn new(num: u32, den: u32) -> Option<Self> {
         (num > 0 && den > 0).then_some(Self { num, den })
     }
@@ -262,9 +263,11 @@ impl Options {
         let bridge_frames = self.bridge_frames.unwrap_or_else(|| {
             ((BASE_BRIDGE_FRAMES + 1) * k - 1).max(self.tile_period.map_or(0, |p| p.saturating_sub(1)))
         });
-        let tile_period = self.tile_period.unwrap_or_else(|| (BASE_TILE_PERIOD * k).min(bridge_frames + 1));
+        let tile_period =
+            self.tile_period.unwrap_or_else(|| (BASE_TILE_PERIOD * k).min(bridge_frames.saturating_add(1)));
         // Twice the window (gaps of up to three windows are covered): the window given, or the base rate's.
-        let coast_frames = self.coast_frames.unwrap_or_else(|| 2 * self.bridge_frames.unwrap_or(BASE_BRIDGE_FRAMES));
+        let coast_frames =
+            self.coast_frames.unwrap_or_else(|| self.bridge_frames.unwrap_or(BASE_BRIDGE_FRAMES).saturating_mul(2));
         Schedule { bridge_frames, tile_period, coast_frames }
     }
 
@@ -276,13 +279,13 @@ impl Options {
             bridge_frames: Some(bridge_frames),
             tile_period: Some(tile_period),
             // Recorded only where it departs from twice the window (a report of 25 fps reads as before).
-            coast_frames: (coast_frames != 2 * bridge_frames).then_some(coast_frames),
+            coast_frames: (coast_frames != bridge_frames.saturating_mul(2)).then_some(coast_frames),
             ..self.clone()
         }
     }
 
     /// Bytes the frames of a run hold at once for `w × h` frames of `frame_bytes` bytes each: the core's
-    /// look-ahead (`bridge_frames` + 2 frames) and `queued` frames in stage queues, the core's RGB copies,
+    /// look-ahead (`bridge_frames` + 2 frames; call it on options [`at_rate`](Self::at_rate) the stream's) and `queued` frames in stage queues, the core's RGB copies,
     /// and, when `encoding`, x264's rate-control look-ahead.
     pub fn window_bytes(&self, w: u32, h: u32, frame_bytes: u64, queued: u64, encoding: bool) -> u64 {
         let pixels = u64::from(w) * u64::from(h);

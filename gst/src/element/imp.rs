@@ -3,8 +3,9 @@
 //! **Frames.** Each buffer is copied out of upstream's memory at once (so upstream's buffer pool is never held
 //! for the look-ahead), padded strides read through the negotiated `VideoInfo` and its video meta, and pushed
 //! into faceveil's per-frame core ([`FrameRedactor`]). A frame comes back redacted once the look-ahead has seen
-//! past it (`bridge-frames` + 1 frames later: 6 up to 37 fps, 12 above, from the caps' frame rate); it goes downstream in a new buffer with the original's
-//! timestamps, duration, offsets and flags. No frame is pushed before its verdict, and none is dropped for QoS.
+//! past it (`bridge-frames` + 1 frames later: 6 up to 37 fps, 12 above, from the caps' frame rate); it goes
+//! downstream in a new buffer with the original's timestamps, duration, offsets and flags. No frame is pushed
+//! before its verdict, and none is dropped for QoS.
 //!
 //! **Events.** Serialized events (segment, tags, gap, stream-start, …) that arrive while frames are held wait
 //! in one queue with the frames and leave in their order. EOS, a caps change and the DRAIN query release every
