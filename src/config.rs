@@ -284,12 +284,20 @@ impl Options {
         }
     }
 
-    /// Bytes the frames of a run hold at once for `w × h` frames of `frame_bytes` bytes each: the core's
-    /// look-ahead (`bridge_frames` + 2 frames; call it on options [`at_rate`](Self::at_rate) the stream's) and `queued` frames in stage queues, the core's RGB copies,
-    /// and, when `encoding`, x264's rate-control look-ahead.
-    pub fn window_bytes(&self, w: u32, h: u32, frame_bytes: u64, queued: u64, encoding: bool) -> u64 {
+    /// Bytes the frames of a run hold at once for `w × h` frames of `frame_bytes` bytes each at frame `rate`:
+    /// the core's look-ahead (the schedule's `bridge_frames` + 2 frames) and `queued` frames in stage queues,
+    /// the core's RGB copies, and, when `encoding`, x264's rate-control look-ahead.
+    pub fn window_bytes(
+        &self,
+        rate: Option<FrameRate>,
+        w: u32,
+        h: u32,
+        frame_bytes: u64,
+        queued: u64,
+        encoding: bool,
+    ) -> u64 {
         let pixels = u64::from(w) * u64::from(h);
-        let bridge = self.schedule(None).bridge_frames;
+        let bridge = self.schedule(rate).bridge_frames;
         let held = (u64::from(bridge) + 2 + queued).saturating_mul(frame_bytes);
         let x264 =
             if encoding { u64::from(self.encode.rc_lookahead()) * pixels * X264_TENTHS_PER_PIXEL / 10 } else { 0 };
@@ -298,8 +306,16 @@ impl Options {
 
     /// Refuses settings whose frames would not fit in [`WINDOW_BUDGET`] at this picture size (see
     /// [`window_bytes`](Self::window_bytes)), naming what they would need.
-    pub fn check_window(&self, w: u32, h: u32, frame_bytes: u64, queued: u64, encoding: bool) -> Result<()> {
-        let need = self.window_bytes(w, h, frame_bytes, queued, encoding);
+    pub fn check_window(
+        &self,
+        rate: Option<FrameRate>,
+        w: u32,
+        h: u32,
+        frame_bytes: u64,
+        queued: u64,
+        encoding: bool,
+    ) -> Result<()> {
+        let need = self.window_bytes(rate, w, h, frame_bytes, queued, encoding);
         if need <= WINDOW_BUDGET {
             return Ok(());
         }
@@ -309,7 +325,7 @@ impl Options {
         Err(Error::Config(format!(
             "bridge frames {}{lookahead} at {w}x{h} would hold about {:.1} GB of frames at once, more than the {:.1} GB \
              a run may take: lower --bridge-frames{}",
-            self.schedule(None).bridge_frames,
+            self.schedule(rate).bridge_frames,
             gb(need),
             gb(WINDOW_BUDGET),
             if encoding { " or --lookahead" } else { "" }
@@ -477,18 +493,24 @@ mod tests {
         let (w, h) = (8192, 8192);
         let frame = u64::from(w) * u64::from(h) * 3 / 2;
         let defaults = Options::default();
-        defaults.check_window(w, h, frame, 8, true).unwrap();
+        defaults.check_window(None, w, h, frame, 8, true).unwrap();
+        // A 50 fps stream holds six frames more.
+        let fifty = FrameRate::new(50, 1);
+        assert_eq!(
+            defaults.window_bytes(fifty, w, h, frame, 8, true) - defaults.window_bytes(None, w, h, frame, 8, true),
+            6 * frame
+        );
         let greedy = Options {
             bridge_frames: Some(250),
             encode: EncodeSettings { lookahead: 250, preset: "veryslow".into(), ..Default::default() },
             ..Default::default()
         };
         greedy.validate().unwrap();
-        let e = greedy.check_window(w, h, frame, 8, true).unwrap_err().to_string();
+        let e = greedy.check_window(fifty, w, h, frame, 8, true).unwrap_err().to_string();
         assert!(e.contains("bridge frames 250 and look-ahead 60 at 8192x8192 would hold about 39.5 GB"), "{e}");
         assert!(e.contains("8.6 GB"), "{e}");
         // At 720p the same settings fit.
-        greedy.check_window(1280, 720, 1280 * 720 * 3 / 2, 8, true).unwrap();
+        greedy.check_window(None, 1280, 720, 1280 * 720 * 3 / 2, 8, true).unwrap();
     }
 
     #[test]

@@ -329,13 +329,7 @@ impl<D: Detector> FrameRedactor<D> {
             return Err(Error::Config(format!("frame timestamps must increase: {} after {last}", frame.pts)));
         }
         if self.core.is_none() {
-            self.options.at_rate(self.rate).check_window(
-                frame.width,
-                frame.height,
-                frame.data.len() as u64,
-                0,
-                false,
-            )?;
+            self.options.check_window(self.rate, frame.width, frame.height, frame.data.len() as u64, 0, false)?;
         }
         let rgb = crate::detect::rotate_upright(frame.to_rgb()?, self.rotation);
         let (options, rate, rotation) = (&self.options, self.rate, self.rotation);

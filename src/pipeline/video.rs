@@ -159,8 +159,7 @@ pub(crate) fn run_stages(
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
     let (input, options) = (run.input, run.options);
-    let at_rate = options.at_rate(rate);
-    at_rate.check_window(width, height, frame_bytes(work_format, width, height), 2 * QUEUE as u64, true)?;
+    options.check_window(rate, width, height, frame_bytes(work_format, width, height), 2 * QUEUE as u64, true)?;
     let mut core = Core::new(options, rate, width, height, rotation);
     if let Some((source, allow_keep)) = run.edits {
         let (uw, uh) = rotation.upright_size(width, height);
