@@ -255,9 +255,11 @@ impl BlockGrid {
             self.sums.clear();
             self.sums.resize(cols, 0);
             for row in band.chunks_exact(w * 3) {
-                for (x, px) in row.chunks_exact(3).enumerate() {
+                for (sum, block) in self.sums.iter_mut().zip(row.chunks(3 * b)) {
                     // BT.601 luma, integer weights summing to 256.
-                    self.sums[x / b] += (77 * px[0] as u32 + 150 * px[1] as u32 + 29 * px[2] as u32) >> 8;
+                    let luma =
+                        |px: &[u8]| (77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2])) >> 8;
+                    *sum += block.chunks_exact(3).map(luma).sum::<u32>();
                 }
             }
             let bh = (h - br * b).min(b);
