@@ -137,6 +137,29 @@ impl ChannelLayout {
     fn index(&self, x: u32, y: u32) -> usize {
         self.offset + y as usize * self.stride + x as usize * self.step
     }
+
+    /// The sum of samples `x0..x1` of row `y` (a row's sum fits 32 bits). A plane's row (step 1) is summed as
+    /// a plain slice, which vectorises.
+    #[inline]
+    fn row_sum(&self, buf: &[u8], y: u32, x0: u32, x1: u32) -> u32 {
+        let (at, n) = (self.index(x0, y), x1.saturating_sub(x0) as usize);
+        if self.step == 1 {
+            buf[at..at + n].iter().map(|&v| u32::from(v)).sum()
+        } else {
+            buf[at..].iter().step_by(self.step).take(n).map(|&v| u32::from(v)).sum()
+        }
+    }
+
+    /// Sets samples `x0..x1` of row `y` to `value`.
+    #[inline]
+    fn fill_row(&self, buf: &mut [u8], y: u32, x0: u32, x1: u32, value: u8) {
+        let (at, n) = (self.index(x0, y), x1.saturating_sub(x0) as usize);
+        if self.step == 1 {
+            buf[at..at + n].fill(value);
+        } else {
+            buf[at..].iter_mut().step_by(self.step).take(n).for_each(|v| *v = value);
+        }
+    }
 }
 
 /// Redacts every face in `faces` (boxes as detected, in frame pixels) in one channel. Masks that overlap by much
@@ -155,12 +178,18 @@ pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], se
         .filter(|m| !m.area.to_pixel_rect(layout.width, layout.height).is_empty())
         .collect();
     // An outline (review copies) draws the masks' borders and reads no level.
-    if settings.style != Style::Outline {
-        share_levels(buf, layout, &mut masks, settings.shape);
+    if settings.style == Style::Outline {
+        masks.iter().for_each(|m| style::apply(buf, layout, m, settings));
+        return Ok(());
     }
+    // Each mask's samples, row by row: read for the levels, then blurred.
+    let spans: Vec<style::Spans> = masks.iter().map(|m| style::Spans::of(settings.shape, &m.area, layout)).collect();
+    share_levels(buf, layout, &mut masks, &spans);
     if settings.style == Style::Blur {
         for group in overlapping(&masks, layout) {
-            style::blur(buf, layout, &group, settings);
+            let (members, rows): (Vec<style::Mask>, Vec<&style::Spans>) =
+                group.into_iter().map(|i| (masks[i], &spans[i])).unzip();
+            style::blur(buf, layout, &members, &rows);
         }
     } else {
         masks.iter().for_each(|m| style::apply(buf, layout, m, settings));
@@ -185,7 +214,7 @@ const SHARE_LEVEL_OVERLAP: (u64, u64) = (1, 4);
 /// shadow of the picture under them. FaceNet, which prewhitens its whole crop, linked such patchworks to the
 /// faces they hide: 18 of the 22 leaked face-frames of the hand-held 50 fps dim bench were faces masked whole,
 /// 40–66 px (issue 34). One level leaves one flat region.
-fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], shape: Shape) {
+fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], spans: &[style::Spans]) {
     let rects: Vec<_> = masks.iter().map(|m| m.area.to_pixel_rect(layout.width, layout.height)).collect();
     let area = |r: &crate::geom::PixelRect| u64::from(r.width()) * u64::from(r.height());
     let mut parent: Vec<usize> = (0..masks.len()).collect();
@@ -209,21 +238,13 @@ fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], s
     let mut members = vec![0usize; masks.len()];
     roots.iter().for_each(|&r| members[r] += 1);
     let mut sums = vec![(0u64, 0u64); masks.len()];
-    for ((mask, rect), &r) in masks.iter().zip(&rects).zip(&roots) {
+    for (rows, &r) in spans.iter().zip(&roots) {
         if members[r] < 2 {
             continue;
         }
-        for y in rect.y0..rect.y1 {
-            let (x0, x1) = mask_span(shape, &mask.area, y, rect.x0, rect.x1);
-            let (at, n) = (layout.index(x0, y), (x1 - x0) as usize);
-            // A row's sum fits 32 bits; planes (step 1) are summed as a plain slice, which vectorises.
-            let row: u32 = if layout.step == 1 {
-                buf[at..at + n].iter().map(|&v| u32::from(v)).sum()
-            } else {
-                buf[at..].iter().step_by(layout.step).take(n).map(|&v| u32::from(v)).sum()
-            };
-            sums[r].0 += u64::from(row);
-            sums[r].1 += n as u64;
+        for (y, (x0, x1)) in rows.iter() {
+            sums[r].0 += u64::from(layout.row_sum(buf, y, x0, x1));
+            sums[r].1 += u64::from(x1 - x0);
         }
     }
     for (mask, &r) in masks.iter_mut().zip(&roots) {
@@ -234,12 +255,12 @@ fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], s
     }
 }
 
-/// `masks` in groups to blur together: masks that overlap and whose blur radii differ by at most a quarter
-/// (one face's boxes from neighbouring frames, faces of about one size side by side). A mask far smaller than
-/// one it overlaps keeps its own group, so that it is not blurred with a far larger radius than its own: over
-/// a small face that would leave the surroundings' coarse shading instead of its own. Groups come in the
-/// order of their first mask; a mask that fits none starts one.
-fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<style::Mask>> {
+/// `masks` in groups to blur together, as indices into `masks`: masks that overlap and whose blur radii differ by
+/// at most a quarter (one face's boxes from neighbouring frames, faces of about one size side by side). A mask
+/// far smaller than one it overlaps keeps its own group, so that it is not blurred with a far larger radius than
+/// its own: over a small face that would leave the surroundings' coarse shading instead of its own. Groups come
+/// in the order of their first mask; a mask that fits none starts one.
+fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<usize>> {
     struct Group {
         members: Vec<usize>,
         extent: Extent,
@@ -275,11 +296,7 @@ fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<style::
             groups.push(Group { members: vec![i], extent: own });
         }
     }
-    groups
-        .into_iter()
-        .filter(|g| !g.members.is_empty())
-        .map(|g| g.members.into_iter().map(|i| masks[i]).collect())
-        .collect()
+    groups.into_iter().map(|g| g.members).filter(|m| !m.is_empty()).collect()
 }
 
 /// Samples a group of masks may blur at most together: its work buffers span its bounding box plus a radius, so
@@ -376,11 +393,7 @@ fn in_channel(layout: &ChannelLayout, mask: &BBox, size: f32) -> style::Mask {
 /// Sets every sample of one channel to `value` (a blanked frame).
 pub fn fill_channel(buf: &mut [u8], layout: &ChannelLayout, value: u8) -> Result<()> {
     layout.check(buf.len())?;
-    for y in 0..layout.height {
-        for x in 0..layout.width {
-            buf[layout.index(x, y)] = value;
-        }
-    }
+    (0..layout.height).for_each(|y| layout.fill_row(buf, y, 0, layout.width, value));
     Ok(())
 }
 

@@ -256,7 +256,8 @@ fn masks_group_by_overlap_and_size_in_order_of_their_first_member() {
         mask(150.0, 160.0, 10.0),
         mask(190.0, 270.0, 80.0),
     ];
-    let groups = super::overlapping(&masks, &layout);
+    let groups: Vec<Vec<style::Mask>> =
+        super::overlapping(&masks, &layout).into_iter().map(|g| g.into_iter().map(|i| masks[i]).collect()).collect();
     let xs = |g: &Vec<style::Mask>| {
         let mut xs: Vec<f32> = g.iter().map(|m| m.area.x0).collect();
         xs.sort_by(f32::total_cmp);
@@ -278,7 +279,8 @@ fn a_chain_of_masks_across_a_large_picture_is_blurred_in_groups_of_bounded_work(
             level: None,
         })
         .collect();
-    let groups = super::overlapping(&masks, &layout);
+    let groups: Vec<Vec<style::Mask>> =
+        super::overlapping(&masks, &layout).into_iter().map(|g| g.into_iter().map(|i| masks[i]).collect()).collect();
     assert!(groups.len() > 1, "the chain is split");
     assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), masks.len(), "every mask in one group");
     for g in &groups {
