@@ -101,8 +101,8 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], spans: &[&
     let w = roi.width() as usize;
     // The work area blurred; of it only the masks' samples are read.
     let a = if radius >= 2 * COARSE_RADIUS {
-        let inner = masks.iter().map(|m| m.area.to_pixel_rect(l.width, l.height)).reduce(|u, r| u.hull(&r));
-        blurred_coarse(buf, l, &roi, &inner.unwrap_or(roi), radius)
+        // The masks' pixels: the pixel box of their union holds every mask's own.
+        blurred_coarse(buf, l, &roi, &around.to_pixel_rect(l.width, l.height), radius)
     } else {
         blurred_exact(buf, l, &roi, radius)
     };
