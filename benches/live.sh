@@ -8,6 +8,7 @@
 #   FPS="25" bash benches/live.sh        # one rate
 #   JUDGE=1 bash benches/live.sh         # also the judge's video check (one 16 s pass of the clip per rate)
 #   HOLD=3 JUDGE=1 bash benches/live.sh  # every run held at effort level 3 (--hold-effort): the lowest effort judged
+#   ARGS="--preset veryfast" bash benches/live.sh  # more options for every `faceveil stream` run
 #
 # Prints, per rate: frames analysed with reduced effort, frames covered, the real-time factor (media time over
 # the run's time; fed at its pace a run cannot exceed 1, and the factor counts the start and the last frames'
@@ -21,6 +22,7 @@ BIN=${BIN:-target/release/faceveil}
 RATES=${FPS:-"25 50"}
 HOLD_ARGS=()
 if [ -n "${HOLD:-}" ]; then HOLD_ARGS=(--hold-effort "$HOLD"); fi
+read -r -a EXTRA_ARGS <<<"${ARGS:-}"
 mkdir -p "$OUT"
 [ -x "$BIN" ] || cargo build --release --bins
 
@@ -42,16 +44,16 @@ for fps in $RATES; do
   [ -s "$loop" ] || ffmpeg -nostdin -loglevel error -y -stream_loop 3 -i "$src" -c copy "$loop"
   rm -f "$OUT"/paced-*.mkv "$OUT"/fast-*.mkv
   ffmpeg -nostdin -loglevel error -re -i "$loop" -c copy -f mpegts - |
-    "$BIN" stream - -o "$OUT/paced-{n}.mkv" --segment-time 10 --realtime on "${HOLD_ARGS[@]}" --report "$OUT/paced-$fps.json" \
+    "$BIN" stream - -o "$OUT/paced-{n}.mkv" --segment-time 10 --realtime on "${HOLD_ARGS[@]}" "${EXTRA_ARGS[@]}" --report "$OUT/paced-$fps.json" \
       2>"$OUT/paced-$fps.log"
   summary "$OUT/paced-$fps.json" "${fps} fps, 64 s, paced" | tee -a "$OUT/results.txt"
-  "$BIN" stream "$loop" -o "$OUT/fast-{n}.mkv" --segment-time 10 --realtime on "${HOLD_ARGS[@]}" --report "$OUT/fast-$fps.json" \
+  "$BIN" stream "$loop" -o "$OUT/fast-{n}.mkv" --segment-time 10 --realtime on "${HOLD_ARGS[@]}" "${EXTRA_ARGS[@]}" --report "$OUT/fast-$fps.json" \
     2>"$OUT/fast-$fps.log"
   summary "$OUT/fast-$fps.json" "${fps} fps, 64 s, as fast as read" | tee -a "$OUT/results.txt"
   if [ -n "${JUDGE:-}" ]; then
     rm -f "$OUT"/judged-*.mkv
     ffmpeg -nostdin -loglevel error -re -i "$src" -c copy -f mpegts - |
-      "$BIN" stream - -o "$OUT/judged-{n}.mkv" --segment-time 1000 --realtime on "${HOLD_ARGS[@]}" 2>/dev/null
+      "$BIN" stream - -o "$OUT/judged-{n}.mkv" --segment-time 1000 --realtime on "${HOLD_ARGS[@]}" "${EXTRA_ARGS[@]}" 2>/dev/null
     python3 ../shared/tools/judge.py video --orig "$src" --redacted "$OUT/judged-00000.mkv" \
       --json "$OUT/judge-$fps.json" >/dev/null
     python3 - "$OUT/judge-$fps.json" "$fps" <<'PY' | tee -a "$OUT/results.txt"

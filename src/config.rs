@@ -79,6 +79,15 @@ fn default_lookahead() -> u32 {
 /// seventeenth stop). `fast` gave larger files than either.
 pub const DEFAULT_PRESET: &str = "faster";
 
+/// The x264 preset of `faceveil stream` (with x264's zero-latency tuning), unless given. A live run that
+/// cannot keep up covers whatever it did not search with a mosaic, so encoder time saved is picture kept:
+/// on 2 cores x264 at `veryfast` took about 30 % of a 720p50 run at the lowest effort. `superfast` codes the
+/// same redacted frames with 38 % less encoder CPU there (32–46 % on a full-effort hand-held 720p25 run, a
+/// fixed-camera crowd and a street clip) and, at the same CRF, at equal or higher quality (luma PSNR −2.4 to
+/// +1.5 dB, above 52 dB where it falls) in files 9–33 % larger (docs/performance.md, 2026-12-06, twenty-first
+/// stop). `--preset veryfast` keeps the smaller files where the machine has the time.
+pub const LIVE_PRESET: &str = "superfast";
+
 impl Default for EncodeSettings {
     fn default() -> Self {
         Self { crf: 18, preset: DEFAULT_PRESET.into(), lookahead: default_lookahead(), threads: 0 }

@@ -144,6 +144,32 @@ fn mpeg_ts_on_standard_output() {
     assert_eq!(check_segments(&[ts], &reference), 50);
 }
 
+/// A stream is encoded at the live preset unless one is given: x264 writes the options it ran with into the
+/// stream (superfast: diamond motion search, sub-pixel refinement 1; veryfast: hexagon, 2), at zero latency
+/// (no B-frames) either way.
+#[test]
+fn a_stream_is_encoded_at_the_live_preset_unless_one_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ts_clip(dir.path(), 10);
+    let x264_options = |name: &str, preset: &[&str]| {
+        let pattern = dir.path().join(format!("{name}-{{n}}.mkv"));
+        let out = faceveil_command()
+            .args(["stream", clip.to_str().unwrap(), "-o", pattern.to_str().unwrap(), "--tile-scale", "0"])
+            .args(preset)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(dir.path().join(format!("{name}-00000.mkv"))).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let at = text.find("x264 - core").expect("x264's options in the stream");
+        text[at..].split('\0').next().unwrap_or_default().to_string()
+    };
+    let default = x264_options("default", &[]);
+    assert!(default.contains(" me=dia subme=1 ") && default.contains(" bframes=0 "), "{default}");
+    let given = x264_options("given", &["--preset", "veryfast"]);
+    assert!(given.contains(" me=hex subme=2 ") && given.contains(" bframes=0 "), "{given}");
+}
+
 /// A loopback UDP camera fed by the test; when it stops sending, the run ends as stalled (exit 1, naming
 /// the input) with every segment complete and valid.
 #[test]

@@ -279,7 +279,7 @@ pub(crate) struct SettingsArgs {
     /// x264 constant rate factor (0..51); 18 is visually lossless.
     #[arg(long, default_value_t = EncodeSettings::default().crf)]
     pub(crate) crf: u8,
-    /// x264 preset [default: faster; veryfast for `stream`].
+    /// x264 preset [default: faster; superfast for `stream`].
     #[arg(long)]
     pub(crate) preset: Option<String>,
     /// x264 rate-control look-ahead in frames, at most (memory: about 5 MB per frame at 1080p).
@@ -451,11 +451,11 @@ impl StreamArgs {
     }
 
     /// The stream's options: live video has to leave the encoder as fast as it arrives, so the preset is
-    /// veryfast unless given.
+    /// [`LIVE_PRESET`](faceveil::config::LIVE_PRESET) unless given.
     pub(crate) fn options(&self) -> Options {
         let mut options = self.settings.options();
         if self.settings.preset.is_none() {
-            options.encode.preset = "veryfast".into();
+            options.encode.preset = faceveil::config::LIVE_PRESET.into();
         }
         options
     }
