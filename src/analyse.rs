@@ -117,6 +117,16 @@ impl Effort {
     }
 }
 
+/// Frames from one full whole-frame pass to the next at [`Effort::Alternate`], which searches every other
+/// frame: every [`WHOLE_PERIOD`]th frame searched on the base rate's schedule, and the same time apart on a
+/// schedule stretched for a faster camera (tiles spread over twice the frames: every sixth frame searched at
+/// 50 fps); never further apart than the bridging window holds, so a face only the full pass sees is bridged
+/// between them.
+fn alternate_full_every(tile_period: u32, window: u64) -> u64 {
+    let stretch = (tile_period / crate::config::BASE_TILE_PERIOD).clamp(1, crate::config::MAX_RATE_FACTOR);
+    (2 * u64::from(WHOLE_PERIOD * stretch)).min(window + 1)
+}
+
 /// What happens to one frame's pixels.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Verdict {
@@ -284,10 +294,10 @@ pub struct Core<T> {
     redact: RedactSettings,
     on_error: OnDetectorError,
     bridging: bool,
-    /// The look-ahead's bridging window, in frames.
-    window: u64,
     /// The last frame whose reduced-effort whole-frame pass ([`Effort::Alternate`]) was a full one.
     alternate_full_at: Option<u64>,
+    /// Frames from one full reduced-effort whole-frame pass to the next (`alternate_full_every`).
+    alternate_full_every: u64,
     /// Stored (not upright) frame size, and how the stored picture turns upright.
     size: (u32, u32),
     rotation: Rotation,
@@ -353,8 +363,8 @@ impl<T> Core<T> {
             redact: options.redact.clone(),
             on_error: options.on_detector_error,
             bridging: window > 0,
-            window: window as u64,
             alternate_full_at: None,
+            alternate_full_every: alternate_full_every(schedule.tile_period, window as u64),
             size: (w, h),
             rotation,
             analyser,
@@ -700,11 +710,9 @@ impl<T> Core<T> {
             self.extra_passes += 1;
             self.extra_pixels += crate::detect::input_pixels(input.0 as f32, input.1 as f32, 1.0);
             // As on the full schedule, the pass is a full one only every few frames searched and a repeat between
-            // (which a detector pair searches with its cheaper model in daylight); full passes stay no further
-            // apart than the bridging window holds, so a face only they see is bridged between them.
-            let full_every = (2 * u64::from(WHOLE_PERIOD)).min(self.window + 1);
+            // (which a detector pair searches with its cheaper model in daylight).
             let pass = match self.alternate_full_at {
-                Some(at) if index.saturating_sub(at) < full_every => Pass::WholeRepeat,
+                Some(at) if index.saturating_sub(at) < self.alternate_full_every => Pass::WholeRepeat,
                 _ => {
                     self.alternate_full_at = Some(index);
                     Pass::Whole
@@ -945,7 +953,7 @@ mod tests {
     }
 
     #[test]
-    fn far_behind_the_whole_frame_pass_is_full_as_often_as_the_bridging_window_holds() {
+    fn far_behind_the_whole_frame_pass_is_full_as_often_as_the_bridging_window_holds_and_the_rate_needs() {
         // No tiles, so no frame is skipped: every frame gets the reduced whole-frame pass. A full pass (both
         // models of a pair) every sixth frame, repeats (the cheaper one in daylight) between: five frames
         // between full passes, the default bridging window.
@@ -967,6 +975,19 @@ mod tests {
         }
         let full: Vec<usize> = det.0.iter().enumerate().filter(|(_, p)| **p == Pass::Whole).map(|(i, _)| i).collect();
         assert_eq!(full, [0, 3, 6], "{:?}", det.0);
+
+        // At 50 fps the same time apart: every twelfth frame (the window there bridges 11); with the 25 fps
+        // window given, its limit again.
+        let full_passes = |opts: &Options, frames: u32| {
+            let mut det = PassLog(Vec::new());
+            let mut core = Core::new(opts, FrameRate::new(50, 1), 640, 480, Rotation::None);
+            for i in 0..frames {
+                core.push(&mut det, &pic, Effort::Alternate, i).unwrap();
+            }
+            det.0.iter().enumerate().filter(|(_, p)| **p == Pass::Whole).map(|(i, _)| i).collect::<Vec<_>>()
+        };
+        assert_eq!(full_passes(&options(), 25), [0, 12, 24]);
+        assert_eq!(full_passes(&Options { bridge_frames: Some(5), ..options() }, 13), [0, 6, 12]);
     }
 
     #[test]
