@@ -118,13 +118,11 @@ impl Effort {
 }
 
 /// Frames from one full whole-frame pass to the next at [`Effort::Alternate`], which searches every other
-/// frame: every [`WHOLE_PERIOD`]th frame searched on the base rate's schedule, and the same time apart on a
-/// schedule stretched for a faster camera (tiles spread over twice the frames: every sixth frame searched at
-/// 50 fps); never further apart than the bridging window holds, so a face only the full pass sees is bridged
-/// between them.
-fn alternate_full_every(tile_period: u32, window: u64) -> u64 {
-    let stretch = (tile_period / crate::config::BASE_TILE_PERIOD).clamp(1, crate::config::MAX_RATE_FACTOR);
-    (2 * u64::from(WHOLE_PERIOD * stretch)).min(window + 1)
+/// frame: every [`WHOLE_PERIOD`]th frame searched at the base rate, and the same time apart at a rate
+/// `rate_factor` times it ([`FrameRate::factor`]: every sixth frame searched at 50 fps); never further apart
+/// than the bridging window holds, so a face only the full pass sees is bridged between them.
+fn alternate_full_every(rate_factor: u32, window: u64) -> u64 {
+    (2 * u64::from(WHOLE_PERIOD) * u64::from(rate_factor.max(1))).min(window + 1)
 }
 
 /// What happens to one frame's pixels.
@@ -341,7 +339,8 @@ impl<T> Core<T> {
         let (uw, uh) = rotation.upright_size(width, height);
         let schedule = options.schedule(rate);
         let analyser = Analyser::new(options.detect.clone(), schedule.tile_period, uw, uh);
-        Self::with(options, analyser, schedule, width, height, rotation)
+        let rate_factor = rate.map_or(1, FrameRate::factor);
+        Self::with(options, analyser, schedule, rate_factor, (width, height), rotation)
     }
 
     /// A core for one still picture: every pass at once, the whole frame at the full detector size, no
@@ -349,10 +348,19 @@ impl<T> Core<T> {
     pub fn still(options: &Options, width: u32, height: u32) -> Self {
         let analyser = Analyser::exhaustive(options.detect.clone(), width, height);
         let still = Schedule { bridge_frames: 0, tile_period: 1, coast_frames: 0 };
-        Self::with(options, analyser, still, width, height, Rotation::None)
+        Self::with(options, analyser, still, 1, (width, height), Rotation::None)
     }
 
-    fn with(options: &Options, analyser: Analyser, schedule: Schedule, w: u32, h: u32, rotation: Rotation) -> Self {
+    /// The core over `analyser`, on `schedule`, for a stream `rate_factor` times the base rate
+    /// ([`FrameRate::factor`]; 1 for a still).
+    fn with(
+        options: &Options,
+        analyser: Analyser,
+        schedule: Schedule,
+        rate_factor: u32,
+        (w, h): (u32, u32),
+        rotation: Rotation,
+    ) -> Self {
         let tiles = analyser.tile_count();
         let window = schedule.bridge_frames as usize;
         // Without bridging (a photo) there is no track to carry through the scene: the camera's motion is
@@ -364,7 +372,7 @@ impl<T> Core<T> {
             on_error: options.on_detector_error,
             bridging: window > 0,
             alternate_full_at: None,
-            alternate_full_every: alternate_full_every(schedule.tile_period, window as u64),
+            alternate_full_every: alternate_full_every(rate_factor, window as u64),
             size: (w, h),
             rotation,
             analyser,

@@ -234,7 +234,7 @@ pub const MAX_RATE_FACTOR: u32 = 2;
 /// At the base rate, measured on hand-held clips of small faces (benches/handheld.sh, issue 14): tiles every
 /// 6th frame with focus passes on known faces leak fewer face-frames than every 3rd without them, at 0.6× the
 /// cost; bridging 5 frames each side.
-pub(crate) const BASE_TILE_PERIOD: u32 = 6;
+const BASE_TILE_PERIOD: u32 = 6;
 const BASE_BRIDGE_FRAMES: u32 = 5;
 
 /// How a video stream is searched and bridged in frames, at its frame rate ([`Options::schedule`]).
