@@ -12,8 +12,9 @@
 #
 # Prints, per rate: frames analysed with reduced effort, frames covered, the real-time factor (media time over
 # the run's time; fed at its pace a run cannot exceed 1, and the factor counts the start and the last frames'
-# latency) and the latency p50/p95 from `--report`; then the same clip fed as fast as it can be read, whose
-# factor is what the machine sustains at the effort it settles on. Results in target/live/results.txt.
+# latency), the latency p50/p95 from `--report` and the segments' size; then the same clip fed as fast as it
+# can be read, whose factor is what the machine sustains at the effort it settles on. Results in
+# target/live/results.txt.
 # Needs scripts/setup.sh and a release build; JUDGE=1 also the judge's Python packages (../shared/tools/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,13 +27,15 @@ read -r -a EXTRA_ARGS <<<"${ARGS:-}"
 mkdir -p "$OUT"
 [ -x "$BIN" ] || cargo build --release --bins
 
-summary() { # report.json label
-  python3 - "$1" "$2" <<'PY'
-import json, sys
+summary() { # report.json label segment-prefix
+  python3 - "$1" "$2" "$3" <<'PY'
+import glob, json, os, sys
 r = json.load(open(sys.argv[1]))
 levels = "/".join(str(n) for n in r.get('frames_by_effort', [])[1:])
+size = sum(os.path.getsize(f) for f in glob.glob(sys.argv[3] + '-*.mkv')) / 1e6
 print(f"{sys.argv[2]}: {r['frames_degraded']}/{r['frames']} reduced effort (levels 1/2/3: {levels}), {r['frames_covered']} covered, "
-      f"real-time factor {r['realtime_factor']:.2f}, latency p50/p95 {r['latency_ms_p50']}/{r['latency_ms_p95']} ms")
+      f"real-time factor {r['realtime_factor']:.2f}, latency p50/p95 {r['latency_ms_p50']}/{r['latency_ms_p95']} ms, "
+      f"segments {size:.1f} MB")
 PY
 }
 
@@ -46,10 +49,10 @@ for fps in $RATES; do
   ffmpeg -nostdin -loglevel error -re -i "$loop" -c copy -f mpegts - |
     "$BIN" stream - -o "$OUT/paced-{n}.mkv" --segment-time 10 --realtime on "${HOLD_ARGS[@]}" "${EXTRA_ARGS[@]}" --report "$OUT/paced-$fps.json" \
       2>"$OUT/paced-$fps.log"
-  summary "$OUT/paced-$fps.json" "${fps} fps, 64 s, paced" | tee -a "$OUT/results.txt"
+  summary "$OUT/paced-$fps.json" "${fps} fps, 64 s, paced" "$OUT/paced" | tee -a "$OUT/results.txt"
   "$BIN" stream "$loop" -o "$OUT/fast-{n}.mkv" --segment-time 10 --realtime on "${HOLD_ARGS[@]}" "${EXTRA_ARGS[@]}" --report "$OUT/fast-$fps.json" \
     2>"$OUT/fast-$fps.log"
-  summary "$OUT/fast-$fps.json" "${fps} fps, 64 s, as fast as read" | tee -a "$OUT/results.txt"
+  summary "$OUT/fast-$fps.json" "${fps} fps, 64 s, as fast as read" "$OUT/fast" | tee -a "$OUT/results.txt"
   if [ -n "${JUDGE:-}" ]; then
     rm -f "$OUT"/judged-*.mkv
     ffmpeg -nostdin -loglevel error -re -i "$src" -c copy -f mpegts - |
