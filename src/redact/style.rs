@@ -222,19 +222,10 @@ fn blurred_coarse(buf: &[u8], l: &ChannelLayout, roi: &PixelRect, inner: &PixelR
     // The cells' sums, then their means with `CELL_BITS` more bits (the last row and column of cells may be
     // narrower).
     let mut sums = vec![0u32; cw * ch];
-    let mut line: Vec<u8> = Vec::with_capacity(w);
+    let starts: Vec<u32> = (roi.x0..roi.x1).step_by(f).collect();
     for (y, row) in (roi.y0..roi.y1).enumerate() {
-        let at = l.index(roi.x0, row);
-        let samples: &[u8] = if l.step == 1 {
-            &buf[at..at + w]
-        } else {
-            line.clear();
-            line.extend(buf[at..].iter().step_by(l.step).take(w));
-            &line
-        };
-        let cells = &mut sums[(y / f) * cw..][..cw];
-        for (sum, chunk) in cells.iter_mut().zip(samples.chunks(f)) {
-            *sum += chunk.iter().map(|&v| u32::from(v)).sum::<u32>();
+        for (sum, &x0) in sums[(y / f) * cw..][..cw].iter_mut().zip(&starts) {
+            *sum += l.row_sum(buf, row, x0, (x0 + f as u32).min(roi.x1));
         }
     }
     let side = |i: usize, n: usize| (f.min(n - i * f)) as u64;
