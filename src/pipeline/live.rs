@@ -150,7 +150,9 @@ pub struct StreamReport {
 /// Redacts the stream at `input` (an FFmpeg URL or path; `-` is standard input) into `output` until the input
 /// ends, stalls, breaks, or `hooks.stop` is set (as a SIGINT/SIGTERM handler does). In every case the segment being
 /// written is finished as a valid file first. A broken or stalled input is an error returned after that,
-/// naming the input; the segments listed in the error's report remain.
+/// naming the input; the segments listed in the error's report remain. The encoder runs at
+/// `options.encode.preset` with x264's zero-latency tuning: for a live camera, set it to
+/// [`LIVE_PRESET`](crate::config::LIVE_PRESET), as `faceveil stream` does (the default, `faster`, is the files').
 // The error carries the report of what was done before it (segments finished), which callers need.
 #[allow(clippy::result_large_err)]
 pub fn redact_stream(
