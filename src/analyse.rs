@@ -338,8 +338,8 @@ impl<T> Core<T> {
     pub fn new(options: &Options, rate: Option<FrameRate>, width: u32, height: u32, rotation: Rotation) -> Self {
         let (uw, uh) = rotation.upright_size(width, height);
         let schedule = options.schedule(rate);
-        let analyser = Analyser::new(options.detect.clone(), schedule.tile_period, uw, uh);
         let rate_factor = rate.map_or(1, FrameRate::factor);
+        let analyser = Analyser::new(options.detect.clone(), schedule.tile_period, uw, uh).at_rate_factor(rate_factor);
         Self::with(options, analyser, schedule, rate_factor, (width, height), rotation)
     }
 
@@ -366,6 +366,9 @@ impl<T> Core<T> {
         // Without bridging (a photo) there is no track to carry through the scene: the camera's motion is
         // not measured, whatever the options say (a photo's output does not depend on it, Options::affecting).
         let follow_camera = options.follow_camera && window > 0;
+        // Above the base rate the full whole-frame pass comes every `whole_period` frames (twice as many as at
+        // 25 fps, the same time apart): between two, a face keeps the largest region either gave it.
+        let keep_regions = if rate_factor > 1 { analyser.whole_period().saturating_sub(1) } else { 0 };
         Self {
             detect: options.detect.clone(),
             redact: options.redact.clone(),
@@ -376,7 +379,9 @@ impl<T> Core<T> {
             size: (w, h),
             rotation,
             analyser,
-            fill: TrackFill::new(window, schedule.coast_frames as usize).in_scene(follow_camera),
+            fill: TrackFill::new(window, schedule.coast_frames as usize)
+                .in_scene(follow_camera)
+                .keeping_regions(keep_regions),
             motion: follow_camera.then(CameraMotion::new),
             stats: Stats::default(),
             extra_passes: 0,

@@ -4,10 +4,10 @@
 //! every small-face pass of a still image (searched once, where time is cheap). Focus passes of video, which
 //! look again for faces already found, are YuNet's alone.
 //!
-//! The whole frame of video in daylight: the full pass ([`Pass::Whole`], every third frame) by both, the
-//! repeats between ([`Pass::WholeRepeat`]) by YuNet; a face YuNet misses there (a large face in shadow, one
-//! partly hidden, which YuNet scores low) is found by CenterFace on the next full pass and bridged. Dark
-//! frames and photos keep CenterFace on every whole-frame pass.
+//! The whole frame of video in daylight: the full pass ([`Pass::Whole`], every third frame, every sixth above
+//! 37 fps) by both, the repeats between ([`Pass::WholeRepeat`]) by YuNet; a face YuNet misses there (a large
+//! face in shadow, one partly hidden, which YuNet scores low) is found by CenterFace on the next full pass and
+//! bridged. Dark frames and photos keep CenterFace on every whole-frame pass.
 //!
 //! The pair decides whether a picture is dark, and makes its low-light copy, once for both models
 //! ([`Detector::detect_lit`]); only a video's focus crops go to YuNet as they are (it decides for itself).

@@ -7,7 +7,8 @@
 //!   interpolates the frames in between, so the period must not exceed the bridging window.
 //! - **The whole-frame pass runs at a quarter of the tile scale** (half resolution at the default 2×): faces
 //!   too small for it are the tiles' job ([`whole_input_size_with_tiles`]).
-//! - **The whole-frame pass is full every [`WHOLE_PERIOD`] frames** ([`Pass::Whole`]; a picture that changes
+//! - **The whole-frame pass is full every [`WHOLE_PERIOD`] frames** (at 25 fps; as far apart in time at other
+//!   rates, [`Analyser::at_rate_factor`]) ([`Pass::Whole`]; a picture that changes
 //!   after a quiet spell is searched in full at once) and repeated on the frames between
 //!   ([`Pass::WholeRepeat`]), which a detector with two models may search with the cheaper
 //!   one ([`Pair`](super::Pair): YuNet in daylight). A face only the full pass sees is found at least every
@@ -60,7 +61,8 @@ pub const MAX_REUSE: u32 = 50;
 /// Where there are tiles, the whole-frame pass is a full [`Pass::Whole`] once this many frames have passed
 /// since the last one (never more than the tiles' period, which the bridging window holds) and a
 /// [`Pass::WholeRepeat`] on the frames between: a face only the full pass sees is found at least this often
-/// and bridged in between.
+/// and bridged in between. At a rate above the base one the period is as long in time
+/// ([`Analyser::at_rate_factor`]: every sixth frame at 50 fps).
 pub const WHOLE_PERIOD: u32 = 3;
 /// A focus pass reaches this many times a known face's larger side beyond its centre on every side (and at
 /// least [`FOCUS_MIN_REACH`] pixels): the face stays whole inside while it moves up to about 1.5 times its
@@ -277,7 +279,7 @@ impl BlockGrid {
 pub struct Analyser {
     settings: DetectSettings,
     period: u64,
-    /// Frames from one full whole-frame pass to the next ([`WHOLE_PERIOD`], or 1).
+    /// Frames from one full whole-frame pass to the next ([`WHOLE_PERIOD`] times the rate's factor, or 1).
     whole_period: u64,
     /// The last frame a full whole-frame pass ran on.
     whole_full_at: Option<u64>,
@@ -330,6 +332,22 @@ impl Analyser {
             unsearched: Vec::new(),
             still: false,
         }
+    }
+
+    /// The analyser for a stream `rate_factor` times the base rate ([`FrameRate::factor`](crate::config::FrameRate::factor)):
+    /// its full whole-frame pass the same time apart as at the base rate, every [`WHOLE_PERIOD`] × `rate_factor`
+    /// frames (every sixth at 50 fps), never further apart than the tiles' period (which the bridging window
+    /// holds). Without tiles the pass stays full on every frame.
+    pub fn at_rate_factor(mut self, rate_factor: u32) -> Self {
+        if self.whole_period > 1 {
+            self.whole_period = (u64::from(WHOLE_PERIOD) * u64::from(rate_factor.max(1))).min(self.period);
+        }
+        self
+    }
+
+    /// Frames from one full whole-frame pass to the next (1: every frame).
+    pub fn whole_period(&self) -> u64 {
+        self.whole_period
     }
 
     /// An analyser for one still `w × h` picture: every pass on its first frame (no tile spreading), the
@@ -995,6 +1013,26 @@ mod tests {
             let want = if period == 2 { vec![W, R, W, R] } else { vec![W; 4] };
             assert_eq!(log.0, want, "period {period}");
         }
+    }
+
+    #[test]
+    fn at_twice_the_rate_the_full_whole_frame_pass_comes_the_same_time_apart() {
+        use Pass::Whole as W;
+        let moving = |k: u32| picture(1280, 720, Some((100 + 20 * k, 300)));
+        let fulls = |mut a: Analyser, frames: u32| {
+            let mut log = WholeLog::default();
+            for k in 0..frames {
+                a.analyse(&mut log, &moving(k)).unwrap();
+            }
+            log.0.iter().enumerate().filter(|(_, &p)| p == W).map(|(i, _)| i).collect::<Vec<_>>()
+        };
+        // 50 fps (factor 2, the tiles over 12 frames): every sixth frame, as every third at 25 fps.
+        assert_eq!(fulls(Analyser::new(DetectSettings::default(), 12, 1280, 720).at_rate_factor(2), 13), [0, 6, 12]);
+        assert_eq!(fulls(Analyser::new(DetectSettings::default(), 6, 1280, 720).at_rate_factor(1), 7), [0, 3, 6]);
+        // Never further apart than the tiles' period; every frame without tiles.
+        assert_eq!(fulls(Analyser::new(DetectSettings::default(), 4, 1280, 720).at_rate_factor(2), 9), [0, 4, 8]);
+        let no_tiles = DetectSettings { tile_scale: 0.0, ..Default::default() };
+        assert_eq!(fulls(Analyser::new(no_tiles, 12, 1280, 720).at_rate_factor(2), 3), [0, 1, 2]);
     }
 
     #[test]

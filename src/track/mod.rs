@@ -39,6 +39,9 @@ const INTERP_GROWTH_PER_FRAME: f32 = 0.04;
 const MATCH_IOU: f32 = 0.1;
 /// Centre distance, relative to the larger side of the track's box, below which a detection continues it.
 const MATCH_DIST: f32 = 1.0;
+/// A region kept from a neighbouring frame ([`TrackFill::keeping_regions`]) is added only where its area is
+/// more than this times the detection's own.
+const LARGER_REGION: f32 = 1.1;
 
 #[derive(Debug, Clone)]
 struct Track {
@@ -61,11 +64,25 @@ impl Track {
         shift(&b, self.vx * d + cx, self.vy * d + cy)
     }
 
-    /// The boxes this track contributes to `frame` (none where it was detected: the detection itself is used).
-    fn boxes_at(&self, frame: u64, window: u64, coast: u64, camera: &Camera, both: bool, out: &mut Vec<BBox>) {
+    /// The boxes this track contributes to `frame`. Where it was detected the detection itself is used, and
+    /// with `keep` frames its largest region detected within `keep` frames either way, the size of that region
+    /// around the detection, where it is larger.
+    fn boxes_at(
+        &self,
+        frame: u64,
+        (window, coast, keep): (u64, u64, u64),
+        camera: &Camera,
+        both: bool,
+        out: &mut Vec<BBox>,
+    ) {
         let after = self.hits.iter().position(|(f, _)| *f >= frame);
         let (f, b, d) = match after {
-            Some(i) if self.hits[i].0 == frame => return,
+            Some(i) if self.hits[i].0 == frame => {
+                if keep > 0 {
+                    self.largest_near(frame, self.hits[i].1, keep, out);
+                }
+                return;
+            }
             Some(0) => {
                 // Before the first detection: back-filled, backwards.
                 let (f, b) = self.hits[0];
@@ -109,6 +126,20 @@ impl Track {
             }
         }
         out.push(moving);
+    }
+
+    /// Of the track's regions detected within `keep` frames of `frame` (where it was detected as `here`), the
+    /// largest, centred on `here`, when it is larger. Centred on the detection, not moved by the track's
+    /// velocity: a velocity measured between a large region and a tight box of the same face mistakes their
+    /// difference in shape for motion.
+    fn largest_near(&self, frame: u64, here: BBox, keep: u64, out: &mut Vec<BBox>) {
+        let near = self.hits.iter().filter(|(f, _)| f.abs_diff(frame) <= keep);
+        let Some(&(_, b)) = near.max_by(|a, b| a.1.area().total_cmp(&b.1.area())) else { return };
+        if b.area() <= here.area() * LARGER_REGION {
+            return;
+        }
+        let ((cx, cy), (w, h)) = (here.center(), (b.width(), b.height()));
+        out.push(BBox::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0).union(&here));
     }
 }
 
@@ -172,12 +203,14 @@ pub struct Tracker {
     camera: Camera,
     /// Beyond a track's detections, cover where the head stood as well as where its velocity takes it.
     both: bool,
+    /// Frames either way within which a detected face keeps its largest region ([`TrackFill::keeping_regions`]).
+    keep: u64,
 }
 
 impl Tracker {
     /// A tracker whose tracks end `coast` frames after their last detection.
     pub fn new(coast: u64) -> Self {
-        Self { tracks: Vec::new(), coast, created: 0, camera: Camera::default(), both: false }
+        Self { tracks: Vec::new(), coast, created: 0, camera: Camera::default(), both: false, keep: 0 }
     }
 
     /// Number of tracks started so far.
@@ -241,7 +274,7 @@ impl Tracker {
     pub fn boxes_at(&self, frame: u64, window: u64) -> Vec<BBox> {
         let mut out = Vec::new();
         for t in &self.tracks {
-            t.boxes_at(frame, window, self.coast, &self.camera, self.both, &mut out);
+            t.boxes_at(frame, (window, self.coast, self.keep), &self.camera, self.both, &mut out);
         }
         out
     }
@@ -250,8 +283,9 @@ impl Tracker {
     pub fn trim(&mut self, oldest: u64, newest: u64) {
         let coast = self.coast;
         self.tracks.retain(|t| t.last().0 + coast >= oldest.min(newest));
+        let keep = self.keep;
         for t in &mut self.tracks {
-            while t.hits.len() > 2 && t.hits[1].0 < oldest {
+            while t.hits.len() > 2 && t.hits[1].0 + keep < oldest {
                 t.hits.pop_front();
             }
         }
@@ -293,6 +327,15 @@ impl<T> TrackFill<T> {
     /// into it). Off: one box, moved by the velocity, as without a camera measure.
     pub fn in_scene(mut self, on: bool) -> Self {
         self.tracker.both = on;
+        self
+    }
+
+    /// A face detected on a frame is also covered by a box the size of its largest region detected within
+    /// `frames` frames either way, around the detection, where that region is larger: between two full
+    /// whole-frame passes, whose regions hold both models' boxes grown to the head, a face found by the cheaper
+    /// repeat alone keeps the full pass's size of region. 0: off.
+    pub fn keeping_regions(mut self, frames: u64) -> Self {
+        self.tracker.keep = frames;
         self
     }
 

@@ -157,3 +157,35 @@ fn zero_window_passes_frames_straight_through() {
     assert_eq!((i, boxes), (7, vec![face_at(0.0)]));
     assert!(f.finish().is_empty());
 }
+
+#[test]
+fn a_face_keeps_its_largest_region_of_the_frames_around_it() {
+    // A head moving 4 px a frame, found with its full region (face and head, 60 × 80) on frames 0 and 6 and
+    // with a tighter box (40 × 50) by a cheaper pass on the frames between.
+    let region = |i: usize| BBox::new(90.0 + 4.0 * i as f32, 70.0, 150.0 + 4.0 * i as f32, 150.0);
+    let tight = |i: usize| face_at(100.0 + 4.0 * i as f32);
+    let dets: Vec<Vec<BBox>> = (0..7).map(|i| vec![if i % 6 == 0 { region(i) } else { tight(i) }]).collect();
+    let kept = |keep: u64| {
+        let mut f = TrackFill::new(3, 6).keeping_regions(keep);
+        let mut out = Vec::new();
+        for (i, d) in dets.iter().enumerate() {
+            out.extend(f.push(i, d.clone()));
+        }
+        out.extend(f.finish());
+        out.into_iter().map(|(_, b)| b).collect::<Vec<_>>()
+    };
+    // Off: the frames between have the tight box only.
+    let off = kept(0);
+    assert!((1..6).all(|i| off[i] == vec![tight(i)]), "{off:?}");
+    // A box of the region's size around the tight box.
+    let sized = |boxes: &[BBox], i: usize| {
+        boxes.iter().any(|b| b.width() >= 60.0 && b.height() >= 80.0 && b.intersection(&tight(i)) >= tight(i).area())
+    };
+    // Kept over 5 frames: every frame between also gets a box of the full region's size around the face.
+    let on = kept(5);
+    assert!((1..6).all(|i| sized(&on[i], i) && on[i].contains(&tight(i))), "{on:?}");
+    assert!(on[0] == vec![region(0)] && on[6] == vec![region(6)], "the full regions stand as found");
+    // Kept over 2 frames: only the frames within 2 of a full region.
+    let near = kept(2);
+    assert_eq!((1..6).filter(|&i| sized(&near[i], i)).collect::<Vec<_>>(), [1, 2, 4, 5]);
+}
