@@ -367,7 +367,8 @@ impl<T> Core<T> {
         // not measured, whatever the options say (a photo's output does not depend on it, Options::affecting).
         let follow_camera = options.follow_camera && window > 0;
         // Above the base rate the full whole-frame pass comes every `whole_period` frames (twice as many as at
-        // 25 fps, the same time apart): between two, a face keeps the largest region either gave it.
+        // 25 fps, the same time apart): on the frames between, a face is covered at least the size of its
+        // largest region of the frames around it (the full passes' regions are grown to the head).
         let keep_regions = if rate_factor > 1 { analyser.whole_period().saturating_sub(1) } else { 0 };
         Self {
             detect: options.detect.clone(),
