@@ -127,7 +127,7 @@ pub enum Redone {
     Edits,
     /// It kept regions unredacted, and this run does not allow keep regions.
     KeptRegions,
-    /// It was made by a build that redacted its kind of media more weakly
+    /// It was made by a build that redacted its kind of media (a video at its rate) another way
     /// ([`redaction_revision`](crate::report::redaction_revision)).
     Revision,
     /// Another detector model.
@@ -507,7 +507,8 @@ fn check_output(
     failed(report.parameters.affecting(report.kind) == wanted, Redone::Parameters)?;
     failed(report.edits_sha256 == edits, Redone::Edits)?;
     failed(report.kept_regions.is_empty() || allow_keep, Redone::KeptRegions)?;
-    failed(report.redaction_revision == crate::report::redaction_revision(report.kind), Redone::Revision)?;
+    let revision = crate::report::redaction_revision(report.kind, report.frame_rate);
+    failed(report.redaction_revision == revision, Redone::Revision)?;
     failed(report.model_sha256.as_deref() == model, Redone::Model)?;
     failed(sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str()), Redone::InputChanged)?;
     failed(sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str()), Redone::OutputChanged)?;

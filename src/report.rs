@@ -2,7 +2,7 @@
 //! embeddings or anything derived from identity. Box coordinates are not stored either.
 
 use crate::analyse::Stats;
-use crate::config::Options;
+use crate::config::{FrameRate, Options};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -18,12 +18,19 @@ pub const VIDEO_REDACTION_REVISION: u32 = 3;
 /// [`VIDEO_REDACTION_REVISION`] for photos, which have changed once more: 4, a dark photo's faces under 10 px
 /// searched again at 4× (issue 34). A batch resumed by this build redoes its photos made before, not its videos.
 pub const PHOTO_REDACTION_REVISION: u32 = 4;
+/// [`VIDEO_REDACTION_REVISION`] for video above 37 fps (a frame-rate factor over 1, [`FrameRate::factor`]),
+/// which has changed once more: 4, CenterFace's full whole-frame pass as far apart in time as at 25 fps and each
+/// face's largest region of the frames between kept (issue 34). A batch resumed by this build redoes its 50 fps
+/// videos made before; its 25 and 30 fps videos, whose redaction did not change, stay up to date.
+pub const FAST_VIDEO_REDACTION_REVISION: u32 = 4;
 
-/// The redaction revision of this build for `kind` of media ([`VIDEO_REDACTION_REVISION`],
-/// [`PHOTO_REDACTION_REVISION`]).
-pub const fn redaction_revision(kind: MediaKind) -> u32 {
+/// The redaction revision of this build for `kind` of media at frame `rate` (video only; `None`: not stated,
+/// taken as the base rate): [`VIDEO_REDACTION_REVISION`], [`FAST_VIDEO_REDACTION_REVISION`] or
+/// [`PHOTO_REDACTION_REVISION`].
+pub fn redaction_revision(kind: MediaKind, rate: Option<FrameRate>) -> u32 {
     match kind {
         MediaKind::Image => PHOTO_REDACTION_REVISION,
+        MediaKind::Video if rate.is_some_and(|r| r.factor() > 1) => FAST_VIDEO_REDACTION_REVISION,
         MediaKind::Video => VIDEO_REDACTION_REVISION,
     }
 }
@@ -36,7 +43,7 @@ fn first_revision() -> u32 {
 pub struct Report {
     pub tool: String,
     pub tool_version: String,
-    /// [`redaction_revision`] of the build that wrote the output, for its kind of media.
+    /// [`redaction_revision`] of the build that wrote the output, for its kind of media (and a video's rate).
     #[serde(default = "first_revision")]
     pub redaction_revision: u32,
     pub input: PathBuf,

@@ -112,7 +112,8 @@ pub fn redact_file_with(
     let mut report = Report {
         tool: "faceveil".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        redaction_revision: crate::report::redaction_revision(kind),
+        // A video's is set again once its frame rate is known (`Outcome::fill_report`).
+        redaction_revision: crate::report::redaction_revision(kind, None),
         input: input.to_path_buf(),
         output: output.to_path_buf(),
         kind,

@@ -82,6 +82,7 @@ impl Outcome {
         out.warnings = self.warnings.clone();
         out.record_edits(self.edits.as_ref());
         out.frame_rate = self.rate;
+        out.redaction_revision = crate::report::redaction_revision(out.kind, self.rate);
         out.parameters = out.parameters.at_rate(self.rate);
     }
 }

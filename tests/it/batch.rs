@@ -185,6 +185,47 @@ fn mirrors_tree_reports_every_file_and_resumes() {
     assert!(err.contains("(made again: the parameters differ)"), "{err}");
 }
 
+/// The report of `rel` under `output`, and its path.
+fn report_of(output: &Path, rel: &str) -> (PathBuf, Value) {
+    let path = PathBuf::from(format!("{}.faceveil.json", output.join(rel).display()));
+    let report = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    (path, report)
+}
+
+#[test]
+fn a_resumed_batch_redoes_the_fast_videos_an_earlier_build_covered_another_way() {
+    // Above 37 fps the whole-frame passes are spaced as at 25 fps and faces keep their regions between (issue
+    // 34); at 25 fps nothing changed. A report of the revision before that change is stale at 50 fps only.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let x264 = ["-c:v", "libx264", "-preset", "ultrafast"];
+    make_clip(&input.join("fast.mkv"), 8, &x264, &["-c:a", "libopus"], ",fps=50");
+    make_clip(&input.join("base.mkv"), 8, &x264, &["-c:a", "libopus"], "");
+    let output = dir.path().join("out");
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (fast, mut fast_report) = report_of(&output, "fast.mkv");
+    let (base, mut base_report) = report_of(&output, "base.mkv");
+    assert_eq!(fast_report["frame_rate"], serde_json::json!({"num": 50, "den": 1}));
+    assert_eq!(fast_report["redaction_revision"], faceveil::report::FAST_VIDEO_REDACTION_REVISION);
+    assert_eq!(base_report["redaction_revision"], faceveil::report::VIDEO_REDACTION_REVISION);
+    const { assert!(faceveil::report::FAST_VIDEO_REDACTION_REVISION > faceveil::report::VIDEO_REDACTION_REVISION) };
+
+    // Both reports as the build before wrote them: the 50 fps video is redone, the 25 fps one kept.
+    fast_report["redaction_revision"] = faceveil::report::VIDEO_REDACTION_REVISION.into();
+    base_report["redaction_revision"] = faceveil::report::VIDEO_REDACTION_REVISION.into();
+    std::fs::write(&fast, serde_json::to_vec(&fast_report).unwrap()).unwrap();
+    std::fs::write(&base, serde_json::to_vec(&base_report).unwrap()).unwrap();
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!(redone(&s), vec![("fast.mkv".to_string(), "revision".into())]);
+    assert!(statuses(&s).contains(&("base.mkv".into(), "up-to-date".into())), "{:?}", statuses(&s));
+    let (_, fast_report) = report_of(&output, "fast.mkv");
+    assert_eq!(fast_report["redaction_revision"], faceveil::report::FAST_VIDEO_REDACTION_REVISION);
+}
+
 #[test]
 fn shards_as_concurrent_processes_cover_every_file_once() {
     let dir = tempfile::tempdir().unwrap();
