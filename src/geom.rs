@@ -130,6 +130,16 @@ impl PixelRect {
         (!r.is_empty()).then_some(r)
     }
 
+    /// The smallest rectangle holding both.
+    pub fn union(&self, other: &PixelRect) -> PixelRect {
+        PixelRect {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
+    }
+
     /// True when the union of `rects` (which may overlap) holds every pixel of `self`.
     pub fn within_union(&self, rects: &[PixelRect]) -> bool {
         let pieces: Vec<PixelRect> = rects.iter().filter_map(|r| r.intersect(self)).collect();

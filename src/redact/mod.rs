@@ -8,7 +8,7 @@ mod style;
 
 pub use style::{blur_radius, pixel_cell};
 
-use crate::geom::BBox;
+use crate::geom::{BBox, PixelRect};
 use crate::{Error, Result};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -225,8 +225,13 @@ fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], s
         }
         i
     }
-    for i in 0..rects.len() {
-        for j in i + 1..rects.len() {
+    // Pairs are looked at from left to right, each mask with those that start before it ends (a crowd's
+    // frame holds hundreds of masks, each overlapping a few). Every component's root is its first mask,
+    // whatever the order the pairs are joined in.
+    let mut by_left: Vec<usize> = (0..rects.len()).collect();
+    by_left.sort_by_key(|&i| rects[i].x0);
+    for (k, &i) in by_left.iter().enumerate() {
+        for &j in by_left[k + 1..].iter().take_while(|&&j| rects[j].x0 < rects[i].x1) {
             let shared = rects[i].intersect(&rects[j]).map_or(0, |c| area(&c));
             if SHARE_LEVEL_OVERLAP.1 * shared > SHARE_LEVEL_OVERLAP.0 * area(&rects[i]).min(area(&rects[j])) {
                 let (a, b) = (root(&mut parent, i), root(&mut parent, j));
@@ -264,6 +269,8 @@ fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<usize>>
     struct Group {
         members: Vec<usize>,
         extent: Extent,
+        /// The rectangle around its members' pixels: a mask that misses it overlaps none of them.
+        bounds: PixelRect,
     }
     let rects: Vec<_> = masks.iter().map(|m| m.area.to_pixel_rect(layout.width, layout.height)).collect();
     let mut groups: Vec<Group> = Vec::new();
@@ -271,7 +278,9 @@ fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<usize>>
         let own = Extent { radii: (style::blur_radius(mask.size), style::blur_radius(mask.size)), area: mask.area };
         let mut joined: Option<usize> = None;
         for g in 0..groups.len() {
-            if !groups[g].members.iter().any(|&j| rects[i].intersect(&rects[j]).is_some()) {
+            if rects[i].intersect(&groups[g].bounds).is_none()
+                || !groups[g].members.iter().any(|&j| rects[i].intersect(&rects[j]).is_some())
+            {
                 continue;
             }
             match joined {
@@ -279,6 +288,7 @@ fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<usize>>
                     if let Some(extent) = groups[g].extent.with(&own, layout) {
                         groups[g].members.push(i);
                         groups[g].extent = extent;
+                        groups[g].bounds = groups[g].bounds.union(&rects[i]);
                         joined = Some(g);
                     }
                 }
@@ -288,12 +298,13 @@ fn overlapping(masks: &[style::Mask], layout: &ChannelLayout) -> Vec<Vec<usize>>
                         let members = std::mem::take(&mut groups[g].members);
                         groups[first].members.extend(members);
                         groups[first].extent = extent;
+                        groups[first].bounds = groups[first].bounds.union(&groups[g].bounds);
                     }
                 }
             }
         }
         if joined.is_none() {
-            groups.push(Group { members: vec![i], extent: own });
+            groups.push(Group { members: vec![i], extent: own, bounds: rects[i] });
         }
     }
     groups.into_iter().map(|g| g.members).filter(|m| !m.is_empty()).collect()

@@ -439,3 +439,102 @@ fn a_face_the_cover_overwrites_is_filled_under_it_and_any_other_is_redacted_firs
     cover_channel(&mut q, &layout, &cover, &outline, 48.0).unwrap();
     assert!(p != q);
 }
+
+/// A crowd's masks as a frame has them: hundreds of faces of 8–60 px, each with boxes from neighbouring frames
+/// (shifted by a few pixels), some heads around faces, spread over a 1280 × 720 picture. Deterministic.
+fn crowd_masks() -> Vec<style::Mask> {
+    let mut seed = 0x2545_f491_u32;
+    let mut next = move |n: u32| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed % n
+    };
+    let mut masks = Vec::new();
+    for _ in 0..200 {
+        let (x, y, side) = (next(1280) as f32, next(720) as f32, 8.0 + next(52) as f32);
+        for _ in 0..1 + next(4) {
+            let (dx, dy, grow) = (next(9) as f32 - 4.0, next(9) as f32 - 4.0, next(3) as f32 * 0.2 * side);
+            let area = BBox::new(x + dx - grow, y + dy - grow, x + dx + side + grow, y + dy + side * 1.2 + grow);
+            masks.push(style::Mask { area, size: side + 2.0 * grow, level: None });
+        }
+    }
+    masks
+}
+
+#[test]
+fn a_crowds_masks_share_levels_and_group_as_when_every_pair_was_compared() {
+    // The redaction looks at pairs of masks from left to right and skips groups by their bounds; the
+    // answers must be those of comparing every pair (the first way this was written).
+    let layout = ChannelLayout::packed_rgb(1280, 720)[1];
+    let img = checker(1280, 720);
+    let masks = crowd_masks();
+    let rects: Vec<_> = masks.iter().map(|m| m.area.to_pixel_rect(layout.width, layout.height)).collect();
+    assert!(masks.len() > 400, "{}", masks.len());
+
+    // Levels: every pair compared, components joined to their first mask.
+    let spans: Vec<style::Spans> = masks.iter().map(|m| style::Spans::of(Shape::Ellipse, &m.area, &layout)).collect();
+    let mut shared = masks.clone();
+    share_levels(&img, &layout, &mut shared, &spans);
+    let area = |r: &crate::geom::PixelRect| u64::from(r.width()) * u64::from(r.height());
+    let mut component: Vec<usize> = (0..masks.len()).collect();
+    for i in 0..masks.len() {
+        for j in i + 1..masks.len() {
+            let common = rects[i].intersect(&rects[j]).map_or(0, |c| area(&c));
+            if SHARE_LEVEL_OVERLAP.1 * common > SHARE_LEVEL_OVERLAP.0 * area(&rects[i]).min(area(&rects[j])) {
+                let (a, b) = (component[i], component[j]);
+                component.iter_mut().filter(|c| **c == a.max(b)).for_each(|c| *c = a.min(b));
+            }
+        }
+    }
+    let mut sums = vec![(0u64, 0u64, 0usize); masks.len()];
+    for (i, &c) in component.iter().enumerate() {
+        sums[c].2 += 1;
+        for (y, (x0, x1)) in spans[i].iter() {
+            sums[c].0 += u64::from(layout.row_sum(&img, y, x0, x1));
+            sums[c].1 += u64::from(x1 - x0);
+        }
+    }
+    let joined = sums.iter().filter(|s| s.2 > 1).count();
+    assert!(joined > 20, "the crowd has masks to join: {joined}");
+    for (i, m) in shared.iter().enumerate() {
+        let (sum, n, members) = sums[component[i]];
+        let expected = (members > 1 && n > 0).then(|| sum as f32 / n as f32);
+        assert_eq!(m.level, expected, "mask {i}");
+    }
+
+    // Groups: each mask joins the first group with a member it overlaps (if their radii and work allow),
+    // merging any later group it also overlaps.
+    let mut groups: Vec<(Vec<usize>, Extent)> = Vec::new();
+    for (i, m) in masks.iter().enumerate() {
+        let own = Extent { radii: (style::blur_radius(m.size), style::blur_radius(m.size)), area: m.area };
+        let mut joined: Option<usize> = None;
+        for g in 0..groups.len() {
+            if !groups[g].0.iter().any(|&j| rects[i].intersect(&rects[j]).is_some()) {
+                continue;
+            }
+            match joined {
+                None => {
+                    if let Some(extent) = groups[g].1.with(&own, &layout) {
+                        groups[g].0.push(i);
+                        groups[g].1 = extent;
+                        joined = Some(g);
+                    }
+                }
+                Some(first) => {
+                    if let Some(extent) = groups[first].1.with(&groups[g].1, &layout) {
+                        let members = std::mem::take(&mut groups[g].0);
+                        groups[first].0.extend(members);
+                        groups[first].1 = extent;
+                    }
+                }
+            }
+        }
+        if joined.is_none() {
+            groups.push((vec![i], own));
+        }
+    }
+    let expected: Vec<Vec<usize>> = groups.into_iter().map(|g| g.0).filter(|m| !m.is_empty()).collect();
+    assert!(expected.iter().any(|g| g.len() > 2), "the crowd has groups");
+    assert_eq!(overlapping(&masks, &layout), expected);
+}
