@@ -71,6 +71,22 @@ fn redaction(c: &mut Criterion) {
             redact_channel(&mut v, &lc, &bridged, &settings).unwrap();
         })
     });
+    // A crowd's frame: 180 faces of 10–30 px, each with its boxes from the 3 frames around it: hundreds of
+    // masks, each overlapping a few.
+    let crowd: Vec<BBox> = (0..180)
+        .flat_map(|i| {
+            let side = 10.0 + (i % 11) as f32 * 2.0;
+            let (x, y) = ((i as f32 * 173.0) % (w as f32 - 40.0), 100.0 + (i as f32 * 97.0) % (h as f32 - 200.0));
+            (0..3).map(move |k| BBox::new(x + 2.0 * k as f32, y + k as f32, x + side + 2.0 * k as f32, y + 1.2 * side))
+        })
+        .collect();
+    c.bench_function("redact_720p_yuv420_crowd_180x3", |b| {
+        b.iter(|| {
+            redact_channel(&mut y, &ly, &crowd, &settings).unwrap();
+            redact_channel(&mut u, &lc, &crowd, &settings).unwrap();
+            redact_channel(&mut v, &lc, &crowd, &settings).unwrap();
+        })
+    });
 }
 
 fn decoding(c: &mut Criterion) {
