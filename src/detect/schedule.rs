@@ -606,36 +606,20 @@ fn reach(b: &BBox) -> BBox {
     BBox::new(cx - r, cy - r, cx + r, cy + r)
 }
 
-/// The crops that search `faces` again: each face with [`FOCUS_REACH`] around it, crops that overlap joined
-/// while the join stays within a tile's size, each side rounded up so that it fills the detector's 32-pixel
-/// grid at `scale`. Empty when tiles are off.
+/// The crops that search `faces` again: each face with [`FOCUS_REACH`] around it (every face's reach whole
+/// inside one crop), crops that overlap joined while the join stays within a tile's size, each side rounded up
+/// so that it fills the detector's 32-pixel grid at `scale`. Empty when tiles are off.
+///
+/// Two ways of joining are tried and the one that costs the detector fewer pixels is searched: joining every
+/// overlapping pair (a few large crops: the cheaper over a dense crowd), and joining only where one crop costs
+/// fewer pixels than the two (the cheaper over scattered groups of faces, where a join holds the empty
+/// corners between them and the joined crops overlap each other: on a fixed-camera crowd, 369 → 289 M focus
+/// pixels in 250 frames). On a tie, the first.
 fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
     if scale <= 1.0 || faces.is_empty() {
         return Vec::new();
     }
     let max = (super::multiscale::TILE_INPUT as f32 / scale).floor();
-    let mut crops: Vec<BBox> = faces.iter().map(|b| reach(b).clamped(w, h)).filter(BBox::is_valid).collect();
-    // Join overlapping crops (each join may make a crop overlap another: repeat until none does).
-    let mut joined = true;
-    while joined {
-        joined = false;
-        'outer: for i in 0..crops.len() {
-            for j in i + 1..crops.len() {
-                let (a, b) = (crops[i], crops[j]);
-                let u = a.union(&b);
-                if a.intersection(&b) > 0.0
-                    && u.width() <= max
-                    && u.height() <= max
-                    && super::multiscale::fits_tile_input(u.width(), u.height(), scale)
-                {
-                    crops[i] = u;
-                    crops.swap_remove(j);
-                    joined = true;
-                    break 'outer;
-                }
-            }
-        }
-    }
     let grid = |len: f32, limit: u32| {
         let mut side = (len.ceil() as u32).clamp(1, limit);
         while ((side as f32 * scale).round() as u32) % 32 != 0 && side < limit {
@@ -643,6 +627,16 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
         }
         side
     };
+    // What a crop costs the detector: its area once rounded to the grid.
+    let cost = |c: &BBox| u64::from(grid(c.width(), w)) * u64::from(grid(c.height(), h));
+    let fits = |u: &BBox| {
+        u.width() <= max && u.height() <= max && super::multiscale::fits_tile_input(u.width(), u.height(), scale)
+    };
+    let reaches: Vec<BBox> = faces.iter().map(|b| reach(b).clamped(w, h)).filter(BBox::is_valid).collect();
+    let everywhere = join_overlapping(reaches.clone(), |_, _, u| fits(u));
+    let cheaper = join_overlapping(reaches, |a, b, u| cost(u) <= cost(a) + cost(b) && fits(u));
+    let total = |crops: &[BBox]| crops.iter().map(cost).sum::<u64>();
+    let crops = if total(&cheaper) < total(&everywhere) { cheaper } else { everywhere };
     crops
         .into_iter()
         .map(|c| {
@@ -652,6 +646,28 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
             Tile { x, y, w: cw, h: ch }
         })
         .collect()
+}
+
+/// Joins overlapping `crops` two at a time where `worth(a, b, union)` says so, until no pair is worth joining
+/// (each join may make a crop overlap another).
+fn join_overlapping(mut crops: Vec<BBox>, worth: impl Fn(&BBox, &BBox, &BBox) -> bool) -> Vec<BBox> {
+    let mut joined = true;
+    while joined {
+        joined = false;
+        'outer: for i in 0..crops.len() {
+            for j in i + 1..crops.len() {
+                let (a, b) = (crops[i], crops[j]);
+                let u = a.union(&b);
+                if a.intersection(&b) > 0.0 && worth(&a, &b, &u) {
+                    crops[i] = u;
+                    crops.swap_remove(j);
+                    joined = true;
+                    break 'outer;
+                }
+            }
+        }
+    }
+    crops
 }
 
 #[cfg(test)]
@@ -958,6 +974,61 @@ mod tests {
         let px = |c: &Tile| (c.w * 2) as u64 * (c.h * 2) as u64;
         assert!(crops.iter().all(|c| px(c) <= TILE_INPUT_PIXELS), "{crops:?}");
         assert!(crowd.iter().all(|f| crops.iter().any(|c| c.holds(f))), "every face whole in a crop: {crops:?}");
+    }
+
+    #[test]
+    fn focus_crops_are_joined_only_where_one_crop_costs_less_than_two() {
+        let b = |x: f32, y: f32| BBox::new(x, y, x + 12.0, y + 14.0);
+        let px = |c: &Tile| u64::from(c.w * 2) * u64::from(c.h * 2);
+        // Side by side, mostly overlapping: one crop. Diagonal neighbours whose reaches share only a corner:
+        // one crop would hold two empty corners, so each keeps its own.
+        assert_eq!(focus_crops(&[b(100.0, 100.0), b(110.0, 100.0)], (1280, 720), 2.0).len(), 1);
+        let diagonal = [b(100.0, 100.0), b(150.0, 150.0)];
+        let crops = focus_crops(&diagonal, (1280, 720), 2.0);
+        assert_eq!(crops.len(), 2, "{crops:?}");
+        assert!(diagonal.iter().all(|f| crops.iter().any(|c| c.holds(&reach(f)))), "{crops:?}");
+        // Crowds: every face's reach whole in one crop, and never more pixels than joining every overlapping
+        // pair of reaches (the way before, replayed here with each side rounded up to the detector's grid, 16
+        // frame pixels at 2×) or searching each face alone; over scattered groups, far fewer.
+        let side = |v: f32| (v.ceil() as u32).div_ceil(16) * 16 * 2;
+        let max = (crate::detect::multiscale::TILE_INPUT as f32 / 2.0).floor();
+        let every_overlap = |faces: &[BBox]| {
+            let mut crops: Vec<BBox> = faces.iter().map(|f| reach(f).clamped(826, 540)).collect();
+            while let Some((i, j)) = (0..crops.len()).find_map(|i| {
+                (i + 1..crops.len())
+                    .find(|&j| {
+                        let u = crops[i].union(&crops[j]);
+                        crops[i].intersection(&crops[j]) > 0.0
+                            && u.width() <= max
+                            && u.height() <= max
+                            && crate::detect::multiscale::fits_tile_input(u.width(), u.height(), 2.0)
+                    })
+                    .map(|j| (i, j))
+            }) {
+                crops[i] = crops[i].union(&crops[j]);
+                crops.swap_remove(j);
+            }
+            crops.iter().map(|c| u64::from(side(c.width()) * side(c.height()))).sum::<u64>()
+        };
+        // A dense crowd filling a square, and groups of two to five faces scattered over the frame.
+        let dense: Vec<BBox> = (0..14)
+            .flat_map(|i| (0..9).map(move |j| b(30.0 + 37.0 * i as f32 + 9.0 * (j % 2) as f32, 30.0 + 41.0 * j as f32)))
+            .collect();
+        let scattered: Vec<BBox> = (0..40u32)
+            .flat_map(|g| {
+                let (gx, gy) = ((g * 197 % 760) as f32 + 10.0, (g * 131 % 480) as f32 + 10.0);
+                (0..2 + g % 4).map(move |k| b(gx + 15.0 * k as f32, gy + 17.0 * (k % 2) as f32))
+            })
+            .collect();
+        for (crowd, at_most) in [(&dense, 1.0), (&scattered, 0.9)] {
+            let crops = focus_crops(crowd, (826, 540), 2.0);
+            assert!(crowd.iter().all(|f| crops.iter().any(|c| c.holds(&reach(f).clamped(826, 540)))), "{crops:?}");
+            let total: u64 = crops.iter().map(px).sum();
+            let alone: u64 = crowd.iter().flat_map(|f| focus_crops(&[*f], (826, 540), 2.0)).map(|c| px(&c)).sum();
+            let before = every_overlap(crowd);
+            assert!(total <= alone, "{total} px against {alone} px searched face by face");
+            assert!(total as f64 <= at_most * before as f64, "{total} px against {before} px joined at every overlap");
+        }
     }
 
     /// Records the whole-frame passes it is asked for; finds nothing.
