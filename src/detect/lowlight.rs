@@ -81,11 +81,12 @@ pub fn equalise(img: &mut RgbImage) {
     // one loop before (`the_fast_blend_maps_every_pixel_as_the_plain_formula_does`), a 896 × 576 dark tile
     // 2.40 → 1.52 ms (`benches/stages.rs`, `lowlight_equalise_896x576`).
     let xs: Vec<(usize, usize, f32)> = (0..w).map(|x| axis(x, tiles.tw, gx)).collect();
-    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+    // Spans of pixels between the same two tile centres: (first, past the last, the two tiles).
+    let mut spans: Vec<(usize, usize, usize, usize)> = Vec::new();
     for (x, &(xa, xb, _)) in xs.iter().enumerate() {
-        match spans.last() {
-            Some(&(_, a, b)) if (a, b) == (xa, xb) => {}
-            _ => spans.push((x, xa, xb)),
+        match spans.last_mut() {
+            Some((_, end, a, b)) if (*a, *b) == (xa, xb) => *end = x + 1,
+            _ => spans.push((x, x + 1, xa, xb)),
         }
     }
     let fxs: Vec<f32> = xs.iter().map(|&(_, _, fx)| fx).collect();
@@ -95,8 +96,7 @@ pub fn equalise(img: &mut RgbImage) {
     for (y, (out, lumas)) in raw.chunks_exact_mut(w * 3).zip(tiles.lumas.chunks_exact(w)).enumerate() {
         let (ya, yb, fy) = axis(y, tiles.th, tiles.gy);
         let (top_luts, bottom_luts) = (&tiles.luts[ya * gx..(ya + 1) * gx], &tiles.luts[yb * gx..(yb + 1) * gx]);
-        for (k, &(start, xa, xb)) in spans.iter().enumerate() {
-            let end = spans.get(k + 1).map_or(w, |s| s.0);
+        for &(start, end, xa, xb) in &spans {
             let (ta, tb, ba, bb) = (&top_luts[xa], &top_luts[xb], &bottom_luts[xa], &bottom_luts[xb]);
             for (l, &v) in levels[start..end].iter_mut().zip(&lumas[start..end]) {
                 let v = v as usize;

@@ -633,8 +633,8 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
         u.width() <= max && u.height() <= max && super::multiscale::fits_tile_input(u.width(), u.height(), scale)
     };
     let reaches: Vec<BBox> = faces.iter().map(|b| reach(b).clamped(w, h)).filter(BBox::is_valid).collect();
-    let everywhere = join_overlapping(reaches.clone(), |_, _, u| fits(u));
-    let cheaper = join_overlapping(reaches, |a, b, u| cost(u) <= cost(a) + cost(b) && fits(u));
+    let everywhere = join_overlapping(reaches.clone(), &fits, None);
+    let cheaper = join_overlapping(reaches, &fits, Some(&cost));
     let total = |crops: &[BBox]| crops.iter().map(cost).sum::<u64>();
     let crops = if total(&cheaper) < total(&everywhere) { cheaper } else { everywhere };
     crops
@@ -648,9 +648,15 @@ fn focus_crops(faces: &[BBox], (w, h): (u32, u32), scale: f32) -> Vec<Tile> {
         .collect()
 }
 
-/// Joins overlapping `crops` two at a time where `worth(a, b, union)` says so, until no pair is worth joining
-/// (each join may make a crop overlap another).
-fn join_overlapping(mut crops: Vec<BBox>, worth: impl Fn(&BBox, &BBox, &BBox) -> bool) -> Vec<BBox> {
+/// Joins overlapping `crops` two at a time where the union `fits`, and, given a `cost`, only where the union
+/// costs no more than the two (each crop's cost kept, not computed again for every pair looked at), until no
+/// pair is joined (each join may make a crop overlap another).
+fn join_overlapping(
+    mut crops: Vec<BBox>,
+    fits: &dyn Fn(&BBox) -> bool,
+    cost: Option<&dyn Fn(&BBox) -> u64>,
+) -> Vec<BBox> {
+    let mut costs: Vec<u64> = cost.map(|c| crops.iter().map(c).collect()).unwrap_or_default();
     let mut joined = true;
     while joined {
         joined = false;
@@ -658,12 +664,21 @@ fn join_overlapping(mut crops: Vec<BBox>, worth: impl Fn(&BBox, &BBox, &BBox) ->
             for j in i + 1..crops.len() {
                 let (a, b) = (crops[i], crops[j]);
                 let u = a.union(&b);
-                if a.intersection(&b) > 0.0 && worth(&a, &b, &u) {
-                    crops[i] = u;
-                    crops.swap_remove(j);
-                    joined = true;
-                    break 'outer;
+                if a.intersection(&b) <= 0.0 || !fits(&u) {
+                    continue;
                 }
+                if let Some(c) = cost {
+                    let cu = c(&u);
+                    if cu > costs[i] + costs[j] {
+                        continue;
+                    }
+                    costs[i] = cu;
+                    costs.swap_remove(j);
+                }
+                crops[i] = u;
+                crops.swap_remove(j);
+                joined = true;
+                break 'outer;
             }
         }
     }
