@@ -1,25 +1,55 @@
-//! The encode stage: applies each frame's verdict to its planes, offers it to the review sheet, encodes it and
-//! hands the packets, with the copied streams' packets, to the sink.
+//! The last two stages: redaction applies each frame's verdict to its planes and offers the frame to the review
+//! sheet; encoding encodes it and hands the packets, with the copied streams' packets, to the sink. They run on
+//! threads of their own, so that x264 encodes one frame while the next is redacted (in a crowd both are heavy:
+//! on one thread they were the run's slowest stage, ahead of detection).
 
 use super::analyse::Analysed;
+use super::decode::Decoded;
 use super::pace::LiveEvent;
 use super::thumbs::Thumbnails;
+use crate::geom::Rotation;
 use crate::io::ffmpeg::output::Sink;
 use crate::io::ffmpeg::picture::for_each_plane;
 use crate::redact::RedactSettings;
+use crate::review::ReviewCollector;
 use crate::{Error, Result};
-use crossbeam_channel::Receiver;
-use ff::{encoder, picture, Packet};
+use crossbeam_channel::{Receiver, Sender};
+use ff::{encoder, picture, Packet, Rational};
 use ffmpeg_next as ff;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub(crate) struct EncodeStage<'a, 'r> {
+pub(crate) struct RedactStage<'a, 'r> {
+    pub(crate) redact: &'a RedactSettings,
+    /// Review runs: the sheet the redacted frames are offered to, and how to show them upright in time.
+    pub(crate) review: Option<(&'r mut ReviewCollector, Rotation, Rational)>,
+}
+
+impl RedactStage<'_, '_> {
+    /// Redacts each analysed frame and passes it on, until the analysed frames end. A frame that cannot be
+    /// redacted fails the run and is not passed on: nothing after it reaches the encoder.
+    pub(crate) fn run(self, done_rx: Receiver<Analysed>, redacted_tx: Sender<Decoded>) -> Result<()> {
+        let RedactStage { redact, review } = self;
+        let mut thumbnails = review.map(|(collector, rotation, tb)| Thumbnails::new(collector, rotation, tb));
+        for Analysed { mut decoded, verdict } in done_rx {
+            let index = decoded.index;
+            if verdict.changes_pixels() {
+                for_each_plane(&mut decoded.frame, |plane, layout| verdict.apply(plane, layout, redact))
+                    .map_err(|e| Error::Frame { path: PathBuf::new(), frame: index, source: Box::new(e) })?;
+            }
+            if let Some(t) = thumbnails.as_mut() {
+                t.offer(&decoded.frame, index, verdict.boxes.len());
+            }
+            redacted_tx.send(decoded).map_err(|_| Error::Cancelled)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct EncodeStage<'a> {
     pub(crate) sink: &'a mut dyn Sink,
     pub(crate) encoder: encoder::Video,
-    pub(crate) redact: &'a RedactSettings,
-    pub(crate) thumbnails: Option<Thumbnails<'r>>,
     /// Called with the number of frames written so far.
     pub(crate) progress: &'a dyn Fn(u64),
     /// Live runs: each frame's end-to-end latency is logged.
@@ -33,11 +63,11 @@ pub(crate) struct Encoded {
     pub(crate) finished_at: Instant,
 }
 
-impl EncodeStage<'_, '_> {
-    /// Runs until both the analysed frames and the copied packets have ended, then flushes the encoder and
+impl EncodeStage<'_> {
+    /// Runs until both the redacted frames and the copied packets have ended, then flushes the encoder and
     /// finishes the sink.
-    pub(crate) fn run(self, done_rx: Receiver<Analysed>, pkt_rx: Receiver<Packet>) -> Result<Encoded> {
-        let EncodeStage { sink, mut encoder, redact, mut thumbnails, progress, live } = self;
+    pub(crate) fn run(self, redacted_rx: Receiver<Decoded>, pkt_rx: Receiver<Packet>) -> Result<Encoded> {
+        let EncodeStage { sink, mut encoder, progress, live } = self;
         let werr = |reason: String| Error::Encode { path: PathBuf::new(), reason };
         let mut written = 0u64;
         // Frames inside the encoder, for live latency: (pts, frame index, read at).
@@ -72,18 +102,8 @@ impl EncodeStage<'_, '_> {
         let never = crossbeam_channel::never::<Packet>();
         while video_open || pkts_open {
             crossbeam_channel::select! {
-                recv(done_rx) -> msg => match msg {
-                    Ok(Analysed { decoded, verdict }) => {
-                        let (mut frame, index, read_at) = (decoded.frame, decoded.index, decoded.read_at);
-                        let frame_err =
-                            |e: Error| Error::Frame { path: PathBuf::new(), frame: index, source: Box::new(e) };
-                        if verdict.changes_pixels() {
-                            for_each_plane(&mut frame, |plane, layout| verdict.apply(plane, layout, redact))
-                                .map_err(frame_err)?;
-                        }
-                        if let Some(t) = thumbnails.as_mut() {
-                            t.offer(&frame, index, verdict.boxes.len());
-                        }
+                recv(redacted_rx) -> msg => match msg {
+                    Ok(Decoded { mut frame, index, read_at }) => {
                         let pts = frame.pts().unwrap_or(0);
                         if sink.wants_keyframe(pts) {
                             frame.set_kind(picture::Type::I);

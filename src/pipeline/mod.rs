@@ -1,6 +1,6 @@
 //! The pipeline: one file in, one redacted file out (checks, dispatch to the image or video path, atomic
-//! output, report), and the live stream entry point ([`live`]). A video runs as three stage threads
-//! (decode → analyse → encode); every path decides each frame with the shared core in
+//! output, report), and the live stream entry point ([`live`]). A video runs as four stage threads
+//! (decode → analyse → redact → encode); every path decides each frame with the shared core in
 //! [`analyse`](crate::analyse).
 
 mod analyse;

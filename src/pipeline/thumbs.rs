@@ -1,5 +1,5 @@
-//! Review-sheet thumbnails of redacted frames, made in the encode thread (the scaler is not `Send`) from the
-//! frame as it is about to be encoded: the sheet only ever shows redacted pixels.
+//! Review-sheet thumbnails of redacted frames, made in the redaction thread (the scaler is not `Send`: it is
+//! made there) from the frame as it goes to the encoder: the sheet only ever shows redacted pixels.
 
 use crate::geom::Rotation;
 use crate::io::ffmpeg::picture::UprightRgb;

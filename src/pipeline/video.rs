@@ -1,11 +1,10 @@
-//! One video through the stages: decode → analyse (detect, track, verdict) → encode/mux, on three scoped
-//! threads joined by bounded queues, so memory stays bounded whatever the length of the input.
+//! One video through the stages: decode → analyse (detect, track, verdict) → redact → encode/mux, on four
+//! scoped threads joined by bounded queues, so memory stays bounded whatever the length of the input.
 
 use super::analyse::{AnalyseStage, Analysed};
 use super::decode::{DecodeStage, DecodeStats, Decoded};
-use super::encode::{EncodeStage, Encoded};
+use super::encode::{EncodeStage, Encoded, RedactStage};
 use super::pace::{LiveEvent, Pacer, Watch};
-use super::thumbs::Thumbnails;
 use super::{EditSource, Extras};
 use crate::analyse::{Core, Stats};
 use crate::config::{FrameRate, Options};
@@ -25,9 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Frames queued between two stages. Memory is bounded by this × 2 + the look-ahead, in frames. Detection
-/// is the slow stage by far: a frame decoded ahead keeps it busy, and the encoder drains its queue between
-/// two analysed frames; deeper queues only hold more frames (four: 3 MiB more per 1080p frame, no faster).
+/// Frames queued between two stages. Memory is bounded by this × 3 + the look-ahead, in frames. A frame
+/// decoded ahead keeps detection busy, and a frame redacted ahead the encoder; deeper queues only hold more
+/// frames (four: 3 MiB more per 1080p frame, no faster).
 const QUEUE: usize = 2;
 
 /// Settings of a run that are not redaction options.
@@ -144,8 +143,8 @@ pub(crate) fn redact_video(
     Ok(outcome)
 }
 
-/// Runs decode → analyse → encode/mux on three threads and returns what they counted. The first real error
-/// wins over the "cancelled" that the other stages see as its consequence.
+/// Runs decode → analyse → redact → encode/mux on four threads and returns what they counted. The first real
+/// error wins over the "cancelled" that the other stages see as its consequence.
 pub(crate) fn run_stages(
     mut run: Run<'_, '_>,
     opened: OpenedVideo,
@@ -158,9 +157,10 @@ pub(crate) fn run_stages(
         engine;
     let (frame_tx, frame_rx) = bounded::<Decoded>(QUEUE);
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
+    let (redacted_tx, redacted_rx) = bounded::<Decoded>(QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
     let (input, options) = (run.input, run.options);
-    options.check_window(rate, width, height, frame_bytes(work_format, width, height), 2 * QUEUE as u64, true)?;
+    options.check_window(rate, width, height, frame_bytes(work_format, width, height), 3 * QUEUE as u64, true)?;
     let mut core = Core::new(options, rate, width, height, rotation);
     if let Some((source, allow_keep)) = run.edits {
         let (uw, uh) = rotation.upright_size(width, height);
@@ -177,29 +177,26 @@ pub(crate) fn run_stages(
             p(n, total_estimate)
         }
     };
-    let encode = EncodeStage {
-        sink: &mut *sink,
-        encoder,
-        redact: &options.redact,
-        thumbnails: run.review.take().map(|c| Thumbnails::new(c, rotation, enc_tb)),
-        progress: &report_progress,
-        live: run.live,
-    };
+    let redact = RedactStage { redact: &options.redact, review: run.review.take().map(|c| (c, rotation, enc_tb)) };
+    let encode = EncodeStage { sink: &mut *sink, encoder, progress: &report_progress, live: run.live };
 
-    let (dec_res, det_res, mux_res) = std::thread::scope(|s| {
+    let (dec_res, det_res, red_res, mux_res) = std::thread::scope(|s| {
         let dec = std::thread::Builder::new()
             .name("faceveil-decode".into())
             .spawn_scoped(s, move || decode.run(frame_tx, pkt_tx));
         let det = std::thread::Builder::new()
             .name("faceveil-detect".into())
             .spawn_scoped(s, move || analyse.run(frame_rx, done_tx));
-        let mux = encode.run(done_rx, pkt_rx);
-        (join_stage(dec), join_stage(det), mux)
+        let red = std::thread::Builder::new()
+            .name("faceveil-redact".into())
+            .spawn_scoped(s, move || redact.run(done_rx, redacted_tx));
+        let mux = encode.run(redacted_rx, pkt_rx);
+        (join_stage(dec), join_stage(det), join_stage(red), mux)
     });
-    let (dec, (core, edits), Encoded { written, finished_at }) = match (dec_res, det_res, mux_res) {
-        (Ok(d), Ok(t), Ok(m)) => (d, t, m),
-        (d, t, m) => {
-            let errors = [d.err(), t.err(), m.err()].into_iter().flatten();
+    let (dec, (core, edits), Encoded { written, finished_at }) = match (dec_res, det_res, red_res, mux_res) {
+        (Ok(d), Ok(t), Ok(()), Ok(m)) => (d, t, m),
+        (d, t, r, m) => {
+            let errors = [d.err(), t.err(), r.err(), m.err()].into_iter().flatten();
             let mut cancelled = None;
             for e in errors {
                 if matches!(e, Error::Cancelled) {
