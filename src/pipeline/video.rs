@@ -24,10 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Frames queued between two stages. Memory is bounded by this × 3 + the look-ahead, in frames. A frame
-/// decoded ahead keeps detection busy, and a frame redacted ahead the encoder; deeper queues only hold more
-/// frames (four: 3 MiB more per 1080p frame, no faster).
+/// Frames queued from decoding to analysis and from analysis to redaction. A frame decoded ahead keeps
+/// detection busy; deeper queues only hold more frames (four: 3 MiB more per 1080p frame, no faster).
 const QUEUE: usize = 2;
+/// Frames queued from redaction to the encoder: one redacted ahead keeps x264 busy (two: no faster, 2–6 MiB
+/// more at 1080p50). Memory is bounded by the queues and the look-ahead, in frames.
+const REDACTED_QUEUE: usize = 1;
 
 /// Settings of a run that are not redaction options.
 pub(crate) struct Run<'a, 'r> {
@@ -157,10 +159,17 @@ pub(crate) fn run_stages(
         engine;
     let (frame_tx, frame_rx) = bounded::<Decoded>(QUEUE);
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
-    let (redacted_tx, redacted_rx) = bounded::<Decoded>(QUEUE);
+    let (redacted_tx, redacted_rx) = bounded::<Decoded>(REDACTED_QUEUE);
     let (pkt_tx, pkt_rx) = unbounded::<Packet>();
     let (input, options) = (run.input, run.options);
-    options.check_window(rate, width, height, frame_bytes(work_format, width, height), 3 * QUEUE as u64, true)?;
+    options.check_window(
+        rate,
+        width,
+        height,
+        frame_bytes(work_format, width, height),
+        (2 * QUEUE + REDACTED_QUEUE) as u64,
+        true,
+    )?;
     let mut core = Core::new(options, rate, width, height, rotation);
     if let Some((source, allow_keep)) = run.edits {
         let (uw, uh) = rotation.upright_size(width, height);
