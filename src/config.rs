@@ -52,7 +52,8 @@ pub enum OnDetectorError {
 pub struct EncodeSettings {
     /// x264 constant rate factor, 0 (lossless) to 51; 18 is visually lossless.
     pub crf: u8,
-    /// x264 preset: `faster` by default ([`DEFAULT_PRESET`]).
+    /// x264 preset: `faster` by default ([`DEFAULT_PRESET`]), with less motion refinement than x264's own
+    /// ([`subme`](Self::subme)).
     pub preset: String,
     /// x264 rate-control look-ahead, in frames, at most (the preset's own value where it is smaller). Every
     /// frame of look-ahead holds a picture and its analysis in the encoder: at 1080p, x264's `medium` (40
@@ -76,8 +77,18 @@ fn default_lookahead() -> u32 {
 /// CPU time. `faster` encodes the same redacted frames with 42 % less CPU on that clip and on a fixed-camera
 /// crowd, 16–17 % less on the generated 720p and 1080p clips, for 0.06–0.19 dB of luma PSNR at the same CRF
 /// (0.2–0.8 dB over the three planes) and files 1 % smaller to 4 % larger (docs/performance.md, 2026-12-06,
-/// seventeenth stop). `fast` gave larger files than either.
+/// seventeenth stop). `fast` gave larger files than either. faceveil's `faster` refines motion less than
+/// x264's own ([`EncodeSettings::subme`]).
 pub const DEFAULT_PRESET: &str = "faster";
+
+/// x264's subpixel motion refinement (`subme`) at [`DEFAULT_PRESET`] (x264's own `faster`: 4). Redacted video
+/// costs x264 most in motion refinement (masks that move and change shape with every frame); at 2 the encoder
+/// takes 14–24 % less CPU on faceveil's own frames of five clips (hand-held 720p50 and 720p25, a fixed-camera
+/// crowd, the generated 720p clip, a street clip) for 0.01–0.23 dB of luma PSNR at the same CRF, in files from
+/// 1.2 % smaller to 0.6 % larger; whole runs of the hand-held 720p50 clip 13–16 % faster (docs/performance.md,
+/// 2026-12-07, twenty-fifth stop). It is `veryfast`'s refinement without its other cuts (one reference
+/// frame, no trellis), which cost more quality for less time saved.
+pub const FASTER_SUBME: u8 = 2;
 
 /// The x264 preset of `faceveil stream` (with x264's zero-latency tuning), unless given. A live run that
 /// cannot keep up covers whatever it did not search with a mosaic, so encoder time saved is picture kept:
@@ -110,6 +121,12 @@ impl EncodeSettings {
             _ => 60,
         };
         self.lookahead.min(preset_default)
+    }
+
+    /// The `subme` x264 gets in place of its preset's own: [`FASTER_SUBME`] at `faster`, the default; the
+    /// preset's own (`None`) at every other preset.
+    pub fn subme(&self) -> Option<u8> {
+        (self.preset == DEFAULT_PRESET).then_some(FASTER_SUBME)
     }
 
     /// The decoder's and the encoder's thread count: [`threads`](Self::threads), or one per four cores.

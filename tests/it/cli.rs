@@ -324,6 +324,33 @@ fn codec_thread_count_is_a_setting_not_a_change_to_the_result() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("codec threads 65"));
 }
 
+/// faceveil's default `faster` is x264's `faster` with less motion refinement (`config::FASTER_SUBME`, issue
+/// 34); any other preset is x264's own.
+#[test]
+fn files_are_encoded_at_faster_with_less_refinement_unless_another_preset_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    make_clip(&input, 12, &lossless_h264(), &[], "");
+    let x264_options = |name: &str, preset: &[&str]| {
+        let output = dir.path().join(format!("{name}.mp4"));
+        let out = faceveil_command()
+            .args(os_args!["redact", &input, "-o", &output, "--crf", "0"])
+            .args(preset)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_redacted_and_intact(&input, &output);
+        let bytes = std::fs::read(&output).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let at = text.find("x264 - core").expect("x264's options in the stream");
+        text[at..].split('\0').next().unwrap_or_default().to_string()
+    };
+    let default = x264_options("default", &[]);
+    assert!(default.contains(" me=hex subme=2 ") && default.contains(" ref=2 "), "{default}");
+    let medium = x264_options("medium", &["--preset", "medium"]);
+    assert!(medium.contains(" me=hex subme=7 ") && medium.contains(" ref=3 "), "{medium}");
+}
+
 #[test]
 fn missing_input_and_bad_settings() {
     let dir = tempfile::tempdir().unwrap();

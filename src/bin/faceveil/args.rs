@@ -279,7 +279,9 @@ pub(crate) struct SettingsArgs {
     /// x264 constant rate factor (0..51); 18 is visually lossless.
     #[arg(long, default_value_t = EncodeSettings::default().crf)]
     pub(crate) crf: u8,
-    /// x264 preset [default: faster; superfast for `stream`].
+    /// x264 preset [default: faster; superfast for `stream`]. faceveil's `faster` refines motion less than
+    /// x264's own (subme 2 instead of 4: 14–24 % less encoder CPU on redacted video for 0.01–0.23 dB); every
+    /// other preset is x264's own.
     #[arg(long)]
     pub(crate) preset: Option<String>,
     /// x264 rate-control look-ahead in frames, at most (memory: about 5 MB per frame at 1080p).

@@ -152,6 +152,7 @@ pub(crate) fn plan(
         opts.set("preset", &options.encode.preset);
         // A frame marked as a keyframe becomes an IDR picture: segments start with one.
         opts.set("forced-idr", "1");
+        let mut params: Vec<String> = options.encode.subme().map(|n| format!("subme={n}")).into_iter().collect();
         if live {
             // No frame reordering or rate-control look-ahead: each frame leaves the encoder at once.
             opts.set("tune", "zerolatency");
@@ -160,9 +161,10 @@ pub(crate) fn plan(
             // per frame thread.
             opts.set("rc-lookahead", &options.encode.rc_lookahead().to_string());
             opts.set("threads", &options.encode.codec_threads().to_string());
-            if let Some(flags) = x264_cpu_without_avx512() {
-                opts.set("x264-params", &format!("asm={flags}"));
-            }
+            params.extend(x264_cpu_without_avx512().map(|flags| format!("asm={flags}")));
+        }
+        if !params.is_empty() {
+            opts.set("x264-params", &params.join(":"));
         }
         let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
 
