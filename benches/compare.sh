@@ -25,12 +25,13 @@
 #                      resolution, YuNet on the small-face tiles and focus crops (with CenterFace on dark tiles),
 #                      x264 look-ahead capped at 10 frames, one decoder and one encoder thread per four cores
 #                      (one here)
-#   ffmpeg-floor       a plain decode + encode with faceveil's default encoder settings (rc-lookahead=10) and
+#   ffmpeg-floor       a plain decode + encode with faceveil's default encoder settings (rc-lookahead=10, and at
+#                      faster subme=2, as faceveil's faster) and
 #                      FFmpeg's own thread counts (3 decoder, 3 x264 threads here, the fastest): what any
 #                      redactor has to pay; faceveil-default's "x floor" is against this one
 #   faceveil-640       faceveil at deface's detection resolution and encoder settings: 640 px long side, no
 #                      tiles, the fp32 model, x264's own look-ahead (20 frames at faster) and FFmpeg's thread
-#                      count on 2 cores (3)
+#                      count on 2 cores (3); faceveil's faster (subme 2)
 #   deface             deface 1.5.0 from PyPI with onnxruntime at its defaults (CenterFace at the frame's own
 #                      size), --ep CPUExecutionProvider: the reference of issue 14's targets ("x deface")
 #   deface-640x360     the same with --scale 640x360 (deface at its fastest useful setting; SKIP_DEFACE_640=1
@@ -84,6 +85,9 @@ make_clip() { # size name: the background is the animated test pattern, or for *
 
 PRESET=${PRESET:-faster}
 ENC=(--crf 18 --preset "$PRESET")
+# faceveil's own encoder settings for the floor: its `faster` refines motion at subme 2 (config::FASTER_SUBME).
+FLOOR_PARAMS=rc-lookahead=10
+[ "$PRESET" = faster ] && FLOOR_PARAMS=$FLOOR_PARAMS:subme=2
 run() { # label clip command...
   local label=$1 clip=$2; shift 2
   local out="$OUT/out-$label-$clip.mp4" t
@@ -108,7 +112,7 @@ for spec in $SPECS; do
   FRAMES=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$in")
   for r in $(seq "$RUNS"); do
     run ffmpeg-floor "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset "$PRESET" -crf 18 \
-      -x264-params rc-lookahead=10 -c:a copy "$OUT/out-ffmpeg-floor-$clip.mp4"
+      -x264-params "$FLOOR_PARAMS" -c:a copy "$OUT/out-ffmpeg-floor-$clip.mp4"
     run ffmpeg-floor-x264 "$clip" ffmpeg -nostdin -loglevel error -y -i "$in" -c:v libx264 -preset "$PRESET" -crf 18 \
       -c:a copy "$OUT/out-ffmpeg-floor-x264-$clip.mp4"
     [ "$r" -le "$SLOW_RUNS" ] && run faceveil-default "$clip" "$BIN" redact "$in" -o "$OUT/out-faceveil-default-$clip.mp4" "${ENC[@]}" --overwrite

@@ -87,7 +87,7 @@ pub const DEFAULT_PRESET: &str = "faster";
 /// crowd, the generated 720p clip, a street clip) for 0.01–0.23 dB of luma PSNR at the same CRF, in files from
 /// 1.2 % smaller to 0.6 % larger; whole runs of the hand-held 720p50 clip 13–16 % faster (docs/performance.md,
 /// 2026-12-07, twenty-fifth stop). It is `veryfast`'s refinement without its other cuts (one reference
-/// frame, no trellis), which cost more quality for less time saved.
+/// frame, no trellis), which cost more quality and larger files for no more time saved.
 pub const FASTER_SUBME: u8 = 2;
 
 /// The x264 preset of `faceveil stream` (with x264's zero-latency tuning), unless given. A live run that
