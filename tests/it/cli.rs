@@ -340,10 +340,7 @@ fn files_are_encoded_at_faster_with_less_refinement_unless_another_preset_is_giv
             .unwrap();
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         assert_redacted_and_intact(&input, &output);
-        let bytes = std::fs::read(&output).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        let at = text.find("x264 - core").expect("x264's options in the stream");
-        text[at..].split('\0').next().unwrap_or_default().to_string()
+        x264_options_of(&output)
     };
     let default = x264_options("default", &[]);
     assert!(default.contains(" me=hex subme=2 ") && default.contains(" ref=2 "), "{default}");

@@ -212,6 +212,14 @@ pub fn faceveil(args: &[&std::ffi::OsStr]) -> Output {
     faceveil_command().args(args).output().expect("faceveil runs")
 }
 
+/// The options string x264 writes into the stream it encodes (its SEI), as in `x264 - core … subme=2 …`.
+pub fn x264_options_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let at = text.find("x264 - core").expect("x264's options in the stream");
+    text[at..].split('\0').next().unwrap_or_default().to_string()
+}
+
 #[macro_export]
 macro_rules! os_args {
     ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };

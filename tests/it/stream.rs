@@ -159,10 +159,7 @@ fn a_stream_is_encoded_at_the_live_preset_unless_one_is_given() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let bytes = std::fs::read(dir.path().join(format!("{name}-00000.mkv"))).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        let at = text.find("x264 - core").expect("x264's options in the stream");
-        text[at..].split('\0').next().unwrap_or_default().to_string()
+        x264_options_of(&dir.path().join(format!("{name}-00000.mkv")))
     };
     let default = x264_options("default", &[]);
     assert!(default.contains(" me=dia subme=1 ") && default.contains(" bframes=0 "), "{default}");
