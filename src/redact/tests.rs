@@ -91,6 +91,35 @@ fn a_mosaic_has_four_cells_across_at_half_contrast_issue_34() {
 }
 
 #[test]
+fn a_blurred_face_keeps_at_most_a_fortieth_of_its_light_and_shadow_issue_34() {
+    // A face lit from one side with dark eyes and mouth: the coarse relief a blur alone leaves and FaceNet, which
+    // stretches its crop to full contrast, still linked to the face on hand-held video when a tenth of it was
+    // kept. Whatever of it is left spans at most a fortieth of the 200 levels (and rounding).
+    let orig = RgbImage::from_fn(160, 160, |x, y| {
+        let feature =
+            [(60, 65), (100, 65), (80, 110)].iter().any(|&(cx, cy)| x.abs_diff(cx) < 10 && y.abs_diff(cy) < 6);
+        let v = if feature {
+            10
+        } else if x < 80 {
+            40
+        } else {
+            210
+        };
+        Rgb([v, v, v])
+    });
+    let settings = RedactSettings { style: Style::Blur, shape: Shape::Box, mask_scale: 1.0 };
+    let mut img = orig.clone();
+    redact_rgb(&mut img, &[BBox::new(20.0, 20.0, 140.0, 140.0)], &settings).unwrap();
+    let values: Vec<u8> =
+        (20..140).flat_map(|y| (20..140).map(move |x| (x, y))).map(|(x, y)| img.get_pixel(x, y)[0]).collect();
+    let (lo, hi) = (values.iter().min().copied().unwrap_or(0), values.iter().max().copied().unwrap_or(0));
+    assert!(hi - lo <= 6, "the blurred face spans levels {lo}..={hi}");
+    // Still a blur that follows the light, faintly: the lit side stays the lighter.
+    let side = |x0: u32| (40..120).map(|y| u32::from(img.get_pixel(x0, y)[0])).sum::<u32>();
+    assert!(side(125) > side(35), "the lit side keeps its light, faintly");
+}
+
+#[test]
 fn strength_scales_with_face_size() {
     assert_eq!(blur_radius(10.0), 2);
     assert_eq!(blur_radius(100.0), 20);
@@ -208,7 +237,9 @@ fn overlapping_masks_share_one_level_and_leave_no_patchwork_of_the_light_under_t
     let (dark, bright, beside) =
         (BBox::new(40.0, 30.0, 110.0, 90.0), BBox::new(80.0, 30.0, 150.0, 90.0), BBox::new(145.0, 30.0, 205.0, 90.0));
     // How much of the 200 levels between dark and bright each style may keep between the two masks' own parts.
-    for (style, keep) in [(Style::Blur, 0.1), (Style::Fill, 0.0), (Style::Pixelate, style::MOSAIC_SHADING_KEEP)] {
+    for (style, keep) in
+        [(Style::Blur, style::SHADING_KEEP), (Style::Fill, 0.0), (Style::Pixelate, style::MOSAIC_SHADING_KEEP)]
+    {
         let settings = RedactSettings { style, shape: Shape::Box, mask_scale: 1.0 };
         let mut img = orig.clone();
         redact_rgb(&mut img, &[dark, bright, beside], &settings).unwrap();
