@@ -12,15 +12,15 @@ pub use crate::media::MediaKind;
 /// beyond what [`Options`] records. A batch redoes outputs made by an earlier revision even when their
 /// parameters match: an output redacted more weakly than today's default is not "up to date". 2: confident
 /// faces grown to their heads, blur flattened to 10 % of its shading without grain (issue 13). 3: mosaics of
-/// four cells at half contrast, huge weak whole-frame boxes dropped (issue 34). 4: blur flattened to 2.5 % of
-/// its shading (issue 34). Reports without the field are revision 1. See [`redaction_revision`].
+/// four cells at half contrast, huge weak whole-frame boxes dropped (issue 34). 4: blur and mosaic flattened
+/// to 2.5 % of their shading (issue 34). Reports without the field are revision 1. See [`redaction_revision`].
 pub const VIDEO_REDACTION_REVISION: u32 = 4;
 /// [`VIDEO_REDACTION_REVISION`] for photos, which have changed once more: 4, a dark photo's faces under 10 px
-/// searched again at 4× (issue 34); 5, the blur flattened as for video.
+/// searched again at 4× (issue 34); 5, the styles flattened as for video.
 pub const PHOTO_REDACTION_REVISION: u32 = 5;
 /// [`VIDEO_REDACTION_REVISION`] for video above 37 fps (a frame-rate factor over 1, [`FrameRate::factor`]),
 /// which has changed once more: 4, CenterFace's full whole-frame pass as far apart in time as at 25 fps and each
-/// face's largest region of the frames between kept (issue 34); 5, the blur flattened as for video.
+/// face's largest region of the frames between kept (issue 34); 5, the styles flattened as for video.
 pub const FAST_VIDEO_REDACTION_REVISION: u32 = 5;
 
 /// The redaction revision of this build for `kind` of media at frame `rate` (video only; `None`: not stated,

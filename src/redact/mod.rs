@@ -21,7 +21,8 @@ pub enum Style {
     /// 2.5 % of its remaining shading, so not even the coarse light and shadow of the head is left.
     #[default]
     Blur,
-    /// Mosaic of about four cells across the mask, each pulled halfway to the mask's mean.
+    /// Mosaic of about four cells across the mask, flattened as the blur is: each cell keeps 2.5 % of its
+    /// difference from the mask's mean.
     Pixelate,
     /// Solid fill with the region's mean colour.
     Fill,

@@ -16,13 +16,22 @@ pub fn pixel_cell(size: f32) -> u32 {
 }
 
 /// Mosaic cells across a mask. Five cells (until issue 34) let an ArcFace-type recogniser link 3 of 38
-/// genuine pairs on the maintainers' held-out set; with four, each pulled halfway to the mask's mean
-/// ([`MOSAIC_SHADING_KEEP`]), the dev judge's recognisers find genuine pairs no closer than after blur
-/// (dlib_johns faceplugin max cosine 0.195 against 0.215 with five full-contrast cells, FaceNet on
-/// face_recognition_examples 0.348 against 0.375; 0 pairs either way, as blur).
+/// genuine pairs on the maintainers' held-out set; with four, each pulled halfway to the mask's mean, the dev
+/// judge's recognisers found genuine pairs no closer than after blur on photos (dlib_johns faceplugin max
+/// cosine 0.195 against 0.215 with five full-contrast cells, FaceNet on face_recognition_examples 0.348 against
+/// 0.375; 0 pairs either way, as blur). Three cells are no safer on video (below).
 pub const MOSAIC_CELLS: f32 = 4.0;
-/// Share of a mosaic cell's difference from the mean of all the mask's cells that is kept.
-pub const MOSAIC_SHADING_KEEP: f32 = 0.5;
+/// Share of a mosaic cell's difference from the mean of all the mask's cells that is kept: as little as the
+/// blur keeps of its relief ([`SHADING_KEEP`]). On video half was too much: every face of 40 px and more that
+/// the judge's detectors find on the hand-held 720p25 clip of `benches/handheld.sh`, covered by four cells at
+/// half contrast, put FaceNet over the judge's line 13 times in 1,477 (the nearest 0.083 over); a quarter 2
+/// times (0.009 over), three cells at half or a quarter 5 times; a tenth none (0.007 under; 0.038 at 50 fps),
+/// a twentieth 0.042 / 0.105 under, a fortieth 0.129 under. Faceplugin stayed 0.15 or more under its line.
+pub const MOSAIC_SHADING_KEEP: f32 = SHADING_KEEP;
+/// [`MOSAIC_SHADING_KEEP`] for a cover ([`pixelate_on_grid`]): a region with no face found in it, covered
+/// whole; its cells (16 luma samples) are as large as the small faces it may hold, so half of their contrast
+/// shows the scene and not a face.
+pub const COVER_SHADING_KEEP: f32 = 0.5;
 /// A cover's cells ([`pixelate_on_grid`]) take the multiple of this many levels nearest their value: most
 /// cells then keep their value from one frame to the next while the picture under them moves a little, and
 /// the encoder codes them as unchanged. (x264 at `veryfast`, 720p50 of a moving camera covered whole by a
@@ -401,7 +410,7 @@ fn cell_edges(a: u32, b: u32, cell: u32, on_grid: bool) -> Vec<u32> {
 fn pixelate(buf: &mut [u8], l: &ChannelLayout, mask: &Mask, cell: u32, on_grid: bool, s: &RedactSettings) {
     let (level, mask) = (mask.level, &mask.area);
     let m = mask.to_pixel_rect(l.width, l.height);
-    let keep = MOSAIC_SHADING_KEEP;
+    let keep = if on_grid { COVER_SHADING_KEEP } else { MOSAIC_SHADING_KEEP };
     // The cells' means first (row by row, each row of a band of cells read once), then each cell pulled toward
     // the mask's level: the one it shares, or the mean of its cells.
     let (cols, rows) = (cell_edges(m.x0, m.x1, cell, on_grid), cell_edges(m.y0, m.y1, cell, on_grid));

@@ -22,7 +22,7 @@ pub enum Style {
     #[default]
     #[enum_value(name = "Blur: heavy, scaled to the face, shading flattened", nick = "blur")]
     Blur,
-    #[enum_value(name = "Pixelate: four cells across the mask, pulled to its mean", nick = "pixelate")]
+    #[enum_value(name = "Pixelate: four cells across the mask, flattened to its mean", nick = "pixelate")]
     Pixelate,
     #[enum_value(name = "Fill: the region's mean colour", nick = "fill")]
     Fill,
