@@ -31,8 +31,8 @@ pub const MOSAIC_SHADING_KEEP: f32 = SHADING_KEEP;
 /// [`MOSAIC_SHADING_KEEP`] for a cover ([`pixelate_on_grid`]): a region that may hold faces too small for the
 /// whole-frame pass, covered whole; its cells (16 luma samples at 720p) are about as large as those faces, so
 /// half of their contrast shows the scene and not a face (a live 720p50 run held at the lowest effort, most of
-/// every picture covered: 0 of 19,153 face-frames flagged by the judge, FaceNet included, at the twenty-first
-/// stop).
+/// every picture covered: 0 of 19,153 face-frames flagged by the judge, FaceNet included, with the mosaic's
+/// and the blur's flattening of issue 34 in place).
 pub const COVER_SHADING_KEEP: f32 = 0.5;
 /// A cover's cells ([`pixelate_on_grid`]) take the multiple of this many levels nearest their value: most
 /// cells then keep their value from one frame to the next while the picture under them moves a little, and
