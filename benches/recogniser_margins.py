@@ -7,11 +7,12 @@ redactions' cosine plus half their gap to 1: ../shared/tools/judge.py, `recog_ve
 the judge flags as recognisable. A developer's measuring aid for the styles' strength: a continuous margin where
 the judge's count moves one face-frame at a time (the judge decides what ships).
 
-    python3 benches/recogniser_margins.py ORIGINAL REDACTED... [--stride N]
+    python3 benches/recogniser_margins.py ORIGINAL REDACTED... [--stride N] [--nearest N]
 
 Several redacted versions of one original (builds, styles, settings) are compared on the same faces, found once.
 Prints per version and recogniser (FaceNet, faceplugin): faces, the margin's mean, 90th percentile and maximum,
-how many are over, and the frames over. E.g. the hand-held clip of benches/handheld.sh:
+how many are over, the frames over, and the --nearest face-frames to the line (a change's worst faces). E.g. the
+hand-held clip of benches/handheld.sh:
 
     python3 benches/recogniser_margins.py target/handheld/src/bright-25fps.mp4 blur.mkv pixelate.mkv
 
@@ -35,6 +36,7 @@ def main():
     ap.add_argument('original')
     ap.add_argument('redacted', nargs='+')
     ap.add_argument('--stride', type=int, default=1, help='every Nth frame (default 1)')
+    ap.add_argument('--nearest', type=int, default=3, help='list this many face-frames nearest the line (default 3)')
     ap.add_argument('--models', default=os.path.join(SHARED, 'eval', 'models'))
     args = ap.parse_args()
     det_paths, rec_paths = judge.find_models(args.models)
@@ -49,6 +51,7 @@ def main():
     thresholds = judge.DEFAULT_FAR1_THRESHOLDS
     outputs = [cv2.VideoCapture(p) for p in args.redacted]
     margins = {p: {n: [] for n in recs} for p in args.redacted}
+    nearest = {p: {n: [] for n in recs} for p in args.redacted}
     over = {p: [] for p in args.redacted}
     index = -1
     while True:
@@ -78,6 +81,7 @@ def main():
                         continue
                     margin = float(e_orig @ rec.embed(image, face['box'], face['lm'])) - line
                     margins[path][name].append(margin)
+                    nearest[path][name].append((round(margin, 3), index, '+'.join(face['found_by'])))
                     if margin > 0:
                         over[path].append((index, name, round(margin, 3), '+'.join(face['found_by'])))
     for path in args.redacted:
@@ -89,6 +93,9 @@ def main():
                 continue
             print(f'  {name:10s} faces {len(m)}  margin mean {m.mean():+.3f}  p90 {np.percentile(m, 90):+.3f}  '
                   f'max {m.max():+.3f}  over {int((m > 0).sum())}')
+            if args.nearest > 0:
+                near = sorted(nearest[path][name], reverse=True)[:args.nearest]
+                print(f'  {"":10s} nearest (margin, frame, found by):', near)
         print('  over the line (frame, recogniser, margin, found by):', over[path] or 'none')
 
 

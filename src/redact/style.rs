@@ -127,7 +127,7 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], spans: &[&
         .map(|(mask, rows)| {
             let n: u32 = rows.iter().map(|(_, (x0, x1))| x1 - x0).sum();
             let mean = mask.level.unwrap_or_else(|| {
-                let sum: u64 = rows.iter().flat_map(|(y, (x0, x1))| blurred(y, x0, x1)).map(|&v| u64::from(v)).sum();
+                let sum: u64 = rows.iter().map(|(y, (x0, x1))| u64::from(l.row_sum(buf, y, x0, x1))).sum();
                 sum as f32 / n.max(1) as f32
             });
             // A blurred sample is a mean of 8-bit samples, so a mask of more samples than there are values looks
@@ -523,7 +523,7 @@ mod tests {
             .filter(|&(x, y)| super::super::in_mask(settings.shape, &area, x, y))
             .collect();
         let blurred = |(x, y): (u32, u32)| a[(y - roi.y0) as usize * rw + (x - roi.x0) as usize];
-        let mean = inside.iter().map(|&p| u64::from(blurred(p))).sum::<u64>() as f32 / inside.len() as f32;
+        let mean = inside.iter().map(|&(x, y)| u64::from(before[at(x, y)])).sum::<u64>() as f32 / inside.len() as f32;
         let mut want = before.to_vec();
         for &p in &inside {
             let v = mean + (f32::from(blurred(p)) - mean) * SHADING_KEEP;

@@ -508,7 +508,10 @@ fn a_crowds_masks_share_levels_and_group_as_when_every_pair_was_compared() {
     // Levels: every pair compared, components joined to their first mask.
     let spans: Vec<style::Spans> = masks.iter().map(|m| style::Spans::of(Shape::Ellipse, &m.area, &layout)).collect();
     let mut shared = masks.clone();
-    share_levels(&img, &layout, &mut shared, &spans);
+    share_levels(&img, &layout, &mut shared, &spans, false);
+    // For the blur every mask gets a level: one that overlaps none its own mean.
+    let mut every = masks.clone();
+    share_levels(&img, &layout, &mut every, &spans, true);
     let area = |r: &crate::geom::PixelRect| u64::from(r.width()) * u64::from(r.height());
     let mut component: Vec<usize> = (0..masks.len()).collect();
     for i in 0..masks.len() {
@@ -534,6 +537,11 @@ fn a_crowds_masks_share_levels_and_group_as_when_every_pair_was_compared() {
         let (sum, n, members) = sums[component[i]];
         let expected = (members > 1 && n > 0).then(|| sum as f32 / n as f32);
         assert_eq!(m.level, expected, "mask {i}");
+        let own: (u64, u64) = spans[i].iter().fold((0, 0), |(s, k), (y, (x0, x1))| {
+            (s + u64::from(layout.row_sum(&img, y, x0, x1)), k + u64::from(x1 - x0))
+        });
+        let alone = (n > 0).then(|| if members > 1 { sum as f32 / n as f32 } else { own.0 as f32 / own.1 as f32 });
+        assert_eq!(every[i].level, alone, "mask {i} for the blur");
     }
 
     // Groups: each mask joins the first group with a member it overlaps (if their radii and work allow),
