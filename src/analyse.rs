@@ -733,7 +733,9 @@ impl<T> Core<T> {
                 }
             };
             let whole = whole_pass_as(detector, upright, input, pass)?;
-            let whole = crate::detect::plausible(whole, uw, uh, self.detect.threshold);
+            let whole = crate::detect::plausible(whole, (uw, uh), input, self.detect.threshold, || {
+                crate::detect::lowlight::is_dark(upright)
+            });
             found.extend(face_regions(merge(whole, settings.nms_iou)));
         }
         Ok(found)

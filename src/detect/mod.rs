@@ -19,7 +19,7 @@ pub use centerface::{
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
 pub use multiscale::{
-    faces_multiscale, merge, min_score_for_area, plausible, tile_pass, tiles, tiny_face_tiles, video_tiles,
+    faces_multiscale, merge, min_score, plausible, tile_pass, tiles, tiny_face_tiles, video_tiles,
     whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT, TILE_INPUT_PIXELS, TINY_FACE_HEIGHT, TINY_FACE_OVERLAP,
     TINY_FACE_SCALE,
 };

@@ -195,24 +195,58 @@ pub const LARGE_BOX_SIDE: f32 = 0.3;
 pub const HUGE_BOX_SCORE: f32 = 0.3;
 pub const HUGE_BOX_SIDE: f32 = 0.6;
 
-/// The least score a whole-frame box of `area` (share of the frame) is kept at, for a run's `threshold`.
-pub fn min_score_for_area(area: f32, threshold: f32) -> f32 {
-    let t = ((area.max(0.0).sqrt() - LARGE_BOX_SIDE) / (HUGE_BOX_SIDE - LARGE_BOX_SIDE)).clamp(0.0, 1.0);
-    threshold.max(threshold + (HUGE_BOX_SCORE - threshold) * t)
+/// A whole-frame box at least this tall in the detector's input pixels (and in the frame's: a magnified face
+/// has no more detail than the frame gives it) is a face the detector sees large ...
+pub const TALL_BOX_HEIGHT: f32 = 48.0;
+/// ... and in a picture that is not dark ([`lowlight::is_dark`](super::lowlight::is_dark)) needs more than the
+/// run's threshold, rising linearly to this score at [`TALLER_BOX_HEIGHT`] and up.
+/// Measured (2026-12-07) on the dev stills as they are, their dim and night copies, copies half a stop under
+/// with sensor noise, with noise alone, at JPEG quality 50, and with every face 3, 4 and 5 stops in shadow in
+/// a bright picture (117 pictures): every box of 40 px and more over an annotated face scored 0.39 or more,
+/// while boxes of 70–175 px at 0.08–0.09 lay on a wall, a drum and a crowd's uniforms (noise and compression
+/// make them). In the dark faces score low everywhere, and such boxes stay.
+pub const TALL_BOX_SCORE: f32 = 0.2;
+pub const TALLER_BOX_HEIGHT: f32 = 96.0;
+
+/// The least score a whole-frame box is kept at, for a run's `threshold`: `area` is its share of the frame,
+/// `input_height` its height in the detector's input pixels (at most the frame's), `dark` whether the picture
+/// is dark.
+pub fn min_score(area: f32, input_height: f32, dark: bool, threshold: f32) -> f32 {
+    let rising = |x: f32, from: f32, to: f32, top: f32| {
+        let t = ((x - from) / (to - from)).clamp(0.0, 1.0);
+        threshold.max(threshold + (top - threshold) * t)
+    };
+    let by_area = rising(area.max(0.0).sqrt(), LARGE_BOX_SIDE, HUGE_BOX_SIDE, HUGE_BOX_SCORE);
+    let by_height =
+        if dark { threshold } else { rising(input_height, TALL_BOX_HEIGHT, TALLER_BOX_HEIGHT, TALL_BOX_SCORE) };
+    by_area.max(by_height)
 }
 
-/// Drops the whole-frame boxes (in `w × h` frame pixels) that score below [`min_score_for_area`], unless they
-/// hold a confidently found face (`HUGE_BOX_SCORE` and up): a face filling the picture (a portrait, a face
-/// chip) is often also found as a larger, weaker box around it, which covers the head and keeps it.
-pub fn plausible(found: Vec<Detection>, w: u32, h: u32, threshold: f32) -> Vec<Detection> {
-    let frame = (w as f32 * h as f32).max(1.0);
+/// Drops the whole-frame boxes `found` of a `w × h` frame (boxes in frame pixels; the pass saw the frame at
+/// `input` size) that score below [`min_score`], unless they hold a confidently found face (`HUGE_BOX_SCORE`
+/// and up): a face filling the picture (a portrait, a face chip) is often also found as a larger, weaker box
+/// around it, which covers the head and keeps it. `dark` says whether the frame is dark; it is asked only
+/// when a tall, weak box needs the answer.
+pub fn plausible(
+    found: Vec<Detection>,
+    (w, h): (u32, u32),
+    input: (u32, u32),
+    threshold: f32,
+    dark: impl FnOnce() -> bool,
+) -> Vec<Detection> {
+    let area = (w as f32 * h as f32).max(1.0);
+    // A face magnified for the pass has no more detail than the frame gives it.
+    let to_input = (input.1 as f32 / h.max(1) as f32).min(1.0);
     let confident: Vec<crate::geom::BBox> =
         found.iter().filter(|d| d.score >= HUGE_BOX_SCORE).map(|d| d.bbox).collect();
+    let dark = std::cell::LazyCell::new(dark);
     found
         .into_iter()
         .filter(|d| {
-            d.score >= min_score_for_area(d.bbox.area() / frame, threshold)
-                || confident.iter().any(|c| c.intersection(&d.bbox) > 0.5 * c.area())
+            let (share, tall) = (d.bbox.area() / area, d.bbox.height() * to_input);
+            let kept = d.score >= min_score(share, tall, true, threshold)
+                && (d.score >= min_score(share, tall, false, threshold) || *dark);
+            kept || confident.iter().any(|c| c.intersection(&d.bbox) > 0.5 * c.area())
         })
         .collect()
 }
@@ -340,7 +374,9 @@ pub fn faces_multiscale<D: Detector + ?Sized>(
     select: impl Fn(usize) -> bool,
 ) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
-    let mut all = plausible(whole_pass(detector, frame, settings.input_size(w, h))?, w, h, settings.threshold);
+    let input = settings.input_size(w, h);
+    // `verify` looks at high sensitivity: a tall, weak box stays as in the dark.
+    let mut all = plausible(whole_pass(detector, frame, input)?, (w, h), input, settings.threshold, || true);
     for (i, t) in tiles(w, h, settings).iter().enumerate() {
         if select(i) {
             all.extend(tile_pass(detector, frame, t, settings.tile_scale)?);
@@ -381,6 +417,7 @@ pub fn merge(dets: Vec<Detection>, iou: f32) -> Vec<Detection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::lowlight::is_dark;
     use crate::detect::ScriptedDetector;
 
     fn settings(scale: f32) -> DetectSettings {
@@ -390,17 +427,39 @@ mod tests {
     #[test]
     fn huge_weak_boxes_are_dropped_unless_they_hold_a_confident_face_issue_34() {
         let d = |x0: f32, y0: f32, x1: f32, y1: f32, score: f32| Detection { bbox: BBox::new(x0, y0, x1, y1), score };
+        let grey = image::RgbImage::from_pixel(1000, 1000, image::Rgb([128, 128, 128]));
+        let whole = |found| plausible(found, grey.dimensions(), (1000, 1000), 0.08, || is_dark(&grey));
         // A cloud over 70 % of a 1000x1000 picture at 0.1, and a small face at the same score: the face stays.
-        let kept = plausible(vec![d(0.0, 0.0, 840.0, 840.0, 0.1), d(10.0, 10.0, 30.0, 30.0, 0.1)], 1000, 1000, 0.08);
+        let kept = whole(vec![d(0.0, 0.0, 840.0, 840.0, 0.1), d(10.0, 10.0, 30.0, 30.0, 0.1)]);
         assert_eq!(kept, vec![d(10.0, 10.0, 30.0, 30.0, 0.1)]);
         // A large box at a high score is a face; a weak large one around a confident face covers its head.
-        let kept = plausible(vec![d(0.0, 0.0, 840.0, 840.0, 0.5)], 1000, 1000, 0.08);
+        let kept = whole(vec![d(0.0, 0.0, 840.0, 840.0, 0.5)]);
         assert_eq!(kept.len(), 1);
-        let kept =
-            plausible(vec![d(0.0, 0.0, 900.0, 900.0, 0.1), d(200.0, 200.0, 700.0, 800.0, 0.9)], 1000, 1000, 0.08);
+        let kept = whole(vec![d(0.0, 0.0, 900.0, 900.0, 0.1), d(200.0, 200.0, 700.0, 800.0, 0.9)]);
         assert_eq!(kept.len(), 2);
-        assert_eq!(min_score_for_area(0.05, 0.08), 0.08);
-        assert!((min_score_for_area(0.36, 0.08) - HUGE_BOX_SCORE).abs() < 1e-6);
+        assert_eq!(min_score(0.05, 0.0, false, 0.08), 0.08);
+        assert!((min_score(0.36, 0.0, false, 0.08) - HUGE_BOX_SCORE).abs() < 1e-6);
+    }
+
+    #[test]
+    fn tall_weak_boxes_are_dropped_in_daylight_and_kept_in_the_dark_issue_34() {
+        let d = |y0: f32, h: f32, score: f32| Detection { bbox: BBox::new(100.0, y0, 100.0 + h, y0 + h), score };
+        let picture = |level: u8| image::RgbImage::from_pixel(640, 480, image::Rgb([level, level, level]));
+        let (bright, dark) = (picture(128), picture(20));
+        // An 80 px box needs 0.16, a 40 px box the run's threshold; at 0.25 a tall box is kept.
+        let boxes = vec![d(10.0, 80.0, 0.1), d(100.0, 40.0, 0.1), d(200.0, 80.0, 0.25)];
+        let seen =
+            |picture: &image::RgbImage, input| plausible(boxes.clone(), (640, 480), input, 0.08, || is_dark(picture));
+        let kept = seen(&bright, (640, 480));
+        assert_eq!(kept, vec![boxes[1], boxes[2]]);
+        assert!((min_score(0.0, 80.0, false, 0.08) - 0.16).abs() < 1e-6);
+        assert_eq!(min_score(0.0, TALLER_BOX_HEIGHT * 2.0, false, 0.08), TALL_BOX_SCORE);
+        // Seen at half the picture's size, the boxes are 40 and 20 px to the detector: short enough. Magnified
+        // twice, they are no taller than the frame makes them. In a dark picture all stay.
+        assert_eq!(seen(&bright, (320, 240)), boxes);
+        assert_eq!(seen(&bright, (1280, 960)), vec![boxes[1], boxes[2]]);
+        assert_eq!(seen(&dark, (640, 480)), boxes);
+        assert_eq!(min_score(0.0, 200.0, true, 0.08), 0.08);
     }
 
     #[test]

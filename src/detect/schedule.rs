@@ -436,13 +436,13 @@ impl Analyser {
             let full = tile.is_some() || whole_full;
             let found = match &region.tile {
                 None => {
-                    let (w, h) = self.size;
                     let pass = if whole_full { Pass::Whole } else { Pass::WholeRepeat };
                     super::multiscale::plausible(
                         whole_pass_as(detector, frame, self.whole_input, pass)?,
-                        w,
-                        h,
+                        frame.dimensions(),
+                        self.whole_input,
                         self.settings.threshold,
+                        || super::lowlight::is_dark(frame),
                     )
                 }
                 Some(t) => tile_pass(detector, frame, t, self.settings.tile_scale)?,
