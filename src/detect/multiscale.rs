@@ -203,8 +203,8 @@ pub const TALL_BOX_HEIGHT: f32 = 48.0;
 /// Measured (2026-12-07) on the dev stills as they are, their dim and night copies, copies half a stop under
 /// with sensor noise, with noise alone, at JPEG quality 50, and with every face 3, 4 and 5 stops in shadow in
 /// a bright picture (117 pictures): every box of 40 px and more over an annotated face scored 0.39 or more,
-/// while boxes of 70–175 px at 0.08–0.09 lay on a wall, a drum and a crowd's uniforms (noise and compression
-/// make them). In the dark faces score low everywhere, and such boxes stay.
+/// while boxes of 70–175 px at 0.08–0.09 lay on a bandsman's uniform and on a bare wall (noise and
+/// compression make them). In the dark faces score low everywhere, and such boxes stay.
 pub const TALL_BOX_SCORE: f32 = 0.2;
 pub const TALLER_BOX_HEIGHT: f32 = 96.0;
 

@@ -439,7 +439,7 @@ impl Analyser {
                     let pass = if whole_full { Pass::Whole } else { Pass::WholeRepeat };
                     super::multiscale::plausible(
                         whole_pass_as(detector, frame, self.whole_input, pass)?,
-                        frame.dimensions(),
+                        self.size,
                         self.whole_input,
                         self.settings.threshold,
                         || super::lowlight::is_dark(frame),
