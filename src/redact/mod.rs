@@ -183,9 +183,9 @@ pub fn redact_channel(buf: &mut [u8], layout: &ChannelLayout, faces: &[BBox], se
         masks.iter().for_each(|m| style::apply(buf, layout, m, settings));
         return Ok(());
     }
-    // Each mask's samples, row by row: read for the levels, then blurred.
+    // Each mask's samples, row by row: read for the levels, then redacted.
     let spans: Vec<style::Spans> = masks.iter().map(|m| style::Spans::of(settings.shape, &m.area, layout)).collect();
-    share_levels(buf, layout, &mut masks, &spans, settings.style == Style::Blur);
+    share_levels(buf, layout, &mut masks, &spans);
     if settings.style == Style::Blur {
         for group in overlapping(&masks, layout) {
             let (members, rows): (Vec<style::Mask>, Vec<&style::Spans>) =
@@ -208,15 +208,17 @@ const SHARE_LEVEL_OVERLAP: (u64, u64) = (1, 4);
 
 /// Gives masks that overlap ([`SHARE_LEVEL_OVERLAP`]), directly or through others, one level to pull their
 /// samples toward (fill: to set them to): the mean of the samples under them all, each mask's counted once. A
-/// mask that overlaps none keeps its own mean: left to the style (`None`), or with `alone` (the blur) given
-/// now, from the picture before any mask is blurred, as the shared ones are.
+/// mask that overlaps none gets its own samples' mean. Every level is read from the picture before any mask is
+/// written, whatever the style: a mask written after a neighbour that touches it (faces side by side in a
+/// crowd) does not take that neighbour's redacted samples into its level, and its level does not depend on
+/// the order the masks come in.
 ///
 /// Pulled each toward its own mean, overlapping masks (a face's boxes from neighbouring frames, a coasting box,
 /// the head around the face) leave a patchwork of flat tones, one per mask, that follows the coarse light and
 /// shadow of the picture under them. FaceNet, which prewhitens its whole crop, linked such patchworks to the
 /// faces they hide: 18 of the 22 leaked face-frames of the hand-held 50 fps dim bench were faces masked whole,
 /// 40–66 px (issue 34). One level leaves one flat region.
-fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], spans: &[style::Spans], alone: bool) {
+fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], spans: &[style::Spans]) {
     let rects: Vec<_> = masks.iter().map(|m| m.area.to_pixel_rect(layout.width, layout.height)).collect();
     let area = |r: &crate::geom::PixelRect| u64::from(r.width()) * u64::from(r.height());
     let mut parent: Vec<usize> = (0..masks.len()).collect();
@@ -242,14 +244,8 @@ fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], s
         }
     }
     let roots: Vec<usize> = (0..masks.len()).map(|i| root(&mut parent, i)).collect();
-    let mut members = vec![0usize; masks.len()];
-    roots.iter().for_each(|&r| members[r] += 1);
     let mut sums = vec![(0u64, 0u64); masks.len()];
-    let shares = |r: usize| alone || members[r] > 1;
     for (rows, &r) in spans.iter().zip(&roots) {
-        if !shares(r) {
-            continue;
-        }
         for (y, (x0, x1)) in rows.iter() {
             sums[r].0 += u64::from(layout.row_sum(buf, y, x0, x1));
             sums[r].1 += u64::from(x1 - x0);
@@ -257,7 +253,7 @@ fn share_levels(buf: &[u8], layout: &ChannelLayout, masks: &mut [style::Mask], s
     }
     for (mask, &r) in masks.iter_mut().zip(&roots) {
         let (sum, n) = sums[r];
-        if shares(r) && n > 0 {
+        if n > 0 {
             mask.level = Some(sum as f32 / n as f32);
         }
     }
