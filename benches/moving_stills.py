@@ -5,10 +5,12 @@ pixels per frame (so every region changes and every pass of the schedule runs, f
 redacted as video, and each frame of the output is judged against the folder's gt.json moved with it (the
 judge's `images` check). Variants: `bright` (the stills as they are) and `shadow` (each annotated face, grown
 by half its size each way, 3 stops darker in linear light while the rest of the picture stays bright: the
-large face in shadow on a sunny street that a daylight schedule must not lose).
+large face in shadow on a sunny street that a daylight schedule must not lose) and `spot` (the reverse: the
+picture 4 stops darker but the faces, which keep their exposure: a lit stage or podium in a dark hall).
 
     python3 benches/moving_stills.py [--bin target/release/faceveil] [--out target/moving-stills] [-- OPTIONS]
     python3 benches/moving_stills.py --images DIR   # DIR/wider_dev etc.: make_dark.py copies (dim, night)
+    python3 benches/moving_stills.py --variants spot
 
 Prints faces covered by size band (< 10 / 10-20 / >= 20 px) per set, variant and frame (frame 0 opens the clip;
 with the default schedule frames 0 and 3 get the full whole-frame pass, the others its repeat). Needs
@@ -42,6 +44,18 @@ def shadowed(img, boxes, stops=3.0):
     return np.clip(dark ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def spotlit(img, boxes, stops=4.0):
+    """`img` `stops` darker in linear light but every face box (grown as in `shadowed`), which keeps its
+    exposure: faces in the light of a stage or a podium, the rest of the picture dark."""
+    mask = np.zeros(img.shape[:2], np.float32)
+    for x, y, w, h in boxes:
+        cv2.ellipse(mask, (int(x + w / 2), int(y + h / 2)), (max(1, int(w)), max(1, int(h))), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 3)[..., None]
+    lin = (img.astype(np.float32) / 255.0) ** 2.2
+    lit = lin * (mask + (1.0 - mask) * 2.0 ** -stops)
+    return np.clip(lit ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def frame(img, k):
     """Frame `k` of the sliding clip: the picture padded by PAD (edges repeated), cut at its own size."""
     h, w = img.shape[:2]
@@ -62,13 +76,17 @@ def main():
     ap.add_argument('--out', default=os.path.join(ROOT, 'target', 'moving-stills'))
     ap.add_argument('--images', default=os.path.join(SHARED, 'eval', 'images'),
                     help='folder holding the annotated sets (default: the shared ones; or make_dark.py copies of them)')
+    ap.add_argument('--variants', default='bright,shadow,spot', help='comma-separated (default: all three)')
     argv = sys.argv[1:]
     extra = argv[argv.index('--') + 1:] if '--' in argv else []
     a = ap.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
+    unknown = set(a.variants.split(',')) - {'bright', 'shadow', 'spot'}
+    if unknown:
+        ap.error(f'unknown variants {sorted(unknown)}')
     for s in SETS:
         src = os.path.join(a.images, s)
         gt = json.load(open(os.path.join(src, 'gt.json')))
-        for variant in ('bright', 'shadow'):
+        for variant in a.variants.split(','):
             base = os.path.join(a.out, f'{s}-{variant}')
             for k in range(FRAMES):
                 os.makedirs(os.path.join(base, f'ref{k}'), exist_ok=True)
@@ -79,6 +97,8 @@ def main():
                 img = img[:img.shape[0] // 2 * 2, :img.shape[1] // 2 * 2]
                 if variant == 'shadow':
                     img = shadowed(img, boxes)
+                elif variant == 'spot':
+                    img = spotlit(img, boxes)
                 stem = os.path.splitext(os.path.basename(rel))[0]
                 frames_dir = os.path.join(base, 'frames', stem)
                 os.makedirs(frames_dir, exist_ok=True)

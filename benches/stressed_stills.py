@@ -3,7 +3,8 @@
 faces in shadow, the conditions under which detectors fire on texture (a developer's measuring aid for
 precision rules; the judge, ../shared/tools/judge_all.py, decides what ships).
 
-    python3 benches/stressed_stills.py [--bin target/release/faceveil] [--out target/stressed-stills] [-- OPTIONS]
+    python3 benches/stressed_stills.py [--bin target/release/faceveil] [--out target/stressed-stills]
+                                       [--copies spot3,spot5] [-- OPTIONS]
 
 Copies (made once under OUT/src from ../shared/eval/images, read there, never copied into the repository):
   noise      half a stop under with sensor noise sigma 2 (../shared/tools/make_dark.py --stops 0.5 --noise 2)
@@ -12,6 +13,8 @@ Copies (made once under OUT/src from ../shared/eval/images, read there, never co
   shadowN    every annotated face, grown by half its size each way, N = 3, 4, 5 stops darker in linear light
              while the rest of the picture stays bright (benches/moving_stills.py's `shadowed`), sensor noise
              sigma 2, PNG
+  spotN      the reverse: the picture N = 3, 5 stops darker but the faces (grown as above), which stay as they
+             were, as on a lit stage or podium in a dark hall (`spotlit`), sensor noise sigma 2, PNG
 Each picture is redacted by `faceveil redact IN -o OUT.png OPTIONS` and judged (`judge.py images`). Prints faces
 covered by height band and the judge's unexplained over-redaction per set and copy; JSON in OUT/TAG/.
 Needs scripts/setup.sh, a release build and the judge's Python packages (../shared/tools/README.md).
@@ -30,12 +33,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHARED = os.path.normpath(os.path.join(ROOT, '..', 'shared'))
 sys.path.insert(0, HERE)
-from moving_stills import shadowed  # noqa: E402
+from moving_stills import shadowed, spotlit  # noqa: E402
 
 SETS = ['wider_dev', 'dlib_pascal_faces']
 DARKENED = {'noise': ['--stops', '0.5', '--noise', '2'], 'noise4': ['--stops', '0', '--noise', '4'],
             'jpeg50': ['--stops', '0', '--noise', '0', '--quality', '50']}
 SHADOWS = {'shadow3': 3.0, 'shadow4': 4.0, 'shadow5': 5.0}
+SPOTS = {'spot3': 3.0, 'spot5': 5.0}
 
 
 def run(cmd):
@@ -44,13 +48,14 @@ def run(cmd):
         sys.exit(f'failed ({r.returncode}): {" ".join(cmd)}\n{r.stderr[-2000:]}')
 
 
-def make_shadowed(src, dst, stops):
-    """`src`'s pictures with their faces `stops` in shadow and sensor noise, as PNG, with gt.json renamed."""
+def make_lit(src, dst, light, stops):
+    """`src`'s pictures lit by `light` (`shadowed` or `spotlit`) `stops` apart, with sensor noise, as PNG, with
+    gt.json renamed."""
     os.makedirs(dst, exist_ok=True)
     gt = json.load(open(os.path.join(src, 'gt.json')))
     renamed = {}
     for name, boxes in sorted(gt.items()):
-        img = shadowed(cv2.imread(os.path.join(src, name), cv2.IMREAD_COLOR), boxes, stops)
+        img = light(cv2.imread(os.path.join(src, name), cv2.IMREAD_COLOR), boxes, stops)
         rng = np.random.default_rng(int.from_bytes(name.encode()[:8].ljust(8, b'\0'), 'little'))
         img = np.clip(img.astype(np.float32) + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
         png = os.path.splitext(name)[0] + '.png'
@@ -64,19 +69,26 @@ def main():
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'faceveil'))
     ap.add_argument('--out', default=os.path.join(ROOT, 'target', 'stressed-stills'))
     ap.add_argument('--tag', default='run', help='names the folder of this binary\'s outputs')
+    ap.add_argument('--copies', help='only these copies, comma-separated (default: all)')
     argv = sys.argv[1:]
     extra = argv[argv.index('--') + 1:] if '--' in argv else []
     a = ap.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
+    copies = a.copies.split(',') if a.copies else [*DARKENED, *SHADOWS, *SPOTS]
+    unknown = [c for c in copies if c not in {**DARKENED, **SHADOWS, **SPOTS}]
+    if unknown:
+        ap.error(f'unknown copies {unknown}')
     for s in SETS:
         orig = os.path.join(SHARED, 'eval', 'images', s)
-        for copy in [*DARKENED, *SHADOWS]:
+        for copy in copies:
             src = os.path.join(a.out, 'src', f'{s}_{copy}')
             if not os.path.isfile(os.path.join(src, 'gt.json')):
                 shutil.rmtree(src, ignore_errors=True)
                 if copy in DARKENED:
                     run([sys.executable, os.path.join(SHARED, 'tools', 'make_dark.py'), orig, src, *DARKENED[copy]])
+                elif copy in SHADOWS:
+                    make_lit(orig, src, shadowed, SHADOWS[copy])
                 else:
-                    make_shadowed(orig, src, SHADOWS[copy])
+                    make_lit(orig, src, spotlit, SPOTS[copy])
             dst = os.path.join(a.out, a.tag, f'{s}_{copy}')
             os.makedirs(dst, exist_ok=True)
             for name in sorted(os.listdir(src)):
