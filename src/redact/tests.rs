@@ -380,6 +380,69 @@ fn mask_spans_hold_exactly_the_pixels_in_the_mask() {
     }
 }
 
+#[test]
+fn random_crowds_are_redacted_in_every_layout_and_nothing_outside_their_masks_changes() {
+    // Hundreds of random scenes: up to 60 faces each, from under a pixel to larger than the picture, many
+    // overlapping (a face's boxes from neighbouring frames), some reaching over the picture's edges or lying
+    // wholly outside it; in a padded luma plane, a subsampled chroma plane of odd size and packed RGB; every
+    // style and shape. Redaction succeeds, changes no sample outside every mask's box (nor the padding), and
+    // changes samples wherever the masks cover detail.
+    let mut noise = xorshift(0x3c6e_f372);
+    let mut next = |scale: f32| (noise() % 10_000) as f32 / 10_000.0 * scale;
+    for scene in 0..240 {
+        let (w, h) = (40 + (scene * 37 % 160) as u32, 30 + (scene * 53 % 140) as u32);
+        let mut faces = Vec::new();
+        for _ in 0..1 + (next(60.0) as usize) {
+            let size = match next(10.0) as u32 {
+                0 => next(1.5),
+                1..=6 => 2.0 + next(40.0),
+                7 | 8 => 40.0 + next(120.0),
+                _ => 150.0 + next(300.0),
+            };
+            let (x, y) = (next(w as f32 + 2.0 * size) - size, next(h as f32 + 2.0 * size) - size);
+            for k in 0..1 + (next(4.0) as usize) {
+                let d = k as f32 * size * 0.1;
+                faces.push(BBox::new(x + d, y + d * 0.5, x + d + size, y + d * 0.5 + size * 1.2));
+            }
+        }
+        let settings = all_styles()[scene % 6].clone();
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let layouts = [
+            ChannelLayout::planar(w, h, w as usize + 5, 0, 0, true),
+            ChannelLayout::planar(cw, ch, cw as usize + 3, 1, 1, false),
+        ];
+        let [red, green, blue] = ChannelLayout::packed_rgb(w, h);
+        for layouts in [&layouts[..1], &layouts[1..], &[red, green, blue][..]] {
+            let len = layouts[0].stride * layouts[0].height as usize;
+            let orig: Vec<u8> = (0..len).map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+            let mut buf = orig.clone();
+            for layout in layouts {
+                redact_channel(&mut buf, layout, &faces, &settings).unwrap();
+            }
+            // Each sample outside every mask's box, in this layout's samples, as it was.
+            let mut inside = vec![false; len];
+            for layout in layouts {
+                let (fx, fy) = ((1u32 << layout.shift_x) as f32, (1u32 << layout.shift_y) as f32);
+                for f in &faces {
+                    let m = settings.mask_box(f);
+                    let r = BBox::new(m.x0 / fx, m.y0 / fy, m.x1 / fx, m.y1 / fy)
+                        .to_pixel_rect(layout.width, layout.height);
+                    for y in r.y0..r.y1 {
+                        for x in r.x0..r.x1 {
+                            inside[layout.index(x, y)] = true;
+                        }
+                    }
+                }
+            }
+            let outside_changed = (0..len).filter(|&i| !inside[i] && buf[i] != orig[i]).count();
+            assert_eq!(outside_changed, 0, "scene {scene} {settings:?} {layouts:?}: {faces:?}");
+            let inside_changed = (0..len).filter(|&i| inside[i] && buf[i] != orig[i]).count();
+            let covered = (0..len).filter(|&i| inside[i]).count();
+            assert!(covered < 64 || inside_changed > 0, "scene {scene} {settings:?}: nothing changed under the masks");
+        }
+    }
+}
+
 /// A reproducible stream of pseudo-random numbers for the tests (xorshift32; `seed` must not be 0).
 pub(crate) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
     move || {
