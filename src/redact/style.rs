@@ -593,7 +593,7 @@ mod tests {
 
     #[test]
     fn a_blurred_mask_is_its_straightforward_blur_pulled_toward_its_mean_in_every_layout_and_size() {
-        // Blur radii under 2 × COARSE_RADIUS, blurred sample by sample: masks of faces under 16 samples, in a
+        // Blur radii under 2 × COARSE_RADIUS, blurred sample by sample: masks of faces of 15 samples or less, in a
         // plane and in packed RGB. A mask of 256 samples and more looks its values up: one as large as that
         // over a face that small (never made by `redact_channel`) checks the lookup byte for byte.
         let (w, h) = (48u32, 40u32);
