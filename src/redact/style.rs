@@ -99,7 +99,7 @@ impl Spans {
 /// region under many masks is not blurred again for each (a bridged face on the hand-held clip has about seven
 /// boxes a frame). Every sample is blurred at least as strongly as its own mask alone would blur it, and pulled
 /// toward its mask's level: the one it shares with the masks it overlaps, or the mean of its own samples.
-/// `spans` are the masks' rows ([`Spans::of`]). A radius of `2 × COARSE_RADIUS` and more is blurred on cells
+/// `spans` are the masks' rows ([`Spans::of`]). A radius of [`COARSE_FROM`] and more is blurred on cells
 /// ([`Cells`]), within a level of the blur sample by sample; each sample is written once, by the last mask over
 /// it.
 pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], spans: &[&Spans]) {
@@ -110,7 +110,7 @@ pub(super) fn blur(buf: &mut [u8], l: &ChannelLayout, masks: &[Mask], spans: &[&
     // repeat the edge.
     let roi = around.grown(radius as f32).to_pixel_rect(l.width, l.height);
     // The work area blurred; of it only the masks' samples are read.
-    let mut blurred = if radius >= 2 * COARSE_RADIUS {
+    let mut blurred = if radius >= COARSE_FROM {
         // The masks' pixels: the pixel box of their union holds every mask's own.
         Blurred::Cells(Cells::new(buf, l, &roi, &around.to_pixel_rect(l.width, l.height), radius))
     } else {
@@ -231,21 +231,25 @@ fn write_pulled<'a>(
     }
 }
 
-/// Radius, in cells, of the blur of a work area on cells ([`Cells`]): cells half the blur radius across
-/// (radius 4 and up: cells of 2 × 2 samples and more).
-const COARSE_RADIUS: u32 = 2;
+/// Radius, in cells, of the blur of a work area on cells ([`Cells`]): cells a quarter of the blur radius
+/// across, and 2 samples at least.
+const COARSE_RADIUS: u32 = 4;
+/// Blur radii from this up are blurred on cells ([`Cells`]); smaller ones sample by sample.
+const COARSE_FROM: u32 = 4;
 /// Bits below a sample's that a cell's mean keeps ([`Cells`]).
 const CELL_BITS: u32 = 4;
 
-/// A work area blurred as [`blurred_exact`] blurs it, on the means of square cells half the radius across,
-/// blurred by three box passes of about `COARSE_RADIUS` cells and read back between cell centres (bilinear),
-/// row by row as the masks' samples are written. A blur of sigma `radius` keeps nothing finer than the cells, so
-/// this is the same blur, a touch stronger (the cells' own averaging and the interpolation add to it), for a
-/// fraction of the work: blurred samples differ from the exact ones by a few levels at most and only a fortieth
-/// of that reaches the output (`SHADING_KEEP`). Issue 34: a crowd's frame (the hand-held 720p50 clip, 325 masks
-/// a frame, most of them overlapping others; its three planes) took 8.0 ms to redact with cells a quarter of the
-/// radius across from radius 8 and every sample of the masks' pixel box read back, 5.6 ms so; the outputs within
-/// a level of each other.
+/// A work area blurred as [`blurred_exact`] blurs it, on the means of square cells a quarter of the radius
+/// across (2 samples at least), blurred by three box passes of about `COARSE_RADIUS` cells and read back between
+/// cell centres (bilinear), row by row as the masks' samples are written. A blur of sigma `radius` keeps nothing
+/// finer than the cells, so this is the same blur, a touch stronger (the cells' own averaging and the
+/// interpolation add to it), for a fraction of the work: blurred samples differ from the exact ones by a few
+/// levels at most and only a fortieth of that reaches the output (`SHADING_KEEP`). Issue 34: a crowd's frame
+/// (the hand-held 720p50 clip, 325 masks a frame, most of them overlapping others; its three planes) took
+/// 8.1–8.5 ms to redact with cells from radius 8 and every sample of the masks' pixel box read back into a
+/// buffer, 7.2–7.4 ms so. Cells half the radius across took 5.6–6.2 ms, but moved FaceNet's nearest covered face
+/// of the hand-held 720p50 clip 0.03 nearer its line (losslessly encoded; these cells leave it where it was):
+/// FaceNet stretches a nearly flat crop to full contrast, so the faint shading's shape is what it reads.
 struct Cells {
     /// The cells blurred, `CELL_BITS` more bits than a sample, `cw` to a row.
     a: Vec<u16>,
@@ -265,7 +269,7 @@ struct Cells {
 impl Cells {
     /// The work area `roi` blurred on cells; read back later over `inner` (the masks' samples) only.
     fn new(buf: &[u8], l: &ChannelLayout, roi: &PixelRect, inner: &PixelRect, radius: u32) -> Cells {
-        let f = (radius / COARSE_RADIUS).max(1) as usize;
+        let f = (radius / COARSE_RADIUS).max(2) as usize;
         let (w, h) = (roi.width() as usize, roi.height() as usize);
         let (cw, ch) = (w.div_ceil(f), h.div_ceil(f));
         // The cells' sums, then their means with `CELL_BITS` more bits (the last row and column of cells may be
@@ -593,7 +597,7 @@ mod tests {
 
     #[test]
     fn a_blurred_mask_is_its_straightforward_blur_pulled_toward_its_mean_in_every_layout_and_size() {
-        // Blur radii under 2 × COARSE_RADIUS, blurred sample by sample: masks of faces of 15 samples or less, in a
+        // Blur radii under COARSE_FROM, blurred sample by sample: masks of faces of 15 samples or less, in a
         // plane and in packed RGB. A mask of 256 samples and more looks its values up: one as large as that
         // over a face that small (never made by `redact_channel`) checks the lookup byte for byte.
         let (w, h) = (48u32, 40u32);
@@ -611,7 +615,7 @@ mod tests {
                 let mut buf: Vec<u8> = (0..layout.stride * h as usize).map(|_| (noise() % 256) as u8).collect();
                 let want = reference_blur(&buf, &layout, area, size, &settings);
                 let mask = Mask { area, size, level: None };
-                assert!(blur_radius(mask.size) < 2 * COARSE_RADIUS);
+                assert!(blur_radius(mask.size) < COARSE_FROM);
                 blur(&mut buf, &layout, &[mask], &[&Spans::of(settings.shape, &area, &layout)]);
                 assert_eq!(buf, want, "{area:?} in {layout:?}");
                 sizes.push(
@@ -627,7 +631,7 @@ mod tests {
 
     #[test]
     fn a_mask_blurred_on_cells_is_within_a_level_of_its_straightforward_blur() {
-        // Masks of radius 4 to 40 (cells of 2 to 20 samples) over hard edges, a noisy ramp and pure noise, in a
+        // Masks of radius 4 to 40 (cells of 2 to 10 samples) over hard edges, a noisy ramp and pure noise, in a
         // plane and in packed RGB, touching the picture's edges or not. Within one level of the straightforward
         // blur; on pure noise at the picture's edge within two (the straightforward passes repeat the one
         // sample at the picture's edge, the cells repeat the edge cell's mean).
@@ -663,7 +667,7 @@ mod tests {
                     let size = area.width().max(area.height());
                     let want = reference_blur(&buf, &layout, area, size, &settings);
                     let mask = Mask { area, size, level: None };
-                    assert!(blur_radius(mask.size) >= 2 * COARSE_RADIUS);
+                    assert!(blur_radius(mask.size) >= COARSE_FROM);
                     blur(&mut buf, &layout, &[mask], &[&Spans::of(settings.shape, &area, &layout)]);
                     let diff = buf.iter().zip(&want).map(|(&a, &b)| a.abs_diff(b)).max().unwrap_or(0);
                     assert!(diff <= within, "{area:?} in {layout:?}: {diff} levels from the straightforward blur");
