@@ -33,27 +33,30 @@ PAD = 24
 STEP = (4, 2)  # pixels per frame, x and y
 
 
-def shadowed(img, boxes, stops=3.0):
-    """`img` with every face box (grown by half its size each way) `stops` darker in linear light, feathered."""
-    mask = np.zeros(img.shape[:2], np.float32)
+def face_light(shape, boxes):
+    """A feathered mask, 1 over every face box grown by half its size each way and 0 away from the faces."""
+    mask = np.zeros(shape[:2], np.float32)
     for x, y, w, h in boxes:
         cv2.ellipse(mask, (int(x + w / 2), int(y + h / 2)), (max(1, int(w)), max(1, int(h))), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), 3)[..., None]
+    return cv2.GaussianBlur(mask, (0, 0), 3)[..., None]
+
+
+def relit(img, gain):
+    """`img` with its light multiplied by `gain` (per pixel) in linear light."""
     lin = (img.astype(np.float32) / 255.0) ** 2.2
-    dark = lin * (1.0 - mask * (1.0 - 2.0 ** -stops))
-    return np.clip(dark ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip((lin * gain) ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def shadowed(img, boxes, stops=3.0):
+    """`img` with every face box (grown by half its size each way) `stops` darker in linear light, feathered."""
+    return relit(img, 1.0 - face_light(img.shape, boxes) * (1.0 - 2.0 ** -stops))
 
 
 def spotlit(img, boxes, stops=4.0):
     """`img` `stops` darker in linear light but every face box (grown as in `shadowed`), which keeps its
     exposure: faces in the light of a stage or a podium, the rest of the picture dark."""
-    mask = np.zeros(img.shape[:2], np.float32)
-    for x, y, w, h in boxes:
-        cv2.ellipse(mask, (int(x + w / 2), int(y + h / 2)), (max(1, int(w)), max(1, int(h))), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), 3)[..., None]
-    lin = (img.astype(np.float32) / 255.0) ** 2.2
-    lit = lin * (mask + (1.0 - mask) * 2.0 ** -stops)
-    return np.clip(lit ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    mask = face_light(img.shape, boxes)
+    return relit(img, mask + (1.0 - mask) * 2.0 ** -stops)
 
 
 def frame(img, k):
