@@ -1,7 +1,7 @@
 //! Checking already-redacted outputs: scan every frame at high sensitivity and list where a face still seems
 //! detectable. A second opinion for reviewers, not a proof: the same detector family made the output.
 
-use crate::detect::{faces_multiscale, DetectSettings, Detector};
+use crate::detect::{faces_multiscale, faces_turned, DetectSettings, Detector};
 use crate::geom::BBox;
 use crate::io::still;
 pub use crate::media::time_code;
@@ -103,11 +103,15 @@ pub fn verify_file_until(
     let mut report = VerifyReport { file: path.to_path_buf(), frames: 0, frames_flagged: 0, findings: Vec::new() };
     let mut check =
         |frame: u64, pts: i64, tb: (i32, i32), img: &image::RgbImage, orig: Option<&image::RgbImage>| -> Result<()> {
-            let found = faces_multiscale(detector, img, settings, |_| true).map_err(|e| Error::Frame {
-                path: path.to_path_buf(),
-                frame,
-                source: Box::new(e),
-            })?;
+            let search = |detector: &mut dyn Detector| -> Result<Vec<_>> {
+                let mut found = faces_multiscale(detector, img, settings, |_| true)?;
+                if settings.turned {
+                    found.extend(faces_turned(detector, img, settings)?);
+                }
+                Ok(found)
+            };
+            let found =
+                search(detector).map_err(|e| Error::Frame { path: path.to_path_buf(), frame, source: Box::new(e) })?;
             let found: Vec<_> = match orig {
                 Some(o) => {
                     found.into_iter().filter(|d| detail_kept(o, img, &d.bbox).abs() >= DETAIL_KEPT_MAX).collect()

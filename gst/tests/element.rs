@@ -221,8 +221,12 @@ fn a_drain_query_and_a_caps_change_release_every_held_frame_first() {
 /// Frames stored turned a quarter to the left (a phone held sideways), shown upright by an
 /// `image-orientation=rotate-90` tag: with the tag the face is searched upright and covered in every frame.
 fn sideways(tag: Option<&str>) -> Vec<f64> {
+    sideways_with(tag, &[])
+}
+
+fn sideways_with(tag: Option<&str>, props: &[(&str, &dyn ToValue)]) -> Vec<f64> {
     let info = self::info_sized("RGB", H, W);
-    let mut h = harness(&[]);
+    let mut h = harness(props);
     h.set_src_caps(info.to_caps().unwrap());
     if let Some(orientation) = tag {
         let mut tags = gst::TagList::new();
@@ -249,6 +253,18 @@ fn an_image_orientation_tag_turns_the_search_upright() {
     // A mirrored orientation that needs the same turn.
     let kept = sideways(Some("flip-rotate-270"));
     assert!(kept.iter().all(|&k| k < 0.3), "flipped: {kept:?}");
+}
+
+#[test]
+fn the_turned_search_runs_on_a_sideways_stream_without_a_tag_and_every_frame_comes_out_redacted() {
+    init();
+    let element = gst::ElementFactory::make("faceveil").build().unwrap();
+    assert!(!element.property::<bool>("turned"), "off by default");
+    element.set_property("turned", true);
+    assert!(element.property::<bool>("turned"));
+    // The turned passes (one turn on every full whole-frame pass) run beside the upright search.
+    let kept = sideways_with(None, &[("turned", &true)]);
+    assert!(kept.iter().all(|&k| k < 0.3), "turned: {kept:?}");
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub use centerface::{
     DEFAULT_MODEL, MODEL_FILE_NAME, MODEL_SHA256, SHIPPED_MODELS,
 };
 pub use multiscale::{
-    faces_multiscale, merge, min_score, plausible, tile_pass, tiles, tiny_face_tiles, video_tiles,
+    faces_multiscale, faces_turned, merge, min_score, plausible, tile_pass, tiles, tiny_face_tiles, video_tiles,
     whole_input_size_with_tiles, whole_pass, Tile, TILE_INPUT, TILE_INPUT_PIXELS, TINY_FACE_HEIGHT, TINY_FACE_OVERLAP,
     TINY_FACE_SCALE,
 };
@@ -31,7 +31,8 @@ pub use runtime::{
     init_runtime_at, keep_runtime_telemetry_off, resolve_runtime, Runtime, RuntimeInfo, RUNTIME_TELEMETRY_OFF,
 };
 pub use schedule::{
-    Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE, WHOLE_PERIOD,
+    Analyser, AnalyserStats, PassPixels, Plan, Unsearched, BLOCK, CHANGE_LEVELS, MAX_REUSE, TURNED_MIN_SCORE,
+    WHOLE_PERIOD,
 };
 pub use select::{load_detector, DetectorChoice, Precision};
 pub use yunet::{decode_yunet, YuNet, YuNetLevel, YUNET_MODELS, YUNET_S};
@@ -410,6 +411,16 @@ pub struct DetectSettings {
     /// Score threshold of YuNet (0..1) where it searches (its scores run higher than CenterFace's).
     #[serde(default)]
     pub small_threshold: f32,
+    /// Turned faces: also search the picture turned a quarter, a half and three quarters, for faces lying
+    /// on their side or upside down (people lying down, a camera mounted sideways or upside down without a
+    /// rotation flag), which both models miss more often the further they are turned. A photo is searched
+    /// whole in each turn (about four times the detection time), a video frame's full whole-frame pass is
+    /// repeated in each turn (small turned faces are not searched). Off by default: the turned search finds
+    /// things that are no face upright, and at [`TURNED_MIN_SCORE`] it still adds
+    /// over-redaction (docs/performance.md, 2026-12-07 thirty-first stop). Reports written before this
+    /// setting existed ran without it.
+    #[serde(default)]
+    pub turned: bool,
 }
 
 /// Which model searches the small faces (see [`DetectSettings::small_detector`]).
@@ -434,6 +445,7 @@ impl Default for DetectSettings {
             low_light: true,
             small_detector: SmallDetector::YuNet,
             small_threshold: 0.1,
+            turned: false,
         }
     }
 }

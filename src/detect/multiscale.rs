@@ -5,7 +5,7 @@
 //! suppressing boxes that lie mostly inside a better one.
 
 use super::{nms, DetectSettings, Detection, Detector, Pass};
-use crate::geom::BBox;
+use crate::geom::{BBox, Rotation};
 use crate::{Error, Result};
 use fast_image_resize as fir;
 use image::RgbImage;
@@ -383,6 +383,28 @@ pub fn faces_multiscale<D: Detector + ?Sized>(
         }
     }
     Ok(merge(all, settings.nms_iou))
+}
+
+/// [`faces_multiscale`] (every tile) on `frame` turned a quarter, a half and three quarters, for faces on their
+/// side or upside down ([`DetectSettings::turned`]): the boxes scoring [`TURNED_MIN_SCORE`](super::TURNED_MIN_SCORE)
+/// or more, in `frame`'s pixels.
+pub fn faces_turned<D: Detector + ?Sized>(
+    detector: &mut D,
+    frame: &RgbImage,
+    settings: &DetectSettings,
+) -> Result<Vec<Detection>> {
+    let (w, h) = frame.dimensions();
+    let mut all = Vec::new();
+    for turn in [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270] {
+        let picture = super::rotate_upright(frame.clone(), turn);
+        for d in faces_multiscale(detector, &picture, settings, |_| true)? {
+            let bbox = turn.box_to_stored(&d.bbox, w, h).clamped(w, h);
+            if d.score >= super::TURNED_MIN_SCORE && bbox.is_valid() {
+                all.push(Detection { bbox, ..d });
+            }
+        }
+    }
+    Ok(all)
 }
 
 /// A tile detection is kept when it is small and not cut by a tile border inside the frame.

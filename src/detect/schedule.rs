@@ -37,7 +37,7 @@
 use super::multiscale::{confirm_small, input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass_as};
 use super::multiscale::{tiny_face_tiles, TINY_FACE_HEIGHT, TINY_FACE_SCALE};
 use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile};
-use crate::geom::BBox;
+use crate::geom::{BBox, Rotation};
 use crate::Result;
 use image::RgbImage;
 
@@ -75,6 +75,11 @@ pub const FOCUS_MIN_REACH: f32 = 32.0;
 const FOCUS_SAME_FACE_IOU: f32 = 0.3;
 /// A known small face covered on a frame without small-face search is covered this much larger than its box.
 const KNOWN_COVER_SCALE: f32 = 1.5;
+/// A box found in a turned picture ([`DetectSettings::turned`]) is kept from this score up. Both models find
+/// things in a turned picture that are no face upright (folded arms, a heart balloon): on the dev stills, the
+/// turned search kept at 0.5 doubled the unexplained over-redaction of upright pictures, at 0.7 it added a
+/// fifth (docs/performance.md, 2026-12-07 thirty-first stop).
+pub const TURNED_MIN_SCORE: f32 = 0.7;
 
 /// How much of the schedule a frame gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +305,10 @@ pub struct Analyser {
     /// small whole-frame boxes need a tile's confirmation (`confirm_small`), and a dark one's tiny faces are
     /// searched again ([`tiny_face_tiles`]).
     still: bool,
+    /// A video's turned whole-frame passes ([`DetectSettings::turned`]): the frame the last one ran on, and how
+    /// many ran (each searches the next turn).
+    turned_at: Option<u64>,
+    turns_run: usize,
 }
 
 impl Analyser {
@@ -331,6 +340,8 @@ impl Analyser {
             searched: Vec::new(),
             unsearched: Vec::new(),
             still: false,
+            turned_at: None,
+            turns_run: 0,
         }
     }
 
@@ -506,7 +517,8 @@ impl Analyser {
             }
             small.extend(targets);
             self.known = small;
-            return Ok(super::face_regions(merge(all, self.settings.nms_iou)));
+            let regions = super::face_regions(merge(all, self.settings.nms_iou));
+            return self.with_turned(detector, frame, regions, index);
         }
         // The crops go to the detector together (it may search them side by side).
         let crops = focus_crops(&targets, self.size, self.settings.tile_scale);
@@ -531,7 +543,79 @@ impl Analyser {
             all.extend(found);
         }
         self.known = small;
-        Ok(super::face_regions(merge(all, self.settings.nms_iou)))
+        let regions = super::face_regions(merge(all, self.settings.nms_iou));
+        self.with_turned(detector, frame, regions, index)
+    }
+
+    /// `upright`, the regions of frame `index`, with the faces found in the frame turned a quarter, a half and
+    /// three quarters ([`DetectSettings::turned`]; nothing added without it): a still is searched whole in each
+    /// turn (the whole frame and every tile), a video frame only where its full whole-frame pass ran (the
+    /// tracker bridges between). A turned face's region grows to its head in its own turn, so toward the top of
+    /// that head. Only boxes scoring [`TURNED_MIN_SCORE`] or more are kept, and none where a confident upright
+    /// region ([`HEAD_SCORE`](super::HEAD_SCORE)) already lies over it: upright faces are found turned too,
+    /// differently placed.
+    fn with_turned<D: Detector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        frame: &RgbImage,
+        mut upright: Vec<Detection>,
+        index: u64,
+    ) -> Result<Vec<Detection>> {
+        let due = self.turned_at.is_none_or(|f| index - f >= self.whole_period);
+        if !self.settings.turned || !(self.still || due) {
+            return Ok(upright);
+        }
+        self.turned_at = Some(index);
+        let (w, h) = self.size;
+        const TURNS: [Rotation; 3] = [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270];
+        // A video frame gets one turn, the next full pass the next one.
+        let turns = if self.still {
+            &TURNS[..]
+        } else {
+            let k = self.turns_run % TURNS.len();
+            self.turns_run += 1;
+            &TURNS[k..=k]
+        };
+        let mut turned = Vec::new();
+        for &turn in turns {
+            let picture = super::rotate_upright(frame.clone(), turn);
+            let (tw, th) = picture.dimensions();
+            let found = if self.still {
+                let settings = DetectSettings { turned: false, ..self.settings.clone() };
+                let mut search = Analyser::exhaustive(settings, tw, th);
+                let found = search.analyse(detector, &picture)?;
+                let stats = search.stats();
+                self.stats.passes_run += stats.passes_run;
+                self.stats.pixels = self.stats.pixels.sum(stats.pixels);
+                found
+            } else {
+                // At the detector's full size (faces as small as its whole-frame pass sees without tiles), by the
+                // cheaper model in daylight.
+                let input = self.settings.input_size(tw, th);
+                let found = whole_pass_as(detector, &picture, input, Pass::WholeRepeat)?;
+                self.stats.passes_run += 1;
+                self.stats.pixels.whole += input_pixels(input.0 as f32, input.1 as f32, 1.0);
+                let found = super::multiscale::plausible(found, (tw, th), input, self.settings.threshold, || {
+                    super::lowlight::is_dark(frame)
+                });
+                super::face_regions(merge(found, self.settings.nms_iou))
+            };
+            turned.extend(found.into_iter().filter(|d| d.score >= TURNED_MIN_SCORE).filter_map(|d| {
+                let bbox = turn.box_to_stored(&d.bbox, w, h).clamped(w, h);
+                bbox.is_valid().then_some(Detection { bbox, ..d })
+            }));
+        }
+        let seen = |t: &Detection| {
+            let (cx, cy) = ((t.bbox.x0 + t.bbox.x1) / 2.0, (t.bbox.y0 + t.bbox.y1) / 2.0);
+            upright.iter().any(|r| {
+                r.score >= super::HEAD_SCORE
+                    && (r.bbox.iou(&t.bbox) > self.settings.nms_iou
+                        || (r.bbox.x0..=r.bbox.x1).contains(&cx) && (r.bbox.y0..=r.bbox.y1).contains(&cy))
+            })
+        };
+        let turned: Vec<Detection> = turned.into_iter().filter(|t| !seen(t)).collect();
+        upright.extend(turned);
+        Ok(upright)
     }
 
     /// Searches `tiles` (as counted by [`tile_count`](Self::tile_count)) in `frame`, which must be the frame
@@ -738,6 +822,96 @@ mod tests {
             }
         }
         img
+    }
+
+    /// Finds a "face" only the right way up: a white block with a blue one right under it (or, `either_way`,
+    /// also the other way round), as the box around both, scoring `score`.
+    struct Upright {
+        score: f32,
+        either_way: bool,
+    }
+
+    impl Detector for Upright {
+        fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>> {
+            let around = |colour: [u8; 3]| {
+                let xy: Vec<(u32, u32)> =
+                    img.enumerate_pixels().filter(|(_, _, p)| p.0 == colour).map(|(x, y, _)| (x, y)).collect();
+                let (x0, x1) = (xy.iter().map(|p| p.0).min()?, xy.iter().map(|p| p.0).max()? + 1);
+                let (y0, y1) = (xy.iter().map(|p| p.1).min()?, xy.iter().map(|p| p.1).max()? + 1);
+                Some(BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
+            };
+            let (Some(white), Some(blue)) = (around([250, 250, 250]), around([0, 0, 250])) else {
+                return Ok(Vec::new());
+            };
+            let stacked = |top: &BBox, bottom: &BBox| top.y1 == bottom.y0 && top.x0 == bottom.x0 && top.x1 == bottom.x1;
+            let found = stacked(&white, &blue) || (self.either_way && stacked(&blue, &white));
+            let bbox =
+                BBox::new(white.x0.min(blue.x0), white.y0.min(blue.y0), white.x1.max(blue.x1), white.y1.max(blue.y1));
+            Ok(found.then_some(Detection { bbox, score: self.score }).into_iter().collect())
+        }
+    }
+
+    /// A 640 × 480 picture with a white and a blue 12-pixel block side by side at (`x`, `y`): a "face" lying
+    /// on its side for [`Upright`].
+    fn lying(x: u32, y: u32) -> RgbImage {
+        let mut img = picture(640, 480, None);
+        for (dx, colour) in [(0, [250, 250, 250]), (12, [0, 0, 250])] {
+            for yy in y..y + 12 {
+                for xx in x + dx..x + dx + 12 {
+                    img.put_pixel(xx, yy, image::Rgb(colour));
+                }
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn faces_lying_on_their_side_are_found_in_a_turned_picture_when_asked() {
+        let frame = lying(300, 200);
+        // The face (300, 200)–(324, 212) grown to its head (`face_regions`) in its own turn: toward its top, the
+        // white block on the left, by a fifth of its 24-pixel height, and a tenth of its width to each side.
+        let face = BBox::new(300.0 - 4.8, 200.0 - 1.2, 324.0, 212.0 + 1.2);
+        let settings = DetectSettings { tile_scale: 0.0, ..Default::default() };
+        let turned = DetectSettings { turned: true, ..settings.clone() };
+        let mut upright = Upright { score: 0.9, either_way: false };
+        // Upright, it is no face; turned a quarter, it is one, found back where it lies.
+        assert_eq!(Analyser::exhaustive(settings.clone(), 640, 480).analyse(&mut upright, &frame).unwrap(), vec![]);
+        let found = Analyser::exhaustive(turned.clone(), 640, 480).analyse(&mut upright, &frame).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].bbox.iou(&face) > 0.99, "{found:?}");
+        // Video: each full whole-frame pass adds one turn, so the face is found within three of them.
+        let mut video = Analyser::new(turned.clone(), 1, 640, 480);
+        let per_frame: Vec<usize> = (0..3).map(|_| video.analyse(&mut upright, &frame).unwrap().len()).collect();
+        assert_eq!(per_frame.iter().sum::<usize>(), 1, "{per_frame:?}");
+        let mut plain = Analyser::new(settings, 1, 640, 480);
+        assert!((0..3).all(|_| plain.analyse(&mut upright, &frame).unwrap().is_empty()));
+        // `verify --turned`: the face as found (no head), in frame pixels.
+        let checked = crate::detect::faces_turned(&mut upright, &frame, &turned).unwrap();
+        assert_eq!(checked.len(), 1, "{checked:?}");
+        assert!(checked[0].bbox.iou(&BBox::new(300.0, 200.0, 324.0, 212.0)) > 0.99, "{checked:?}");
+        // A weak turned box is not kept.
+        let mut weak = Upright { score: TURNED_MIN_SCORE - 0.01, either_way: false };
+        assert_eq!(Analyser::exhaustive(turned.clone(), 640, 480).analyse(&mut weak, &frame).unwrap(), vec![]);
+        assert_eq!(crate::detect::faces_turned(&mut weak, &frame, &turned).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn an_upright_face_found_turned_as_well_keeps_its_upright_region_alone() {
+        // White over blue: a face upright, and (`either_way`) one turned upside down too.
+        let mut frame = picture(640, 480, None);
+        for (dy, colour) in [(0, [250, 250, 250]), (12, [0, 0, 250])] {
+            for y in 200 + dy..212 + dy {
+                for x in 300..312 {
+                    frame.put_pixel(x, y, image::Rgb(colour));
+                }
+            }
+        }
+        let turned = DetectSettings { turned: true, tile_scale: 0.0, ..Default::default() };
+        let mut both = Upright { score: 0.9, either_way: true };
+        let found = Analyser::exhaustive(turned, 640, 480).analyse(&mut both, &frame).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        // The upright region alone: the face grown to its head upward.
+        assert!(found[0].bbox.iou(&BBox::new(298.8, 195.2, 313.2, 224.0)) > 0.99, "{found:?}");
     }
 
     #[test]

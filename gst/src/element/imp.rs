@@ -103,6 +103,7 @@ struct Settings {
     runtime: Runtime,
     low_light: bool,
     follow_camera: bool,
+    turned: bool,
     model: Option<String>,
     small_model: Option<String>,
     on_error: OnError,
@@ -125,6 +126,7 @@ impl Default for Settings {
             runtime: Runtime::Cpu,
             low_light: o.detect.low_light,
             follow_camera: o.follow_camera,
+            turned: o.detect.turned,
             model: None,
             small_model: None,
             on_error: OnError::Error,
@@ -158,6 +160,7 @@ impl Settings {
         // searched at least once per look-ahead.
         o.bridge_frames = self.bridge_frames;
         o.follow_camera = self.follow_camera;
+        o.detect.turned = self.turned;
         o.on_detector_error = match self.on_error {
             OnError::Error => faceveil::OnDetectorError::Fail,
             OnError::Blank => faceveil::OnDetectorError::RedactFrame,
@@ -734,6 +737,12 @@ impl ObjectImpl for Faceveil {
                     .default_value(d.follow_camera)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("turned")
+                    .nick("Turned faces")
+                    .blurb("Also search the frame turned a quarter, a half and three quarters, for faces on their side or upside down (people lying down, a camera mounted sideways); adds some over-redaction")
+                    .default_value(d.turned)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("model")
                     .nick("CenterFace model")
                     .blurb("Path of a shipped CenterFace model (checked by SHA-256); default: found as the CLI finds it")
@@ -790,6 +799,7 @@ impl ObjectImpl for Faceveil {
             "runtime" => s.runtime = value.get().unwrap_or(s.runtime),
             "low-light" => s.low_light = value.get().unwrap_or(s.low_light),
             "follow-camera" => s.follow_camera = value.get().unwrap_or(s.follow_camera),
+            "turned" => s.turned = value.get().unwrap_or(s.turned),
             "model" => s.model = value.get().unwrap_or(None),
             "small-model" => s.small_model = value.get().unwrap_or(None),
             "on-error" => s.on_error = value.get().unwrap_or(s.on_error),
@@ -816,6 +826,7 @@ impl ObjectImpl for Faceveil {
             "runtime" => s.runtime.to_value(),
             "low-light" => s.low_light.to_value(),
             "follow-camera" => s.follow_camera.to_value(),
+            "turned" => s.turned.to_value(),
             "model" => s.model.to_value(),
             "small-model" => s.small_model.to_value(),
             "on-error" => s.on_error.to_value(),

@@ -277,8 +277,12 @@ fn stream(args: &StreamArgs) -> Result<(), Failure> {
 
 fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     // Both models at the confident threshold: a second opinion, not a search for everything.
-    let settings =
-        DetectSettings { threshold: args.threshold, small_threshold: args.threshold, ..DetectSettings::default() };
+    let settings = DetectSettings {
+        threshold: args.threshold,
+        small_threshold: args.threshold,
+        turned: args.turned,
+        ..DetectSettings::default()
+    };
     settings.validate()?;
     if args.orig.is_some() && args.files.len() != 1 {
         return Err(faceveil::Error::Config("--orig compares one FILE with its original; pass one FILE".into()).into());
