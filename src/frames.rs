@@ -279,6 +279,17 @@ impl<D: Detector> FrameRedactor<D> {
         Ok(())
     }
 
+    /// Whether frames are also searched turned a quarter, a half and three quarters, for faces on their side or
+    /// upside down ([`DetectSettings::turned`](crate::DetectSettings::turned)). Set it before a stream's first
+    /// frame, or [`flush`](Self::flush) first: changing the search while frames are held is an error.
+    pub fn set_turned(&mut self, turned: bool) -> Result<()> {
+        if self.core.is_some() && turned != self.options.detect.turned {
+            return Err(Error::Config("the turned search changes while frames are held: flush first".into()));
+        }
+        self.options.detect.turned = turned;
+        Ok(())
+    }
+
     /// The stream's frame rate (GStreamer's caps `framerate`, a camera's setting): a fast camera's bridging
     /// window and tile period are stretched to the same time as at 25 fps ([`Options::schedule`]), so a frame
     /// at 50 fps costs about half as much. Unknown (the default), the stream is taken for 25 fps, which never

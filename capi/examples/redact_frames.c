@@ -38,6 +38,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot start faceveil: %s\n", err);
         return 1;
     }
+    /* A body-worn camera: faces of people lying down are searched too. */
+    if (faceveil_set_turned(r, 1) != FACEVEIL_OK)
+        return fail(r, "turned");
     printf("look-ahead: %u frames\n", faceveil_delay_frames(r));
     int pulled = 0;
     int64_t pts;
@@ -57,6 +60,13 @@ int main(int argc, char **argv) {
         if (rc != FACEVEIL_NO_FRAME)
             return fail(r, "pull");
     }
+    /* The search cannot change while frames are held. */
+    if (faceveil_push(r, FACEVEIL_RGB24, w, h, (int64_t)frames * 3600, in, len) != FACEVEIL_OK
+        || faceveil_set_turned(r, 0) != FACEVEIL_ERROR || faceveil_flush(r) != FACEVEIL_OK
+        || faceveil_set_turned(r, 0) != FACEVEIL_OK)
+        return fail(r, "turned while held");
+    while (faceveil_pull(r, out, len, &pts) == FACEVEIL_OK)
+        ;
     /* A wrong buffer size is refused, not overrun. */
     if (faceveil_push(r, FACEVEIL_RGB24, w, h, 1 << 30, in, len - 1) != FACEVEIL_BAD_ARGUMENT)
         return fail(r, "short buffer accepted");

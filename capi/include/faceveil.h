@@ -70,6 +70,12 @@ int faceveil_set_interlaced(faceveil_redactor *r, int interlaced, int top_first)
  * while frames are held. */
 int faceveil_set_frame_rate(faceveil_redactor *r, uint32_t num, uint32_t den);
 
+/* Also search every frame turned a quarter, a half and three quarters (`on` non-zero; off by default), for
+ * faces on their side or upside down: people lying down, a camera mounted sideways without a rotation flag
+ * (`faceveil redact --turned`; more detector work, and some more redaction of things that are not faces).
+ * Set it before the first frame or after faceveil_flush: FACEVEIL_ERROR while frames are held. */
+int faceveil_set_turned(faceveil_redactor *r, int on);
+
 /* Frames a pushed frame is held back. */
 uint32_t faceveil_delay_frames(const faceveil_redactor *r);
 

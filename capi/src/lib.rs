@@ -200,6 +200,19 @@ pub unsafe extern "C" fn faceveil_set_frame_rate(r: *mut Redactor, num: u32, den
     })
 }
 
+/// Whether frames are also searched turned (`on` non-zero), for faces on their side or upside down (people
+/// lying down, a camera mounted sideways): `faceveil redact --turned`. Before the first frame, or after a flush.
+///
+/// # Safety
+/// `r` comes from `faceveil_redactor_new`.
+#[no_mangle]
+pub unsafe extern "C" fn faceveil_set_turned(r: *mut Redactor, on: c_int) -> c_int {
+    with(r, |r| match r.inner.set_turned(on != 0) {
+        Ok(()) => OK,
+        Err(e) => r.fail(ERROR, e),
+    })
+}
+
 /// # Safety
 /// `r` is null or comes from `faceveil_redactor_new`.
 #[no_mangle]
