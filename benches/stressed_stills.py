@@ -15,6 +15,11 @@ Copies (made once under OUT/src from ../shared/eval/images, read there, never co
              sigma 2, PNG
   spotN      the reverse: the picture N = 3, 5 stops darker but the faces (grown as above), which stay as they
              were, as on a lit stage or podium in a dark hall (`spotlit`), sensor noise sigma 2, PNG
+  turnN      the picture turned N = 30, 45, 90, 180 degrees counter-clockwise, the canvas enlarged to hold it
+             and its corners mirrored, as faces lying down or a camera mounted sideways see it (for
+             `--turned`); each face's box moved with its centre, its sides swapped at 90, a square of its mean
+             side at 30 and 45 (heights are then the turned faces'), JPEG 95 (the mirrored corners hold faces
+             nobody annotated: over-redaction there is not comparable with the other copies')
 Each picture is redacted by `faceveil redact IN -o OUT.png OPTIONS` and judged (`judge.py images`). Prints faces
 covered by height band and the judge's unexplained over-redaction per set and copy; JSON in OUT/TAG/.
 Needs scripts/setup.sh, a release build and the judge's Python packages (../shared/tools/README.md).
@@ -40,6 +45,7 @@ DARKENED = {'noise': ['--stops', '0.5', '--noise', '2'], 'noise4': ['--stops', '
             'jpeg50': ['--stops', '0', '--noise', '0', '--quality', '50']}
 SHADOWS = {'shadow3': 3.0, 'shadow4': 4.0, 'shadow5': 5.0}
 SPOTS = {'spot3': 3.0, 'spot5': 5.0}
+TURNS = {'turn30': 30.0, 'turn45': 45.0, 'turn90': 90.0, 'turn180': 180.0}
 
 
 def run(cmd):
@@ -64,6 +70,34 @@ def make_lit(src, dst, light, stops):
     json.dump(renamed, open(os.path.join(dst, 'gt.json'), 'w'))
 
 
+def make_turned(src, dst, degrees):
+    """`src`'s pictures turned `degrees` counter-clockwise (see the module docs), with gt.json to match."""
+    os.makedirs(dst, exist_ok=True)
+    gt = json.load(open(os.path.join(src, 'gt.json')))
+    turned = {}
+    quarter = round(degrees) % 90 == 0
+    for name, boxes in sorted(gt.items()):
+        img = cv2.imread(os.path.join(src, name), cv2.IMREAD_COLOR)
+        h, w = img.shape[:2]
+        c, s = abs(np.cos(np.radians(degrees))), abs(np.sin(np.radians(degrees)))
+        nw, nh = int(round(w * c + h * s)), int(round(w * s + h * c))
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+        m[0, 2] += nw / 2 - w / 2
+        m[1, 2] += nh / 2 - h / 2
+        out = cv2.warpAffine(img, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        moved = []
+        for x, y, bw, bh in boxes:
+            cx, cy = m @ np.array([x + bw / 2, y + bh / 2, 1.0])
+            if quarter and round(degrees) % 180 != 0:
+                bw, bh = bh, bw
+            elif not quarter:
+                bw = bh = (bw + bh) / 2
+            moved.append([int(round(cx - bw / 2)), int(round(cy - bh / 2)), int(round(bw)), int(round(bh))])
+        turned[name] = moved
+        cv2.imwrite(os.path.join(dst, name), out, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    json.dump(turned, open(os.path.join(dst, 'gt.json'), 'w'))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--bin', default=os.path.join(ROOT, 'target', 'release', 'faceveil'))
@@ -73,8 +107,8 @@ def main():
     argv = sys.argv[1:]
     extra = argv[argv.index('--') + 1:] if '--' in argv else []
     a = ap.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
-    copies = a.copies.split(',') if a.copies else [*DARKENED, *SHADOWS, *SPOTS]
-    unknown = [c for c in copies if c not in {**DARKENED, **SHADOWS, **SPOTS}]
+    copies = a.copies.split(',') if a.copies else [*DARKENED, *SHADOWS, *SPOTS, *TURNS]
+    unknown = [c for c in copies if c not in {**DARKENED, **SHADOWS, **SPOTS, **TURNS}]
     if unknown:
         ap.error(f'unknown copies {unknown}')
     for s in SETS:
@@ -87,6 +121,8 @@ def main():
                     run([sys.executable, os.path.join(SHARED, 'tools', 'make_dark.py'), orig, src, *DARKENED[copy]])
                 elif copy in SHADOWS:
                     make_lit(orig, src, shadowed, SHADOWS[copy])
+                elif copy in TURNS:
+                    make_turned(orig, src, TURNS[copy])
                 else:
                     make_lit(orig, src, spotlit, SPOTS[copy])
             dst = os.path.join(a.out, a.tag, f'{s}_{copy}')
