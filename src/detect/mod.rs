@@ -414,8 +414,9 @@ pub struct DetectSettings {
     /// Turned faces: also search the picture turned a quarter, a half and three quarters, for faces lying
     /// on their side or upside down (people lying down, a camera mounted sideways or upside down without a
     /// rotation flag), which both models miss more often the further they are turned. A photo is searched
-    /// whole in each turn (about four times the detection time), a video frame's full whole-frame pass is
-    /// repeated in each turn (small turned faces are not searched). Off by default: the turned search finds
+    /// whole in each turn (about three times the time); a video's whole frame is searched in one turn at a
+    /// time, at the detector's full size, as often as its full whole-frame pass runs (small turned faces are
+    /// not searched in video). Off by default: the turned search finds
     /// things that are no face upright, and at [`TURNED_MIN_SCORE`] it still adds
     /// over-redaction (docs/performance.md, 2026-12-07 thirty-first stop). Reports written before this
     /// setting existed ran without it.

@@ -549,9 +549,10 @@ impl Analyser {
 
     /// `upright`, the regions of frame `index`, with the faces found in the frame turned a quarter, a half and
     /// three quarters ([`DetectSettings::turned`]; nothing added without it): a still is searched whole in each
-    /// turn (the whole frame and every tile), a video frame only where its full whole-frame pass ran (the
-    /// tracker bridges between). A turned face's region grows to its head in its own turn, so toward the top of
-    /// that head. Only boxes scoring [`TURNED_MIN_SCORE`] or more are kept, and none where a confident upright
+    /// turn (the whole frame and every tile); a video is searched as often as its full whole-frame pass runs
+    /// (every `whole_period` frames), one turn at a time in rotation, the whole frame at the detector's full size
+    /// (the tracker bridges between). A turned face's region grows to its head in its own turn, so toward the
+    /// top of that head. Only boxes scoring [`TURNED_MIN_SCORE`] or more are kept, and none where a confident upright
     /// region ([`HEAD_SCORE`](super::HEAD_SCORE)) already lies over it: upright faces are found turned too,
     /// differently placed.
     fn with_turned<D: Detector + ?Sized>(

@@ -346,8 +346,8 @@ pub(crate) struct SettingsArgs {
     pub(crate) small_model: Option<PathBuf>,
     /// Also search for faces turned on their side or upside down (people lying down, a camera mounted
     /// sideways or upside down without a rotation flag): photos are searched whole in each quarter turn
-    /// (about 4x the detection time), video frames' whole-frame pass on the frames it runs in full. Off by
-    /// default: it adds some over-redaction.
+    /// (about 3x the time), video frames whole at full detector size, one turn at a time, as often as the full
+    /// whole-frame pass (every third frame at 25 fps). Off by default: it adds some over-redaction.
     #[arg(long)]
     pub(crate) turned: bool,
 }
