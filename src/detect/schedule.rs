@@ -305,10 +305,12 @@ pub struct Analyser {
     /// small whole-frame boxes need a tile's confirmation (`confirm_small`), and a dark one's tiny faces are
     /// searched again ([`tiny_face_tiles`]).
     still: bool,
-    /// A video's turned whole-frame passes ([`DetectSettings::turned`]): the frame the last one ran on, and how
-    /// many ran (each searches the next turn).
+    /// A video's turned whole-frame passes ([`DetectSettings::turned`]): the frame the last ones ran on, how
+    /// many frames got them (each searches the next turn in rotation), and which turns found a face when they
+    /// last ran (searched on every such frame until they find none).
     turned_at: Option<u64>,
     turns_run: usize,
+    turned_found: [bool; 3],
 }
 
 impl Analyser {
@@ -342,6 +344,7 @@ impl Analyser {
             still: false,
             turned_at: None,
             turns_run: 0,
+            turned_found: [false; 3],
         }
     }
 
@@ -550,8 +553,8 @@ impl Analyser {
     /// `upright`, the regions of frame `index`, with the faces found in the frame turned a quarter, a half and
     /// three quarters ([`DetectSettings::turned`]; nothing added without it): a still is searched whole in each
     /// turn (the whole frame and every tile); a video is searched as often as its full whole-frame pass runs
-    /// (every `whole_period` frames), one turn at a time in rotation, the whole frame at the detector's full size
-    /// (the tracker bridges between). A turned face's region grows to its head in its own turn, so toward the
+    /// (every `whole_period` frames), one turn at a time in rotation and every turn that found a face last time,
+    /// the whole frame at the detector's full size (the tracker bridges between). A turned face's region grows to its head in its own turn, so toward the
     /// top of that head. Only boxes scoring [`TURNED_MIN_SCORE`] or more are kept, and none where a confident upright
     /// region ([`HEAD_SCORE`](super::HEAD_SCORE)) already lies over it: upright faces are found turned too,
     /// differently placed.
@@ -569,16 +572,17 @@ impl Analyser {
         self.turned_at = Some(index);
         let (w, h) = self.size;
         const TURNS: [Rotation; 3] = [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270];
-        // A video frame gets one turn, the next full pass the next one.
-        let turns = if self.still {
-            &TURNS[..]
-        } else {
-            let k = self.turns_run % TURNS.len();
+        // A video frame gets the turns in rotation, one at a time, and every turn that found a face last time
+        // it ran (a face lying down is searched as often as an upright one).
+        let next = self.turns_run % TURNS.len();
+        if !self.still {
             self.turns_run += 1;
-            &TURNS[k..=k]
-        };
+        }
         let mut turned = Vec::new();
-        for &turn in turns {
+        for (k, &turn) in TURNS.iter().enumerate() {
+            if !(self.still || k == next || self.turned_found[k]) {
+                continue;
+            }
             let picture = super::rotate_upright(frame.clone(), turn);
             let (tw, th) = picture.dimensions();
             let found = if self.still {
@@ -601,10 +605,12 @@ impl Analyser {
                 });
                 super::face_regions(merge(found, self.settings.nms_iou))
             };
+            let before = turned.len();
             turned.extend(found.into_iter().filter(|d| d.score >= TURNED_MIN_SCORE).filter_map(|d| {
                 let bbox = turn.box_to_stored(&d.bbox, w, h).clamped(w, h);
                 bbox.is_valid().then_some(Detection { bbox, ..d })
             }));
+            self.turned_found[k] = turned.len() > before;
         }
         let seen = |t: &Detection| {
             let (cx, cy) = ((t.bbox.x0 + t.bbox.x1) / 2.0, (t.bbox.y0 + t.bbox.y1) / 2.0);
@@ -880,10 +886,15 @@ mod tests {
         let found = Analyser::exhaustive(turned.clone(), 640, 480).analyse(&mut upright, &frame).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].bbox.iou(&face) > 0.99, "{found:?}");
-        // Video: each full whole-frame pass adds one turn, so the face is found within three of them.
+        // Video: each full whole-frame pass (here every frame) adds the next turn, and the turn that found the face
+        // is searched again on every one while it finds it; once gone, it waits for its turn in rotation.
         let mut video = Analyser::new(turned.clone(), 1, 640, 480);
-        let per_frame: Vec<usize> = (0..3).map(|_| video.analyse(&mut upright, &frame).unwrap().len()).collect();
-        assert_eq!(per_frame.iter().sum::<usize>(), 1, "{per_frame:?}");
+        let blank = picture(640, 480, None);
+        let per_frame: Vec<usize> = [&frame, &frame, &frame, &blank, &blank]
+            .into_iter()
+            .map(|f| video.analyse(&mut upright, f).unwrap().len())
+            .collect();
+        assert_eq!(per_frame, vec![1, 1, 1, 0, 0]);
         let mut plain = Analyser::new(settings, 1, 640, 480);
         assert!((0..3).all(|_| plain.analyse(&mut upright, &frame).unwrap().is_empty()));
         // `verify --turned`: the face as found (no head), in frame pixels.
