@@ -605,12 +605,11 @@ impl Analyser {
                 });
                 super::face_regions(merge(found, self.settings.nms_iou))
             };
-            let before = turned.len();
             turned.extend(found.into_iter().filter(|d| d.score >= TURNED_MIN_SCORE).filter_map(|d| {
                 let bbox = turn.box_to_stored(&d.bbox, w, h).clamped(w, h);
-                bbox.is_valid().then_some(Detection { bbox, ..d })
+                bbox.is_valid().then_some((k, Detection { bbox, ..d }))
             }));
-            self.turned_found[k] = turned.len() > before;
+            self.turned_found[k] = false;
         }
         let seen = |t: &Detection| {
             let (cx, cy) = ((t.bbox.x0 + t.bbox.x1) / 2.0, (t.bbox.y0 + t.bbox.y1) / 2.0);
@@ -620,8 +619,13 @@ impl Analyser {
                         || (r.bbox.x0..=r.bbox.x1).contains(&cx) && (r.bbox.y0..=r.bbox.y1).contains(&cy))
             })
         };
-        let turned: Vec<Detection> = turned.into_iter().filter(|t| !seen(t)).collect();
-        upright.extend(turned);
+        // A turn counts as having found a face only for a box kept: an upright face found turned too does not
+        // keep its turn searched.
+        let kept: Vec<(usize, Detection)> = turned.into_iter().filter(|(_, t)| !seen(t)).collect();
+        for (k, t) in kept {
+            self.turned_found[k] = true;
+            upright.push(t);
+        }
         Ok(upright)
     }
 
