@@ -550,9 +550,21 @@ pub fn face_regions(found: Vec<Detection>) -> Vec<Detection> {
 pub fn rotate_upright(img: RgbImage, rotation: Rotation) -> RgbImage {
     match rotation {
         Rotation::None => img,
-        Rotation::Cw90 => image::imageops::rotate90(&img),
-        Rotation::Cw180 => image::imageops::rotate180(&img),
-        Rotation::Cw270 => image::imageops::rotate270(&img),
+        turn => turned(&img, turn),
+    }
+}
+
+/// The quarter, half and three-quarter turns a picture is also searched in for faces on their side or upside
+/// down ([`DetectSettings::turned`]).
+pub(crate) const TURNS: [Rotation; 3] = [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270];
+
+/// A copy of `img` turned clockwise by `turn` (boxes found in it map back with [`Rotation::box_to_stored`]).
+pub(crate) fn turned(img: &RgbImage, turn: Rotation) -> RgbImage {
+    match turn {
+        Rotation::None => img.clone(),
+        Rotation::Cw90 => image::imageops::rotate90(img),
+        Rotation::Cw180 => image::imageops::rotate180(img),
+        Rotation::Cw270 => image::imageops::rotate270(img),
     }
 }
 

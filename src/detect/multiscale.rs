@@ -5,7 +5,7 @@
 //! suppressing boxes that lie mostly inside a better one.
 
 use super::{nms, DetectSettings, Detection, Detector, Pass};
-use crate::geom::{BBox, Rotation};
+use crate::geom::BBox;
 use crate::{Error, Result};
 use fast_image_resize as fir;
 use image::RgbImage;
@@ -395,8 +395,8 @@ pub fn faces_turned<D: Detector + ?Sized>(
 ) -> Result<Vec<Detection>> {
     let (w, h) = frame.dimensions();
     let mut all = Vec::new();
-    for turn in [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270] {
-        let picture = super::rotate_upright(frame.clone(), turn);
+    for turn in super::TURNS {
+        let picture = super::turned(frame, turn);
         for d in faces_multiscale(detector, &picture, settings, |_| true)? {
             let bbox = turn.box_to_stored(&d.bbox, w, h).clamped(w, h);
             if d.score >= super::TURNED_MIN_SCORE && bbox.is_valid() {

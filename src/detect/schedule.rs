@@ -36,8 +36,8 @@
 
 use super::multiscale::{confirm_small, input_pixels, tile_pass, whole_input_size_with_tiles, whole_pass_as};
 use super::multiscale::{tiny_face_tiles, TINY_FACE_HEIGHT, TINY_FACE_SCALE};
-use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile};
-use crate::geom::{BBox, Rotation};
+use super::{merge, tiles, video_tiles, DetectSettings, Detection, Detector, Pass, Tile, TURNS};
+use crate::geom::BBox;
 use crate::Result;
 use image::RgbImage;
 
@@ -571,7 +571,6 @@ impl Analyser {
         }
         self.turned_at = Some(index);
         let (w, h) = self.size;
-        const TURNS: [Rotation; 3] = [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270];
         // A video frame gets the turns in rotation, one at a time, and every turn that found a face last time
         // it ran (a face lying down is searched as often as an upright one).
         let next = self.turns_run % TURNS.len();
@@ -583,7 +582,7 @@ impl Analyser {
             if !(self.still || k == next || self.turned_found[k]) {
                 continue;
             }
-            let picture = super::rotate_upright(frame.clone(), turn);
+            let picture = super::turned(frame, turn);
             let (tw, th) = picture.dimensions();
             let found = if self.still {
                 let settings = DetectSettings { turned: false, ..self.settings.clone() };
