@@ -136,6 +136,9 @@ pub enum Redone {
     InputChanged,
     /// The output is not the one its report vouches for: damaged, cut short or replaced.
     OutputChanged,
+    /// A video flagged to be shown turned went into a container that cannot carry the flag, from a build that
+    /// dropped the flag instead of turning the picture (the output is shown sideways or upside down).
+    RotationLost,
 }
 
 impl Redone {
@@ -150,6 +153,7 @@ impl Redone {
             Redone::Model => "another detector model",
             Redone::InputChanged => "the input changed",
             Redone::OutputChanged => "the output was damaged or replaced",
+            Redone::RotationLost => "an earlier build dropped its rotation flag",
         }
     }
 }
@@ -510,9 +514,20 @@ fn check_output(
     let revision = crate::report::redaction_revision(report.kind, report.frame_rate);
     failed(report.redaction_revision == revision, Redone::Revision)?;
     failed(report.model_sha256.as_deref() == model, Redone::Model)?;
+    failed(!rotation_lost(&report, output), Redone::RotationLost)?;
     failed(sha256_file(input).ok().as_deref() == Some(report.input_sha256.as_str()), Redone::InputChanged)?;
     failed(sha256_file(output).ok().as_deref() == Some(report.output_sha256.as_str()), Redone::OutputChanged)?;
     Ok(report)
+}
+
+/// Whether `report`'s video was flagged to be shown turned and `output` is in a container that cannot carry the
+/// flag (every one batch writes but MP4 and MOV), and the picture was not turned in its pixels instead.
+fn rotation_lost(report: &Report, output: &Path) -> bool {
+    let ext = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    report.kind == MediaKind::Video
+        && report.rotation_degrees != 0
+        && !report.rotation_in_pixels
+        && !matches!(ext.as_str(), "mp4" | "mov" | "m4v")
 }
 
 /// Progress events, for a terminal or a scheduler's log.

@@ -188,7 +188,6 @@ impl Rotation {
         }
     }
 
-    /// Size of the upright picture for a stored `w × h` frame.
     /// Clockwise degrees (0, 90, 180, 270).
     pub fn degrees(self) -> u32 {
         match self {
@@ -199,6 +198,7 @@ impl Rotation {
         }
     }
 
+    /// Size of the upright picture for a stored `w × h` frame.
     pub fn upright_size(self, w: u32, h: u32) -> (u32, u32) {
         match self {
             Rotation::Cw90 | Rotation::Cw270 => (h, w),

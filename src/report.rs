@@ -133,6 +133,10 @@ pub struct Report {
     pub streams_copied: u32,
     /// Display rotation in degrees clockwise carried from the input.
     pub rotation_degrees: u32,
+    /// The output container cannot carry the rotation flag (Matroska, MPEG-TS, AVI), so the picture was turned
+    /// in its pixels instead and the output has no flag. Reports without the field: false.
+    #[serde(default)]
+    pub rotation_in_pixels: bool,
     /// True for review outputs (`--overlay`): faces are outlined, not redacted. Never release these.
     pub not_for_release: bool,
     pub warnings: Vec<String>,

@@ -9,7 +9,7 @@ use super::pace::LiveEvent;
 use super::thumbs::Thumbnails;
 use crate::geom::Rotation;
 use crate::io::ffmpeg::output::Sink;
-use crate::io::ffmpeg::picture::for_each_plane;
+use crate::io::ffmpeg::picture::{for_each_plane, turned_frame};
 use crate::redact::RedactSettings;
 use crate::review::ReviewCollector;
 use crate::{Error, Result};
@@ -50,6 +50,8 @@ impl RedactStage<'_, '_> {
 pub(crate) struct EncodeStage<'a> {
     pub(crate) sink: &'a mut dyn Sink,
     pub(crate) encoder: encoder::Video,
+    /// Each frame turned by this before it is encoded (a rotation flag the output container cannot carry).
+    pub(crate) turn: Option<Rotation>,
     /// Called with the number of frames written so far.
     pub(crate) progress: &'a dyn Fn(u64),
     /// Live runs: each frame's end-to-end latency is logged.
@@ -67,7 +69,7 @@ impl EncodeStage<'_> {
     /// Runs until both the redacted frames and the copied packets have ended, then flushes the encoder and
     /// finishes the sink.
     pub(crate) fn run(self, redacted_rx: Receiver<Decoded>, pkt_rx: Receiver<Packet>) -> Result<Encoded> {
-        let EncodeStage { sink, mut encoder, progress, live } = self;
+        let EncodeStage { sink, mut encoder, turn, progress, live } = self;
         let werr = |reason: String| Error::Encode { path: PathBuf::new(), reason };
         let mut written = 0u64;
         // Frames inside the encoder, for live latency: (pts, frame index, read at).
@@ -104,6 +106,10 @@ impl EncodeStage<'_> {
             crossbeam_channel::select! {
                 recv(redacted_rx) -> msg => match msg {
                     Ok(Decoded { mut frame, index, read_at }) => {
+                        if let Some(turn) = turn {
+                            frame = turned_frame(&frame, turn)
+                                .map_err(|e| Error::Frame { path: PathBuf::new(), frame: index, source: Box::new(e) })?;
+                        }
                         let pts = frame.pts().unwrap_or(0);
                         if sink.wants_keyframe(pts) {
                             frame.set_kind(picture::Type::I);

@@ -150,6 +150,7 @@ pub fn redact_file_with(
         detector_pixels: Default::default(),
         streams_copied: 0,
         rotation_degrees: 0,
+        rotation_in_pixels: false,
         not_for_release: options.redact.style == crate::redact::Style::Outline,
         warnings: Vec::new(),
         elapsed_ms: 0,

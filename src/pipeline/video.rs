@@ -57,6 +57,8 @@ pub(crate) struct Outcome {
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) rotation: Rotation,
+    /// The rotation turned into the pixels (the output container could not carry the flag).
+    pub(crate) turn_pixels: Option<Rotation>,
     pub(crate) streams_copied: u32,
     /// When the last frame was handed to the output.
     pub(crate) finished_at: Instant,
@@ -73,6 +75,7 @@ impl Outcome {
         out.width = self.width;
         out.height = self.height;
         out.rotation_degrees = self.rotation.degrees();
+        out.rotation_in_pixels = self.turn_pixels.is_some();
         out.streams_copied = self.streams_copied;
         out.frames = dec.frames;
         out.decode_errors = dec.decode_errors;
@@ -155,8 +158,19 @@ pub(crate) fn run_stages(
     detector: &mut dyn Detector,
 ) -> Result<Outcome> {
     let OpenedVideo { ictx, index: video_index, decoder, .. } = opened;
-    let Engine { encoder, enc_tb, work_format, rotation, total_estimate, rate, copied, mut warnings, width, height } =
-        engine;
+    let Engine {
+        encoder,
+        enc_tb,
+        work_format,
+        rotation,
+        turn_pixels,
+        total_estimate,
+        rate,
+        copied,
+        mut warnings,
+        width,
+        height,
+    } = engine;
     let (frame_tx, frame_rx) = bounded::<Decoded>(QUEUE);
     let (done_tx, done_rx) = bounded::<Analysed>(QUEUE);
     let (redacted_tx, redacted_rx) = bounded::<Decoded>(REDACTED_QUEUE);
@@ -187,7 +201,8 @@ pub(crate) fn run_stages(
         }
     };
     let redact = RedactStage { redact: &options.redact, review: run.review.take().map(|c| (c, rotation, enc_tb)) };
-    let encode = EncodeStage { sink: &mut *sink, encoder, progress: &report_progress, live: run.live };
+    let encode =
+        EncodeStage { sink: &mut *sink, encoder, turn: turn_pixels, progress: &report_progress, live: run.live };
 
     let (dec_res, det_res, red_res, mux_res) = std::thread::scope(|s| {
         let dec = std::thread::Builder::new()
@@ -236,6 +251,7 @@ pub(crate) fn run_stages(
         width,
         height,
         rotation,
+        turn_pixels,
         streams_copied: copied.iter().filter(|&&c| c).count() as u32,
         finished_at,
         edits,

@@ -227,6 +227,48 @@ fn a_resumed_batch_redoes_the_fast_videos_an_earlier_build_covered_another_way()
 }
 
 #[test]
+fn a_phone_clip_written_as_matroska_is_shown_upright_and_a_sideways_output_of_an_earlier_build_is_redone() {
+    // A phone's 3GP clip, stored turned and flagged to be shown upright, is written as `.mkv`, which cannot
+    // carry the flag: the picture is turned in its pixels. An MP4 beside it keeps its flag.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let stored = dir.path().join("stored.mp4");
+    make_clip(&stored, 8, &["-c:v", "libx264", "-preset", "ultrafast"], &[], ",transpose=1");
+    for name in ["phone.3gp", "phone.mp4"] {
+        let flagged = input.join(name);
+        ffmpeg(&[
+            "-i",
+            stored.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            flagged.to_str().unwrap(),
+        ]);
+    }
+    let output = dir.path().join("out");
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (mkv, mut report) = report_of(&output, "phone.mkv");
+    assert_eq!((report["rotation_degrees"].as_u64(), report["rotation_in_pixels"].as_bool()), (Some(270), Some(true)));
+    let shown = |path: &Path| probe_entry(path, "stream=width,height:stream_side_data=rotation");
+    assert_eq!(shown(&output.join("phone.mkv")), "width=640\nheight=360\n");
+    let (_, mp4_report) = report_of(&output, "phone.mp4");
+    assert_eq!(mp4_report["rotation_in_pixels"], false);
+    assert_eq!(shown(&output.join("phone.mp4")), "width=360\nheight=640\nrotation=90\n");
+
+    // The report as a build that dropped the flag wrote it (no `rotation_in_pixels`): redone, the MP4 kept.
+    report.as_object_mut().unwrap().remove("rotation_in_pixels");
+    std::fs::write(&mkv, serde_json::to_vec(&report).unwrap()).unwrap();
+    let (code, err) = batch(&input, &output, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = summary(&output.join("faceveil-summary.json"));
+    assert_eq!(redone(&s), vec![("phone.3gp".to_string(), "rotation-lost".into())]);
+    assert!(statuses(&s).contains(&("phone.mp4".into(), "up-to-date".into())), "{:?}", statuses(&s));
+}
+
+#[test]
 fn shards_as_concurrent_processes_cover_every_file_once() {
     let dir = tempfile::tempdir().unwrap();
     let input = archive(dir.path());

@@ -119,6 +119,54 @@ fn rotation_side_data_is_kept_and_sideways_face_found() {
     }
 }
 
+#[test]
+fn a_rotation_flag_the_container_cannot_carry_is_turned_into_the_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let upright = dir.path().join("upright.mp4");
+    let stored = dir.path().join("stored.mp4");
+    let input = dir.path().join("rotated.mp4");
+    // The picture stored turned 90° clockwise and flagged to be shown upright, as in the test above; Matroska
+    // and MPEG-TS cannot carry the flag (FFmpeg drops it there without a word).
+    make_clip(&upright, 10, &lossless_h264(), &[], "");
+    make_clip(&stored, 10, &lossless_h264(), &[], ",transpose=1");
+    ffmpeg(&["-i", stored.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", input.to_str().unwrap()]);
+    for ext in ["mkv", "ts"] {
+        let output = dir.path().join(format!("out.{ext}"));
+        let report = dir.path().join(format!("out-{ext}.json"));
+        let out = faceveil(os_args!["redact", &input, "-o", &output, "--crf", "0", "--report", &report]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Shown as the input is shown: upright in its pixels, and no flag left to turn it again.
+        // (ffprobe lists an MPEG-TS stream under its program too.)
+        let size = probe_entry(&output, "stream=width,height");
+        assert!(size.starts_with("width=640\nheight=360\n") && size.lines().count() % 2 == 0, "{ext}: {size}");
+        assert!(size.lines().all(|l| l == "width=640" || l == "height=360"), "{ext}: {size}");
+        assert!(!probe_entry(&output, "stream_side_data=rotation").contains("rotation"), "{ext}");
+        assert_eq!(frame_times(&output).len(), 10, "{ext}");
+        // The face redacted, every other pixel as the upright picture has it (lossless in and out).
+        assert_redacted_and_intact(&upright, &output);
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let warned = r["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("turned 270°"));
+        assert!(warned, "{ext}: {}", r["warnings"]);
+    }
+    assert_eq!(frame_times(&input), frame_times(&dir.path().join("out.mkv")));
+
+    // Interlaced pictures cannot be turned without mixing their fields: refused, naming the input, no output.
+    let stored = dir.path().join("stored-interlaced.mp4");
+    let input = dir.path().join("rotated-interlaced.mp4");
+    let codec = ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-flags", "+ildct+ilme"];
+    make_clip(&stored, 10, &codec, &[], ",transpose=1,interlace");
+    ffmpeg(&["-i", stored.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", input.to_str().unwrap()]);
+    assert!(!probe_entry(&input, "stream=field_order").contains("progressive"), "test clip is not interlaced");
+    let output = dir.path().join("interlaced.mkv");
+    let out = faceveil(os_args!["redact", &input, "-o", &output]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("rotated-interlaced.mp4") && stderr.contains(".mp4 or .mov"),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+}
+
 /// The astronaut's face in `assets/astronaut.png` (512 × 512).
 const ASTRONAUT_FACE: (u32, u32, u32, u32) = (195, 75, 255, 160);
 

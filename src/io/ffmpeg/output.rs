@@ -57,6 +57,9 @@ pub(crate) struct Engine {
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) rotation: Rotation,
+    /// The rotation the encoder's pictures are turned by (the input's, where the output container cannot carry
+    /// its flag): the decoded, analysed and redacted frames stay as stored.
+    pub(crate) turn_pixels: Option<Rotation>,
     pub(crate) total_estimate: Option<u64>,
     /// The video stream's frame rate, where the container states one: the core's schedule follows it.
     pub(crate) rate: Option<FrameRate>,
@@ -106,19 +109,6 @@ pub(crate) fn plan(
         let frame_rate = found.unwrap_or(Rational(25, 1));
         let rate = found.and_then(|r| FrameRate::new(r.numerator().try_into().ok()?, r.denominator().try_into().ok()?));
         let (width, height) = (decoder.width(), decoder.height());
-        let work_format = work_format(decoder.format(), width, height);
-        let global_header = container.format().flags().contains(format::Flags::GLOBAL_HEADER);
-        let x264 = encoder::find_by_name("libx264").ok_or_else(|| werr("FFmpeg has no libx264 encoder".into()))?;
-        let mut enc = codec::context::Context::new_with_codec(x264)
-            .encoder()
-            .video()
-            .map_err(|e| werr(format!("libx264: {e}")))?;
-        enc.set_width(width);
-        enc.set_height(height);
-        enc.set_format(work_format);
-        enc.set_aspect_ratio(decoder.aspect_ratio());
-        enc.set_time_base(*in_tb);
-        enc.set_frame_rate(Some(frame_rate));
         // Interlaced input stays interlaced: coded as fields, its field order flagged (each frame's own order goes
         // to x264 with the frame).
         // SAFETY: the stream's parameters are valid while the input is open; a plain enum field is read.
@@ -127,6 +117,47 @@ pub(crate) fn plan(
             field_order,
             ff::ffi::AVFieldOrder::AV_FIELD_UNKNOWN | ff::ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE
         );
+        let mut warnings = Vec::new();
+        // A rotation flag the output container cannot carry: the picture is turned in its pixels instead, so that
+        // it is shown as the input is (what FFmpeg does when it re-encodes).
+        let turn_pixels = (*rotation != Rotation::None && !carries_rotation(container)).then_some(*rotation);
+        if let Some(turn) = turn_pixels {
+            let muxer = container.format().name().to_string();
+            if interlaced {
+                return Err(Error::StreamNotCarried {
+                    path: input.to_path_buf(),
+                    reason: format!(
+                        "its interlaced video is flagged to be shown turned {}° clockwise, which the {muxer} container cannot \
+                         carry, and turning interlaced pictures would mix their fields; write .mp4 or .mov",
+                        turn.degrees()
+                    ),
+                });
+            }
+            warnings.push(format!(
+                "picture turned {}° clockwise in its pixels: the {muxer} container cannot carry the input's rotation flag (.mp4 \
+                 and .mov can)",
+                turn.degrees()
+            ));
+        }
+        let quarter = matches!(turn_pixels, Some(Rotation::Cw90 | Rotation::Cw270));
+        let work_format = work_format(decoder.format(), width, height, quarter);
+        let (out_width, out_height) = turn_pixels.map_or((width, height), |t| t.upright_size(width, height));
+        let aspect = match decoder.aspect_ratio() {
+            r if quarter && r.numerator() > 0 && r.denominator() > 0 => Rational(r.denominator(), r.numerator()),
+            r => r,
+        };
+        let global_header = container.format().flags().contains(format::Flags::GLOBAL_HEADER);
+        let x264 = encoder::find_by_name("libx264").ok_or_else(|| werr("FFmpeg has no libx264 encoder".into()))?;
+        let mut enc = codec::context::Context::new_with_codec(x264)
+            .encoder()
+            .video()
+            .map_err(|e| werr(format!("libx264: {e}")))?;
+        enc.set_width(out_width);
+        enc.set_height(out_height);
+        enc.set_format(work_format);
+        enc.set_aspect_ratio(aspect);
+        enc.set_time_base(*in_tb);
+        enc.set_frame_rate(Some(frame_rate));
         let mut flags = codec::Flags::empty();
         if global_header {
             flags |= codec::Flags::GLOBAL_HEADER;
@@ -169,7 +200,6 @@ pub(crate) fn plan(
         let encoder = enc.open_as_with(x264, opts).map_err(|e| werr(format!("cannot open libx264: {e}")))?;
 
         let mut copies = Vec::new();
-        let mut warnings = Vec::new();
         // The camera's start timecode is timing, not a description of anyone: kept whatever `keep_metadata`
         // says (a segment of a live run would carry the stream's start, not its own: files only).
         let timecode = if live { None } else { start_timecode(ictx, &ist) };
@@ -231,7 +261,7 @@ pub(crate) fn plan(
             video_params: codec::Parameters::from(&encoder),
             enc_tb: *in_tb,
             frame_rate,
-            display_matrix: display_matrix.clone(),
+            display_matrix: display_matrix.clone().filter(|_| turn_pixels.is_none()),
             video_metadata: {
                 let mut m = stream_metadata(&ist.metadata(), options.keep_metadata);
                 if let Some(tc) = &timecode {
@@ -251,6 +281,7 @@ pub(crate) fn plan(
             width,
             height,
             rotation: *rotation,
+            turn_pixels,
             total_estimate,
             rate,
             copied,
@@ -403,13 +434,14 @@ pub(crate) fn write_copied(
 
 /// The pixel format frames are redacted and encoded in: the decoded one when libx264 takes it, else 8-bit
 /// 4:2:0, or 4:4:4 where the picture has an odd size that subsampled chroma cannot encode.
-pub(crate) fn work_format(src: Pixel, width: u32, height: u32) -> Pixel {
+pub(crate) fn work_format(src: Pixel, width: u32, height: u32, quarter_turned: bool) -> Pixel {
     let odd_w = width % 2 == 1;
     let odd_h = height % 2 == 1;
     let candidate = if IN_PLACE.contains(&src) { src } else { Pixel::YUV420P };
     let fits = match candidate {
         Pixel::YUV420P | Pixel::YUVJ420P => !odd_w && !odd_h,
-        Pixel::YUV422P | Pixel::YUVJ422P => !odd_w,
+        // Turned a quarter, its chroma would be subsampled down the picture instead of across (4:4:0).
+        Pixel::YUV422P | Pixel::YUVJ422P => !odd_w && !quarter_turned,
         _ => true,
     };
     if fits {
@@ -419,6 +451,12 @@ pub(crate) fn work_format(src: Pixel, width: u32, height: u32) -> Pixel {
     } else {
         Pixel::YUV444P
     }
+}
+
+/// Whether `container` stores a video stream's rotation flag (its display matrix): FFmpeg's MOV/MP4 family
+/// does; Matroska, MPEG-TS, AVI and FLV drop it without a word (FFmpeg 5.1).
+fn carries_rotation(container: &format::context::Output) -> bool {
+    matches!(container.format().name(), "mp4" | "mov" | "ipod" | "ismv" | "3gp" | "3g2" | "psp" | "f4v")
 }
 
 fn copy_side_data(ost: &mut format::stream::StreamMut<'_>, data: &[u8]) {

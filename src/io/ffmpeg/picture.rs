@@ -154,6 +154,62 @@ pub(crate) fn for_each_plane(
     Ok(())
 }
 
+/// `frame` turned clockwise by `turn` as [`rotate_upright`] turns a picture: a new frame of the same planar 8-bit
+/// format whose every plane is turned with the picture, with the frame's properties (timestamp, picture type,
+/// colour description) and its sample aspect ratio turned too. For an output container that cannot carry a
+/// rotation flag: the picture is then stored as it is to be shown. A format subsampled along one axis only
+/// (4:2:2) cannot turn a quarter: its chroma would need the other axis subsampled (an error; the caller
+/// converts such video to 4:4:4 first).
+pub(crate) fn turned_frame(frame: &frame::Video, turn: Rotation) -> Result<frame::Video> {
+    let quarter = matches!(turn, Rotation::Cw90 | Rotation::Cw270);
+    let (sx, sy) = frame.format().descriptor().map(|d| (d.log2_chroma_w(), d.log2_chroma_h())).unwrap_or((0, 0));
+    if quarter && sx != sy {
+        return Err(Error::Internal(format!("a {:?} picture cannot be turned a quarter", frame.format())));
+    }
+    let (w, h) = turn.upright_size(frame.width(), frame.height());
+    let mut out = frame::Video::new(frame.format(), w, h);
+    // SAFETY: both frames are valid; only properties are copied, not data.
+    if unsafe { ff::ffi::av_frame_copy_props(out.as_mut_ptr(), frame.as_ptr()) } < 0 {
+        return Err(Error::Internal("copying a turned frame's properties".into()));
+    }
+    if quarter {
+        let sar = frame.aspect_ratio();
+        if sar.numerator() > 0 && sar.denominator() > 0 {
+            // SAFETY: the frame is valid; a plain field is written.
+            unsafe {
+                (*out.as_mut_ptr()).sample_aspect_ratio = ff::Rational(sar.denominator(), sar.numerator()).into()
+            };
+        }
+    }
+    for plane in 0..frame.planes() {
+        let (pw, ph) = (frame.plane_width(plane) as usize, frame.plane_height(plane) as usize);
+        let (ow, oh) = turn.upright_size(pw as u32, ph as u32);
+        if (out.plane_width(plane), out.plane_height(plane)) != (ow, oh) {
+            return Err(Error::Internal(format!(
+                "plane {plane} of a {:?} picture turned to the wrong size",
+                frame.format()
+            )));
+        }
+        let (from, to) = (frame.stride(plane), out.stride(plane));
+        let src = frame.data(plane);
+        let dst = out.data_mut(plane);
+        for (y, row) in src.chunks(from).take(ph).enumerate() {
+            for (x, &v) in row[..pw].iter().enumerate() {
+                // Where sample (x, y) of a `pw × ph` plane lands (image::imageops::rotate90/180/270).
+                let (u, t) = match turn {
+                    Rotation::None => (x, y),
+                    Rotation::Cw90 => (ph - 1 - y, x),
+                    Rotation::Cw180 => (pw - 1 - x, ph - 1 - y),
+                    Rotation::Cw270 => (y, pw - 1 - x),
+                };
+                dst[t * to + u] = v;
+            }
+        }
+    }
+    out.set_pts(frame.pts());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +240,58 @@ mod tests {
         ctx.run(f, &mut out).unwrap();
         let stride = out.stride(0);
         (0..h as usize).flat_map(|y| out.data(0)[y * stride..y * stride + w as usize * 3].to_vec()).collect()
+    }
+
+    /// Plane `plane` of `f` as a grey picture.
+    fn plane_of(f: &frame::Video, plane: usize) -> image::GrayImage {
+        let (w, h, stride) = (f.plane_width(plane), f.plane_height(plane), f.stride(plane));
+        image::GrayImage::from_fn(w, h, |x, y| image::Luma([f.data(plane)[y as usize * stride + x as usize]]))
+    }
+
+    #[test]
+    fn a_turned_frame_turns_every_plane_with_the_picture_and_keeps_its_properties() {
+        use image::imageops::{rotate180, rotate270, rotate90};
+        for (format, w, h) in [(Pixel::YUV420P, 6, 4), (Pixel::YUV444P, 5, 3), (Pixel::YUVJ420P, 18, 10)] {
+            let mut f = frame::Video::new(format, w, h);
+            for plane in 0..3 {
+                let stride = f.stride(plane);
+                let (pw, ph) = (f.plane_width(plane) as usize, f.plane_height(plane) as usize);
+                for y in 0..ph {
+                    for x in 0..pw {
+                        f.data_mut(plane)[y * stride + x] = (x * 31 + y * 7 + plane * 50) as u8;
+                    }
+                }
+            }
+            f.set_pts(Some(1234));
+            f.set_kind(ff::picture::Type::P);
+            // SAFETY: a valid frame; a plain field is written.
+            unsafe { (*f.as_mut_ptr()).sample_aspect_ratio = ff::Rational(4, 3).into() };
+            for turn in [Rotation::None, Rotation::Cw90, Rotation::Cw180, Rotation::Cw270] {
+                let t = turned_frame(&f, turn).unwrap();
+                assert_eq!(
+                    (t.format(), (t.width(), t.height())),
+                    (format, turn.upright_size(w, h)),
+                    "{format:?} {turn:?}"
+                );
+                assert_eq!((t.pts(), t.kind()), (Some(1234), ff::picture::Type::P));
+                let quarter = matches!(turn, Rotation::Cw90 | Rotation::Cw270);
+                assert_eq!(t.aspect_ratio(), if quarter { ff::Rational(3, 4) } else { ff::Rational(4, 3) });
+                for plane in 0..3 {
+                    let p = plane_of(&f, plane);
+                    let want = match turn {
+                        Rotation::None => p,
+                        Rotation::Cw90 => rotate90(&p),
+                        Rotation::Cw180 => rotate180(&p),
+                        Rotation::Cw270 => rotate270(&p),
+                    };
+                    assert!(plane_of(&t, plane) == want, "{format:?} {turn:?} plane {plane}");
+                }
+            }
+        }
+        // 4:2:2 turns a half, not a quarter (its chroma would be subsampled down the picture).
+        let f = frame::Video::new(Pixel::YUV422P, 8, 4);
+        assert!(turned_frame(&f, Rotation::Cw180).is_ok());
+        assert!(turned_frame(&f, Rotation::Cw90).is_err());
     }
 
     #[test]
