@@ -187,7 +187,7 @@ pub struct Options {
     pub audio: AudioMode,
     /// Fail closed: stop, or blank the frame the detector could not analyse. Never write it unredacted.
     pub on_detector_error: OnDetectorError,
-    /// Keep container and stream metadata (titles, dates, locations, device names). Off by default.
+    /// Keep container and stream metadata (titles, dates, locations, device names) and chapters. Off by default.
     pub keep_metadata: bool,
     pub encode: EncodeSettings,
 }

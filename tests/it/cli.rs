@@ -436,6 +436,54 @@ fn audio_the_container_cannot_hold_is_an_error_unless_dropped() {
 }
 
 #[test]
+fn chapters_are_metadata_dropped_with_a_word_or_kept_when_asked_in_every_container() {
+    // A council meeting's recording with its agenda as chapters: their titles can name people.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.mp4");
+    let meta = dir.path().join("chapters.txt");
+    let input = dir.path().join("meeting.mp4");
+    make_clip(&plain, 25, &lossless_h264(), &[], "");
+    std::fs::write(
+        &meta,
+        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=400\ntitle=Item 1: minutes\n\
+         [CHAPTER]\nTIMEBASE=1/1000\nSTART=400\nEND=1000\ntitle=Item 2: public comment\n",
+    )
+    .unwrap();
+    let (p, m, i) = (plain.to_str().unwrap(), meta.to_str().unwrap(), input.to_str().unwrap());
+    ffmpeg(&["-i", p, "-i", m, "-map", "0", "-map_chapters", "1", "-c", "copy", i]);
+    let chapters = |path: &Path| {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_chapters", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .unwrap();
+        // start and end in seconds, and the title (ids and time bases are the container's own).
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let fields = |l: &str| -> String {
+            let f: Vec<&str> = l.splitn(7, ',').collect();
+            [f[3], f[5], f[6]].join(",")
+        };
+        text.lines().map(fields).collect::<Vec<_>>()
+    };
+    let agenda = chapters(&input);
+    assert_eq!(agenda, ["0.000000,0.400000,Item 1: minutes", "0.400000,1.000000,Item 2: public comment"]);
+    for ext in ["mp4", "mkv"] {
+        let stripped = dir.path().join(format!("stripped.{ext}"));
+        let out = faceveil(os_args!["redact", &input, "-o", &stripped]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(chapters(&stripped).is_empty(), "{ext}");
+        // One word for the chapters, none for MP4's chapter track that holds them.
+        assert!(stderr.contains("2 chapter(s) dropped") && !stderr.contains("data stream"), "{stderr}");
+        let kept = dir.path().join(format!("kept.{ext}"));
+        let out = faceveil(os_args!["redact", &input, "-o", &kept, "--keep-metadata"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !stderr.contains("dropped"), "{stderr}");
+        assert_eq!(chapters(&kept), agenda, "{ext}");
+    }
+}
+
+#[test]
 fn metadata_is_stripped_unless_kept_but_the_camera_timecode_survives() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.mp4");

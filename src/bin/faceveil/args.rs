@@ -273,7 +273,8 @@ pub(crate) struct SettingsArgs {
     /// When the detector cannot analyse a frame: stop with no output (fail), or blank that whole frame.
     #[arg(long, value_enum, default_value = "fail")]
     pub(crate) on_detector_error: OnErrorArg,
-    /// Keep container and stream metadata (stripped by default: it can hold locations and device names).
+    /// Keep container and stream metadata and chapters (stripped by default: they can hold locations, device names
+    /// and names of people).
     #[arg(long)]
     pub(crate) keep_metadata: bool,
     /// Video from a moving camera (hand-held, body-worn): measure the camera's shift between frames so that

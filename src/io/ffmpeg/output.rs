@@ -76,7 +76,18 @@ pub(crate) struct Layout {
     pub(crate) video_metadata: ff::Dictionary<'static>,
     pub(crate) global_metadata: ff::Dictionary<'static>,
     pub(crate) copies: Vec<CopySpec>,
+    /// The input's chapters, written into the output (files with `keep_metadata` only).
+    pub(crate) chapters: Vec<ChapterSpec>,
     pub(crate) n_inputs: usize,
+}
+
+/// One chapter of the input: its id, times and metadata (its title among them).
+pub(crate) struct ChapterSpec {
+    id: i64,
+    time_base: Rational,
+    start: i64,
+    end: i64,
+    metadata: ff::Dictionary<'static>,
 }
 
 /// A stream copied unchanged (audio, subtitles).
@@ -203,6 +214,28 @@ pub(crate) fn plan(
         // The camera's start timecode is timing, not a description of anyone: kept whatever `keep_metadata`
         // says (a segment of a live run would carry the stream's start, not its own: files only).
         let timecode = if live { None } else { start_timecode(ictx, &ist) };
+        // Chapters (a council meeting's agenda items, say) are metadata: their titles can name people. Kept with
+        // the rest of it when asked, never in live segments; dropped with a word otherwise.
+        let mut chapters: Vec<ChapterSpec> = ictx
+            .chapters()
+            .map(|c| ChapterSpec {
+                id: c.id(),
+                time_base: c.time_base(),
+                start: c.start(),
+                end: c.end(),
+                metadata: c.metadata().to_owned(),
+            })
+            .collect();
+        let has_chapters = !chapters.is_empty();
+        if has_chapters && (live || !options.keep_metadata) {
+            let why = if live {
+                "live segments do not carry chapters"
+            } else {
+                "their titles are metadata (--keep-metadata keeps them)"
+            };
+            warnings.push(format!("{} chapter(s) dropped: {why}", chapters.len()));
+            chapters.clear();
+        }
         for st in ictx.streams() {
             if st.index() == *video_index {
                 continue;
@@ -250,6 +283,9 @@ pub(crate) fn plan(
                     if timecode.is_some()
                         && st.metadata().get("timecode") == timecode.as_deref()
                         && stores_timecode(container) => {}
+                // MP4's chapter track (QuickTime text): the chapters themselves are kept or dropped above.
+                // SAFETY: the stream's parameters are valid while the input is open; a plain field is read.
+                media::Type::Data if has_chapters && unsafe { (*st.parameters().as_ptr()).codec_tag } == TEXT_TAG => {}
                 _ => warnings.push(format!("{medium:?} stream {} dropped", st.index()).to_lowercase()),
             }
         }
@@ -271,6 +307,7 @@ pub(crate) fn plan(
             },
             global_metadata: if options.keep_metadata { ictx.metadata().to_owned() } else { ff::Dictionary::new() },
             copies,
+            chapters,
             n_inputs: ictx.nb_streams() as usize,
         };
         let engine = Engine {
@@ -319,6 +356,15 @@ impl Layout {
             ost.set_metadata(c.metadata.clone());
             if let Some(slot) = map.get_mut(c.input) {
                 *slot = Some((ost.index(), c.time_base));
+            }
+        }
+        for c in &self.chapters {
+            let title = c.metadata.get("title").unwrap_or_default().to_string();
+            let mut chapter = octx
+                .add_chapter(c.id, c.time_base, c.start, c.end, title)
+                .map_err(|e| werr(format!("cannot add chapter {}: {e}", c.id)))?;
+            for (key, value) in c.metadata.iter() {
+                chapter.set_metadata(key, value);
             }
         }
         octx.set_metadata(self.global_metadata.clone());
@@ -452,6 +498,9 @@ pub(crate) fn work_format(src: Pixel, width: u32, height: u32, quarter_turned: b
         Pixel::YUV444P
     }
 }
+
+/// The codec tag of a QuickTime text track (`text`), as MP4 and MOV store chapter titles.
+const TEXT_TAG: u32 = u32::from_le_bytes(*b"text");
 
 /// Whether `container` stores a video stream's rotation flag (its display matrix): FFmpeg's MOV/MP4 family
 /// does; Matroska, MPEG-TS, AVI and FLV drop it without a word (FFmpeg 5.1).
