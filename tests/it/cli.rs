@@ -484,6 +484,63 @@ fn chapters_are_metadata_dropped_with_a_word_or_kept_when_asked_in_every_contain
 }
 
 #[test]
+fn audio_tracks_keep_their_language_and_which_is_the_default_and_the_audio_description() {
+    // A meeting with the floor and an interpretation that is also the audio description, the second the default.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("two-tracks.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=880",
+        "-t",
+        "1",
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-map",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-metadata:s:a:0",
+        "language=eng",
+        "-metadata:s:a:1",
+        "language=fra",
+        "-disposition:a:0",
+        "0",
+        "-disposition:a:1",
+        "default+visual_impaired",
+        input.to_str().unwrap(),
+    ]);
+    let tracks =
+        |p: &Path| probe_all(p, "stream=codec_type:stream_disposition=default,visual_impaired:stream_tags=language");
+    let audio = |p: &Path| {
+        tracks(p).split("codec_type=").filter(|t| t.starts_with("audio")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    let want = audio(&input);
+    assert!(want.len() == 2 && want[1].contains("visual_impaired=1") && want[1].contains("default=1"), "{want:?}");
+    for ext in ["mkv", "mp4"] {
+        let output = dir.path().join(format!("out.{ext}"));
+        let out = faceveil(os_args!["redact", &input, "-o", &output]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(audio(&output), want, "{ext}");
+    }
+}
+
+#[test]
 fn metadata_is_stripped_unless_kept_but_the_camera_timecode_survives() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.mp4");

@@ -74,6 +74,7 @@ pub(crate) struct Layout {
     pub(crate) frame_rate: Rational,
     pub(crate) display_matrix: Option<Vec<u8>>,
     pub(crate) video_metadata: ff::Dictionary<'static>,
+    pub(crate) video_disposition: ff::format::stream::Disposition,
     pub(crate) global_metadata: ff::Dictionary<'static>,
     pub(crate) copies: Vec<CopySpec>,
     /// The input's chapters, written into the output (files with `keep_metadata` only).
@@ -96,6 +97,8 @@ pub(crate) struct CopySpec {
     pub(crate) params: codec::Parameters,
     pub(crate) time_base: Rational,
     pub(crate) metadata: ff::Dictionary<'static>,
+    /// Its disposition flags (default, forced, the audio description or hearing-impaired track, …).
+    pub(crate) disposition: ff::format::stream::Disposition,
 }
 
 /// Decides, before the stages start, the encoder and which streams are copied or dropped. `container` is the
@@ -271,6 +274,7 @@ pub(crate) fn plan(
                         params: st.parameters(),
                         time_base: st.time_base(),
                         metadata: stream_metadata(&st.metadata(), options.keep_metadata),
+                        disposition: st.disposition(),
                     });
                 }
                 media::Type::Video => warnings.push(format!(
@@ -298,6 +302,7 @@ pub(crate) fn plan(
             enc_tb: *in_tb,
             frame_rate,
             display_matrix: display_matrix.clone().filter(|_| turn_pixels.is_none()),
+            video_disposition: ist.disposition(),
             video_metadata: {
                 let mut m = stream_metadata(&ist.metadata(), options.keep_metadata);
                 if let Some(tc) = &timecode {
@@ -343,6 +348,7 @@ impl Layout {
             copy_side_data(&mut ost, dm);
         }
         ost.set_metadata(self.video_metadata.clone());
+        set_disposition(&mut ost, self.video_disposition);
         let mut map = vec![None; self.n_inputs];
         for c in &self.copies {
             let mut ost =
@@ -354,6 +360,7 @@ impl Layout {
             }
             ost.set_time_base(c.time_base);
             ost.set_metadata(c.metadata.clone());
+            set_disposition(&mut ost, c.disposition);
             if let Some(slot) = map.get_mut(c.input) {
                 *slot = Some((ost.index(), c.time_base));
             }
@@ -497,6 +504,13 @@ pub(crate) fn work_format(src: Pixel, width: u32, height: u32, quarter_turned: b
     } else {
         Pixel::YUV444P
     }
+}
+
+/// Gives `ost` the input stream's disposition flags: which track a player picks by default, and which is the
+/// audio description or the hearing-impaired one.
+fn set_disposition(ost: &mut format::stream::StreamMut<'_>, disposition: ff::format::stream::Disposition) {
+    // SAFETY: the stream was just added to a context owned by the caller; a plain field is written.
+    unsafe { (*ost.as_mut_ptr()).disposition = disposition.bits() };
 }
 
 /// The codec tag of a QuickTime text track (`text`), as MP4 and MOV store chapter titles.
