@@ -523,11 +523,10 @@ fn check_output(
 /// Whether `report`'s video was flagged to be shown turned and `output` is in a container that cannot carry the
 /// flag (every one batch writes but MP4 and MOV), and the picture was not turned in its pixels instead.
 fn rotation_lost(report: &Report, output: &Path) -> bool {
-    let ext = output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     report.kind == MediaKind::Video
         && report.rotation_degrees != 0
         && !report.rotation_in_pixels
-        && !matches!(ext.as_str(), "mp4" | "mov" | "m4v")
+        && !crate::io::ffmpeg::output::path_carries_rotation(output)
 }
 
 /// Progress events, for a terminal or a scheduler's log.

@@ -24,10 +24,7 @@ pub(crate) fn check_video_container(output: &Path) -> Result<()> {
         path: output.to_path_buf(),
         reason: format!("{why}; use {VIDEO_EXTENSIONS}"),
     };
-    let name = std::ffi::CString::new(output.as_os_str().as_encoded_bytes())
-        .map_err(|_| refuse("the output name holds a NUL byte".into()))?;
-    // SAFETY: `name` is a valid C string for the call; the format returned is static (or null).
-    let format = unsafe { ff::ffi::av_guess_format(std::ptr::null(), name.as_ptr(), std::ptr::null()) };
+    let format = guessed_muxer(output).ok_or_else(|| refuse("the output name holds a NUL byte".into()))?;
     let ext = output.extension().map(|e| e.to_string_lossy().into_owned());
     if format.is_null() {
         return Err(refuse(match ext {
@@ -519,7 +516,25 @@ const TEXT_TAG: u32 = u32::from_le_bytes(*b"text");
 /// Whether `container` stores a video stream's rotation flag (its display matrix): FFmpeg's MOV/MP4 family
 /// does; Matroska, MPEG-TS, AVI and FLV drop it without a word (FFmpeg 5.1).
 fn carries_rotation(container: &format::context::Output) -> bool {
-    matches!(container.format().name(), "mp4" | "mov" | "ipod" | "ismv" | "3gp" | "3g2" | "psp" | "f4v")
+    muxer_carries_rotation(container.format().name())
+}
+
+/// [`carries_rotation`] for the container FFmpeg picks by `output`'s name (false where it picks none).
+pub(crate) fn path_carries_rotation(output: &Path) -> bool {
+    let Some(format) = guessed_muxer(output).filter(|f| !f.is_null()) else { return false };
+    // SAFETY: a non-null format from `av_guess_format` is static, and so is its short name.
+    muxer_carries_rotation(&unsafe { std::ffi::CStr::from_ptr((*format).name) }.to_string_lossy())
+}
+
+/// The muxer FFmpeg picks by `output`'s name (null where it picks none); `None` for a name holding a NUL byte.
+fn guessed_muxer(output: &Path) -> Option<*const ff::ffi::AVOutputFormat> {
+    let name = std::ffi::CString::new(output.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: `name` is a valid C string for the call; the format returned is static (or null).
+    Some(unsafe { ff::ffi::av_guess_format(std::ptr::null(), name.as_ptr(), std::ptr::null()) })
+}
+
+fn muxer_carries_rotation(muxer: &str) -> bool {
+    matches!(muxer, "mp4" | "mov" | "ipod" | "ismv" | "3gp" | "3g2" | "psp" | "f4v")
 }
 
 fn copy_side_data(ost: &mut format::stream::StreamMut<'_>, data: &[u8]) {
